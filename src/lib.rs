@@ -11,6 +11,8 @@
 //!   the compact binary record they produce, and `structuredClone`.
 //! - [`serde_bridge`]: any `T: Serialize` straight to a record and back to any
 //!   `T: Deserialize`.
+//! - [`port_queue`]: the port message queues of two entangled ports, as a plain state
+//!   machine that the runtime's port objects drive.
 //! - [`error`]: exceptions with the standard's names.
 //!
 //! This crate never depends on actix; the runtime package `webmessaging` builds the
@@ -20,6 +22,7 @@
 pub mod clone;
 pub mod error;
 pub mod origin;
+pub mod port_queue;
 pub mod serde_bridge;
 pub mod target_origin;
 pub mod value;

@@ -1,1 +1,195 @@
-//! Work in progress.
+//! The `targetOrigin` argument of `Window.postMessage`.
+//!
+//! `postMessage(message, targetOrigin)` (or `postMessage(message, { targetOrigin })`,
+//! default `"/"`) names which origin the target window's document must have for the
+//! message to be delivered. The string is checked when the call is made
+//! ([`TargetOrigin::parse`]: a bad one throws a `SyntaxError` synchronously), resolved
+//! against the caller's origin ([`TargetOrigin::resolve`]), and compared with the
+//! target's *current* document origin when the message is delivered
+//! ([`ResolvedTargetOrigin::admits`]).
+//!
+//! See the window post message steps:
+//! <https://html.spec.whatwg.org/multipage/web-messaging.html#dom-window-postmessage-options>.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::{Error, Result};
+use crate::origin::Origin;
+
+/// The `targetOrigin` argument of `Window.postMessage`, as parsed at the call.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum TargetOrigin {
+    /// `"*"`: deliver whatever the target document's origin is.
+    Wildcard,
+    /// `"/"`: the caller's (incumbent settings object's) origin. This is the default of
+    /// the options dictionary.
+    Caller,
+    /// Any other string: the origin of the absolute URL it parsed as. Only the origin
+    /// counts; the path, query and fragment are ignored. An opaque origin here (from a
+    /// URL such as `data:,`) never matches any document.
+    Origin(Origin),
+}
+
+impl TargetOrigin {
+    /// Parses a `targetOrigin` string, as the window post message steps do.
+    ///
+    /// See <https://html.spec.whatwg.org/multipage/web-messaging.html#dom-window-postmessage-options>.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Syntax`] (a `SyntaxError`) when the string is neither `"/"`, `"*"` nor an
+    /// absolute URL: it is never resolved against a base URL, so `"example.org"` fails.
+    pub fn parse(s: &str) -> Result<TargetOrigin> {
+        // Step 4: if targetOrigin is a single "/", it means the incumbent settings
+        // object's origin (substituted by `resolve`, which knows the caller).
+        if s == "/" {
+            return Ok(TargetOrigin::Caller);
+        }
+        // Step 5: otherwise, if targetOrigin is not a single "*":
+        if s == "*" {
+            return Ok(TargetOrigin::Wildcard);
+        }
+        // Step 5.1: let parsedURL be the result of running the URL parser on targetOrigin
+        // (no base URL, so only absolute URLs parse).
+        match url::Url::parse(s) {
+            // Step 5.3: set targetOrigin to parsedURL's origin.
+            Ok(url) => Ok(TargetOrigin::Origin(Origin::from_url(&url))),
+            // Step 5.2: if parsedURL is failure, throw a "SyntaxError" DOMException.
+            Err(e) => Err(Error::Syntax(format!(
+                "{s:?} is not a valid target origin: expected \"*\", \"/\" or an absolute URL ({e})"
+            ))),
+        }
+    }
+
+    /// Resolves `"/"` to the caller's origin (step 4), leaving the others as they are.
+    pub fn resolve(&self, caller: &Origin) -> ResolvedTargetOrigin {
+        match self {
+            TargetOrigin::Wildcard => ResolvedTargetOrigin::Wildcard,
+            TargetOrigin::Caller => ResolvedTargetOrigin::Origin(caller.clone()),
+            TargetOrigin::Origin(origin) => ResolvedTargetOrigin::Origin(origin.clone()),
+        }
+    }
+}
+
+impl Default for TargetOrigin {
+    /// `"/"`, the default of `WindowPostMessageOptions.targetOrigin`.
+    fn default() -> Self {
+        TargetOrigin::Caller
+    }
+}
+
+impl FromStr for TargetOrigin {
+    type Err = Error;
+
+    /// Same as [`TargetOrigin::parse`].
+    fn from_str(s: &str) -> Result<TargetOrigin> {
+        TargetOrigin::parse(s)
+    }
+}
+
+impl TryFrom<&str> for TargetOrigin {
+    type Error = Error;
+
+    /// Same as [`TargetOrigin::parse`].
+    fn try_from(s: &str) -> Result<TargetOrigin> {
+        TargetOrigin::parse(s)
+    }
+}
+
+impl From<Origin> for TargetOrigin {
+    /// A target origin naming exactly this origin.
+    fn from(origin: Origin) -> Self {
+        TargetOrigin::Origin(origin)
+    }
+}
+
+impl fmt::Display for TargetOrigin {
+    /// `*`, `/`, or the origin's serialization.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TargetOrigin::Wildcard => f.write_str("*"),
+            TargetOrigin::Caller => f.write_str("/"),
+            TargetOrigin::Origin(origin) => fmt::Display::fmt(origin, f),
+        }
+    }
+}
+
+/// A target origin with `"/"` replaced by the caller's origin: what travels with a posted
+/// window message and is checked when it is delivered.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ResolvedTargetOrigin {
+    /// `"*"`: any target document origin is admitted.
+    Wildcard,
+    /// Only a target document that is same origin with this one is admitted.
+    Origin(Origin),
+}
+
+impl ResolvedTargetOrigin {
+    /// The delivery-time check: whether a message may be shown to a document with
+    /// `target_document_origin` (the target window's *current* document's origin).
+    ///
+    /// Step 8.1 of the window post message steps: if targetOrigin is not `"*"` and the
+    /// target window's associated document's origin is not same origin with
+    /// targetOrigin, the message is dropped.
+    pub fn admits(&self, target_document_origin: &Origin) -> bool {
+        match self {
+            ResolvedTargetOrigin::Wildcard => true,
+            ResolvedTargetOrigin::Origin(origin) => origin.same_origin(target_document_origin),
+        }
+    }
+}
+
+impl fmt::Display for ResolvedTargetOrigin {
+    /// `*` or the origin's serialization.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ResolvedTargetOrigin::Wildcard => f.write_str("*"),
+            ResolvedTargetOrigin::Origin(origin) => fmt::Display::fmt(origin, f),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ExceptionName;
+
+    #[test]
+    fn keywords() {
+        assert_eq!(TargetOrigin::parse("/").unwrap(), TargetOrigin::Caller);
+        assert_eq!(TargetOrigin::parse("*").unwrap(), TargetOrigin::Wildcard);
+        assert_eq!(TargetOrigin::default(), TargetOrigin::Caller);
+    }
+
+    #[test]
+    fn only_single_characters_are_keywords() {
+        // " *", "**" and "//" are not keywords, and do not parse as absolute URLs.
+        for s in [" *", "**", "//", "/ ", "/a"] {
+            let err = TargetOrigin::parse(s).unwrap_err();
+            assert_eq!(err.name(), ExceptionName::SyntaxError, "{s:?}");
+            assert!(err.message().contains("not a valid target origin"));
+        }
+    }
+
+    #[test]
+    fn url_keeps_only_origin() {
+        let t = TargetOrigin::parse("HTTP://Example.COM:80/a?b").unwrap();
+        assert_eq!(t.to_string(), "http://example.com");
+        assert_eq!(
+            t,
+            TargetOrigin::from(Origin::parse_url("http://example.com").unwrap())
+        );
+    }
+
+    #[test]
+    fn resolve_and_admit() {
+        let caller = Origin::parse_url("https://a.example").unwrap();
+        let other = Origin::parse_url("https://b.example").unwrap();
+        let r = TargetOrigin::Caller.resolve(&caller);
+        assert_eq!(r, ResolvedTargetOrigin::Origin(caller.clone()));
+        assert!(r.admits(&caller) && !r.admits(&other));
+        assert!(TargetOrigin::Wildcard.resolve(&caller).admits(&other));
+        assert_eq!(ResolvedTargetOrigin::Wildcard.to_string(), "*");
+    }
+}

@@ -1,0 +1,355 @@
+//! The port message queues of two entangled ports, as a plain state machine.
+//!
+//! Spec: <https://html.spec.whatwg.org/multipage/web-messaging.html#message-ports>.
+//!
+//! Each `MessagePort` has a *port message queue*, initially disabled, that holds the tasks
+//! firing its `message` events. When a port is transferred its queue moves with it and is
+//! left disabled in the new owner. [`EntangledPair`] keeps both queues of one channel and
+//! the owner of each end in one place, so that moving a port between realms (and threads)
+//! is a change of owner under one lock and never a copy of queued tasks between mailboxes:
+//! exactly-once, in-order delivery then follows from one `VecDeque` per direction.
+//!
+//! The runtime (`webmessaging`) wraps an `EntangledPair` in a mutex, uses a realm actor's
+//! address as the owner `O`, and turns each [`Wake`] this state machine returns into one
+//! actor message. Nothing here knows about threads or actors, so the unit tests below drive
+//! it directly.
+
+use std::collections::VecDeque;
+
+/// Which end of a channel: `port1` or `port2` of the `MessageChannel` that made it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum End {
+    /// The channel's `port1`.
+    First,
+    /// The channel's `port2`.
+    Second,
+}
+
+impl End {
+    /// The other end of the channel.
+    pub fn peer(self) -> End {
+        match self {
+            End::First => End::Second,
+            End::Second => End::First,
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            End::First => 0,
+            End::Second => 1,
+        }
+    }
+}
+
+/// Where an end of a channel currently lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ownership<O> {
+    /// Owned by a realm; `generation` counts the transfers this end has been through, so
+    /// that a wake-up addressed to an earlier owner is recognised as stale.
+    Owned {
+        /// The owner (in the runtime: the realm actor's address and the port's key there).
+        owner: O,
+        /// How many times this end has been transferred.
+        generation: u64,
+    },
+    /// Serialized into a message that has not been delivered yet ("has been shipped").
+    InTransit {
+        /// How many times this end has been transferred, this transfer included.
+        generation: u64,
+    },
+    /// Closed or dropped: it will never dispatch again.
+    Closed,
+}
+
+/// A task in a port message queue.
+#[derive(Debug)]
+pub enum PortTask<M> {
+    /// Fire `message` (or `messageerror`) with this serialized message.
+    Message(M),
+    /// Fire `close`: the entangled port was closed or its owner went away. Queued after the
+    /// messages that port sent before closing.
+    Close,
+}
+
+/// A request to wake an end's owner: "your port has tasks to run".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wake<O> {
+    /// The owner to notify.
+    pub owner: O,
+    /// The generation the wake-up is for (see [`Ownership::Owned`]).
+    pub generation: u64,
+}
+
+/// What [`EntangledPair::next_task`] found.
+#[derive(Debug)]
+pub enum Next<M> {
+    /// Run this task.
+    Task(PortTask<M>),
+    /// Nothing to do now (queue empty or not enabled); the next post or `start()` wakes the
+    /// owner again.
+    Idle,
+    /// The wake-up was for an earlier owner (the port moved or closed meanwhile): ignore it.
+    Stale,
+}
+
+#[derive(Debug)]
+struct PortEnd<M, O> {
+    queue: VecDeque<PortTask<M>>,
+    enabled: bool,
+    wake_pending: bool,
+    ownership: Ownership<O>,
+}
+
+impl<M, O> PortEnd<M, O> {
+    fn new(owner: O) -> Self {
+        PortEnd {
+            queue: VecDeque::new(),
+            enabled: false,
+            wake_pending: false,
+            ownership: Ownership::Owned {
+                owner,
+                generation: 0,
+            },
+        }
+    }
+}
+
+/// The shared state of two entangled ports: both port message queues, whether they are
+/// still entangled, and who owns each end.
+#[derive(Debug)]
+pub struct EntangledPair<M, O> {
+    ends: [PortEnd<M, O>; 2],
+    entangled: bool,
+}
+
+impl<M, O: Clone> EntangledPair<M, O> {
+    /// Two new ports, entangled, both owned by `owner1`/`owner2`, queues disabled
+    /// (the `MessageChannel()` constructor).
+    pub fn new(owner1: O, owner2: O) -> Self {
+        EntangledPair {
+            ends: [PortEnd::new(owner1), PortEnd::new(owner2)],
+            entangled: true,
+        }
+    }
+
+    /// Whether the two ends are still entangled.
+    pub fn is_entangled(&self) -> bool {
+        self.entangled
+    }
+
+    /// The ownership of `end`.
+    pub fn ownership(&self, end: End) -> &Ownership<O> {
+        &self.ends[end.index()].ownership
+    }
+
+    /// Whether `end`'s port message queue is enabled.
+    pub fn is_enabled(&self, end: End) -> bool {
+        self.ends[end.index()].enabled
+    }
+
+    /// How many tasks wait in `end`'s queue.
+    pub fn queued(&self, end: End) -> usize {
+        self.ends[end.index()].queue.len()
+    }
+
+    fn wake_if_needed(&mut self, end: End) -> Option<Wake<O>> {
+        let e = &mut self.ends[end.index()];
+        if !e.enabled || e.wake_pending || e.queue.is_empty() {
+            return None;
+        }
+        match &e.ownership {
+            Ownership::Owned { owner, generation } => {
+                e.wake_pending = true;
+                Some(Wake {
+                    owner: owner.clone(),
+                    generation: *generation,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// `port.postMessage()` from `from`: adds the task to the entangled port's queue.
+    ///
+    /// Returns `Err(message)` (the message back, undelivered) when the ports are no longer
+    /// entangled or `from` is not owned: posting then does nothing, silently.
+    pub fn post(&mut self, from: End, message: M) -> Result<Option<Wake<O>>, M> {
+        // Step: "If there is no targetPort (this port is not entangled) ... abort".
+        if !self.entangled || !matches!(self.ends[from.index()].ownership, Ownership::Owned { .. })
+        {
+            return Err(message);
+        }
+        let to = from.peer();
+        if matches!(self.ends[to.index()].ownership, Ownership::Closed) {
+            return Err(message);
+        }
+        // Step: "Add a task ... to the port message queue of targetPort".
+        self.ends[to.index()]
+            .queue
+            .push_back(PortTask::Message(message));
+        Ok(self.wake_if_needed(to))
+    }
+
+    /// `port.start()`: enables `end`'s queue (once enabled, never disabled again).
+    pub fn start(&mut self, end: End) -> Option<Wake<O>> {
+        if !matches!(self.ends[end.index()].ownership, Ownership::Owned { .. }) {
+            return None;
+        }
+        self.ends[end.index()].enabled = true;
+        self.wake_if_needed(end)
+    }
+
+    /// Takes the next task of `end` for the owner that was woken for `generation`.
+    ///
+    /// When this returns [`Next::Idle`] or [`Next::Stale`] the pending wake-up is cleared,
+    /// so the next post or `start()` wakes the owner again.
+    pub fn next_task(&mut self, end: End, generation: u64) -> Next<M> {
+        let e = &mut self.ends[end.index()];
+        match &e.ownership {
+            Ownership::Owned { generation: g, .. } if *g == generation => {}
+            _ => return Next::Stale,
+        }
+        if !e.enabled {
+            e.wake_pending = false;
+            return Next::Idle;
+        }
+        match e.queue.pop_front() {
+            Some(task) => Next::Task(task),
+            None => {
+                e.wake_pending = false;
+                Next::Idle
+            }
+        }
+    }
+
+    /// Disentangles the pair because `end` closed (`port.close()`, or its owner was
+    /// destroyed, or the port object was dropped): `end` is closed, its queued tasks are
+    /// dropped and returned, and a `close` task is queued on the peer after the messages
+    /// `end` sent before. Does nothing (returns empty) for an end already closed.
+    pub fn close(&mut self, end: End) -> (Vec<PortTask<M>>, Option<Wake<O>>) {
+        let e = &mut self.ends[end.index()];
+        if matches!(e.ownership, Ownership::Closed) {
+            return (Vec::new(), None);
+        }
+        e.ownership = Ownership::Closed;
+        e.wake_pending = false;
+        let dropped: Vec<_> = e.queue.drain(..).collect();
+        let mut wake = None;
+        if self.entangled {
+            self.entangled = false;
+            let peer = end.peer();
+            if !matches!(self.ends[peer.index()].ownership, Ownership::Closed) {
+                self.ends[peer.index()].queue.push_back(PortTask::Close);
+                wake = self.wake_if_needed(peer);
+            }
+        }
+        (dropped, wake)
+    }
+
+    /// The transfer steps for `end`: it is shipped, its queue (kept here, with its tasks)
+    /// returns to the initial disabled state, and it has no owner until received.
+    ///
+    /// Returns the new generation, or `None` if the end is not owned (closed or already
+    /// in transit) and so cannot be transferred.
+    pub fn ship(&mut self, end: End) -> Option<u64> {
+        let e = &mut self.ends[end.index()];
+        let generation = match &e.ownership {
+            Ownership::Owned { generation, .. } => generation + 1,
+            _ => return None,
+        };
+        e.ownership = Ownership::InTransit { generation };
+        e.enabled = false;
+        e.wake_pending = false;
+        Some(generation)
+    }
+
+    /// The transfer-receiving steps for `end`: `owner` now owns it, with the queued tasks
+    /// that travelled with it, queue disabled until started.
+    ///
+    /// Returns `false` (and changes nothing) if `end` was not in transit with `generation`.
+    pub fn receive(&mut self, end: End, generation: u64, owner: O) -> bool {
+        let e = &mut self.ends[end.index()];
+        match e.ownership {
+            Ownership::InTransit { generation: g } if g == generation => {
+                e.ownership = Ownership::Owned { owner, generation };
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Pair = EntangledPair<u32, &'static str>;
+
+    fn drain(p: &mut Pair, end: End, generation: u64) -> Vec<Option<u32>> {
+        let mut out = Vec::new();
+        while let Next::Task(t) = p.next_task(end, generation) {
+            out.push(match t {
+                PortTask::Message(m) => Some(m),
+                PortTask::Close => None,
+            });
+        }
+        out
+    }
+
+    #[test]
+    fn queue_starts_disabled_and_start_wakes_once() {
+        let mut p = Pair::new("a", "b");
+        assert_eq!(p.post(End::First, 1).unwrap(), None, "disabled: no wake");
+        assert_eq!(p.post(End::First, 2).unwrap(), None);
+        let w = p.start(End::Second).expect("start wakes the owner");
+        assert_eq!(w.owner, "b");
+        // A second post while a wake is pending does not wake again.
+        assert_eq!(p.post(End::First, 3).unwrap(), None);
+        assert_eq!(drain(&mut p, End::Second, 0), vec![Some(1), Some(2), Some(3)]);
+        // After going idle the next post wakes again.
+        assert!(p.post(End::First, 4).unwrap().is_some());
+    }
+
+    #[test]
+    fn close_queues_close_after_earlier_messages_and_silences_posts() {
+        let mut p = Pair::new("a", "b");
+        p.start(End::Second);
+        p.post(End::First, 1).unwrap();
+        let (dropped, _) = p.close(End::First);
+        assert!(dropped.is_empty());
+        assert!(p.post(End::First, 2).is_err(), "closed port posts nothing");
+        assert!(p.post(End::Second, 3).is_err(), "peer of closed port posts nothing");
+        assert_eq!(drain(&mut p, End::Second, 0), vec![Some(1), None]);
+        assert!(!p.is_entangled());
+    }
+
+    #[test]
+    fn transfer_keeps_queued_tasks_and_ignores_stale_wakes() {
+        let mut p = Pair::new("a", "b");
+        p.start(End::Second);
+        p.post(End::First, 1).unwrap();
+        let g = p.ship(End::Second).unwrap();
+        assert_eq!(g, 1);
+        assert!(matches!(p.next_task(End::Second, 0), Next::Stale));
+        // Messages posted while in transit wait in the queue.
+        assert_eq!(p.post(End::First, 2).unwrap(), None);
+        assert!(p.ship(End::Second).is_none(), "cannot ship twice");
+        assert!(p.receive(End::Second, g, "c"));
+        assert!(matches!(p.next_task(End::Second, g), Next::Idle), "disabled after move");
+        assert_eq!(p.start(End::Second).unwrap().owner, "c");
+        assert_eq!(drain(&mut p, End::Second, g), vec![Some(1), Some(2)]);
+    }
+
+    #[test]
+    fn closing_drops_own_queue() {
+        let mut p = Pair::new("a", "b");
+        p.post(End::First, 1).unwrap();
+        let (dropped, wake) = p.close(End::Second);
+        assert_eq!(dropped.len(), 1);
+        assert!(wake.is_none(), "peer queue disabled: no wake");
+        assert_eq!(p.queued(End::First), 1, "close task waits at the peer");
+        let (again, _) = p.close(End::Second);
+        assert!(again.is_empty());
+    }
+}
