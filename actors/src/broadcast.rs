@@ -1,0 +1,518 @@
+//! `BroadcastChannel` and the broadcast registry actor.
+//!
+//! Spec: <https://html.spec.whatwg.org/multipage/web-messaging.html#broadcasting-to-other-browsing-contexts>.
+//!
+//! # How it is carried by actors
+//!
+//! One [`BroadcastRegistry`] actor per [`Browser`](crate::Browser), on a thread of its own,
+//! keeps every open channel keyed by (origin, name), in creation order. Each opaque origin
+//! is a key of its own, so it is an island. Creating, closing and posting are messages to
+//! the registry, so they are ordered as they were made (per thread, and across threads as
+//! the registry receives them); a post's destinations are the channels created before it
+//! and still open when the registry handles it.
+//!
+//! Deliveries are grouped by event loop: the registry sends one batch per event loop (the
+//! thread of a browsing-context group, or a worker's thread), addressed to that loop's
+//! root actor (the group's top-level window, or the worker), listing the destinations in
+//! creation order. The root runs them in that order, each as its own task, so deliveries
+//! follow creation order across every frame that shares the event loop, as the standard
+//! requires. Each destination deserializes its own copy, and a channel closed after the
+//! post but before its task runs gets nothing.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::fmt;
+use std::rc::{Rc, Weak};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use actix::{Actor, Addr, Arbiter, Context, Handler};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use webmessaging_core::clone::{self, SerializedRecord, SerializedWithTransfer};
+use webmessaging_core::origin::Origin;
+use webmessaging_core::serde_bridge::to_record;
+use webmessaging_core::value::Value;
+use webmessaging_core::{Error, Result};
+
+use crate::event::{self, EventTarget, EventType, ListenerId, ListenerOutput, Listeners, MessageEvent};
+use crate::realm::{self, RealmActor, RealmInner, RealmKind, RealmMessage};
+use crate::scope::Scope;
+use crate::trace;
+
+/// Creation order of channels and posts, one counter for both: a post's destinations are
+/// the channels whose number is smaller than the post's.
+static SEQ: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// The channels living on this thread (an event loop), by id, for the root actor that
+    /// runs their deliveries.
+    static CHANNELS: RefCell<HashMap<u64, Weak<ChannelObject>>> = RefCell::new(HashMap::new());
+}
+
+type Key = (Origin, Arc<str>);
+
+pub(crate) struct ChannelObject {
+    id: u64,
+    name: Arc<str>,
+    origin: Origin,
+    realm: Weak<RealmInner>,
+    realm_addr: Addr<RealmActor>,
+    closed: Arc<AtomicBool>,
+    /// Registered with the registry (false for channels made in a realm that was not
+    /// fully active: they neither send nor receive).
+    registered: bool,
+    registry: Option<Addr<BroadcastRegistry>>,
+    listeners: Listeners,
+    kept: Cell<bool>,
+}
+
+impl ChannelObject {
+    fn close(&self) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if let Some(r) = &self.registry {
+            if self.registered {
+                r.do_send(RegistryMessage::Unregister {
+                    key: (self.origin.clone(), self.name.clone()),
+                    id: self.id,
+                });
+            }
+        }
+        CHANNELS.with(|c| {
+            if let Ok(mut c) = c.try_borrow_mut() {
+                c.remove(&self.id);
+            }
+        });
+        self.listeners.clear();
+        if let Some(realm) = self.realm.upgrade() {
+            realm.broadcast.release(self.id);
+        }
+    }
+}
+
+impl Drop for ChannelObject {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// A `BroadcastChannel` (<https://html.spec.whatwg.org/multipage/web-messaging.html#broadcastchannel>).
+///
+/// Not `Send`: it belongs to the realm that made it. It stays open while a handle to it
+/// exists, or while it has a `message` listener and its realm lives; `close()`, dropping
+/// every handle of a channel with no listener, or the realm going away closes it.
+#[derive(Clone)]
+pub struct BroadcastChannel(Rc<ChannelObject>);
+
+impl fmt::Debug for BroadcastChannel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BroadcastChannel({:?} #{})", &*self.0.name, self.0.id)
+    }
+}
+
+impl PartialEq for BroadcastChannel {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl BroadcastChannel {
+    pub(crate) fn new_in(realm: &Rc<RealmInner>, name: &str) -> BroadcastChannel {
+        // The constructor: channel name, settings object = this realm, closed = false.
+        let id = SEQ.fetch_add(1, Ordering::Relaxed);
+        let name: Arc<str> = Arc::from(name);
+        let active = realm.alive.get() && !worker_closing(realm);
+        let registry = realm.browser.registry();
+        let closed = Arc::new(AtomicBool::new(false));
+        let loop_addr = event_loop_root(realm);
+        let obj = Rc::new(ChannelObject {
+            id,
+            name: name.clone(),
+            origin: realm.origin.clone(),
+            realm: Rc::downgrade(realm),
+            realm_addr: realm.addr.clone(),
+            closed: closed.clone(),
+            registered: active && loop_addr.is_some(),
+            registry: Some(registry.clone()),
+            listeners: Listeners::default(),
+            kept: Cell::new(false),
+        });
+        if obj.registered {
+            CHANNELS.with(|c| c.borrow_mut().insert(id, Rc::downgrade(&obj)));
+            realm.broadcast.track(&obj);
+            registry.do_send(RegistryMessage::Register {
+                key: (realm.origin.clone(), name),
+                entry: Entry {
+                    id,
+                    closed,
+                    event_loop: loop_addr.expect("checked above"),
+                },
+            });
+        }
+        BroadcastChannel(obj)
+    }
+
+    /// `channel.name`.
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// Whether `close()` was called (or the realm went away).
+    pub fn is_closed(&self) -> bool {
+        self.0.closed.load(Ordering::Acquire)
+    }
+
+    /// `channel.postMessage(message)`: to every *other* open channel of the same name and
+    /// origin, each with its own copy, never back to this one.
+    ///
+    /// # Errors
+    /// `InvalidStateError` on a closed channel (checked before serializing, so it wins over
+    /// `DataCloneError`); `DataCloneError` for what cannot be cloned.
+    pub fn post_message(&self, message: &Value) -> Result<()> {
+        self.post_record(|| clone::structured_serialize(message))
+    }
+
+    /// Posts any `T: Serialize`.
+    pub fn post<T: Serialize + ?Sized>(&self, data: &T) -> Result<()> {
+        self.post_record(|| to_record(data))
+    }
+
+    fn post_record(&self, serialize: impl FnOnce() -> Result<SerializedRecord>) -> Result<()> {
+        // Step 3: a closed channel throws InvalidStateError, before serializing.
+        if self.is_closed() {
+            return Err(Error::InvalidState(format!(
+                "BroadcastChannel {:?} is closed",
+                &*self.0.name
+            )));
+        }
+        // Step 6: serialize; rethrow.
+        let record = serialize()?;
+        // Posts from a document that is not fully active, or a closing worker, are ignored.
+        let Some(realm) = self.0.realm.upgrade() else {
+            return Ok(());
+        };
+        if !realm.alive.get() || worker_closing(&realm) || !self.0.registered {
+            trace::dropped(&realm.name, "broadcast from a context that is not fully active");
+            return Ok(());
+        }
+        let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+        if trace::is_enabled() {
+            trace::record(
+                trace::TraceKind::Post,
+                &realm.name,
+                &format!("broadcast:{}", self.0.name),
+                "broadcast",
+            );
+        }
+        if let Some(r) = &self.0.registry {
+            r.do_send(RegistryMessage::Post {
+                key: (self.0.origin.clone(), self.0.name.clone()),
+                source: self.0.id,
+                seq,
+                record: Arc::new(record),
+                origin: Arc::from(self.0.origin.serialize()),
+            });
+        }
+        Ok(())
+    }
+
+    /// `channel.close()`: never throws, even when repeated.
+    pub fn close(&self) {
+        self.0.close();
+    }
+
+    fn keep(&self) {
+        if !self.0.kept.replace(true) {
+            if let Some(realm) = self.0.realm.upgrade() {
+                realm.broadcast.keep(&self.0);
+            }
+        }
+    }
+
+    /// `channel.addEventListener(type, listener)`.
+    pub fn add_event_listener<F, R>(&self, event_type: EventType, listener: F) -> ListenerId
+    where
+        F: Fn(&Scope, &MessageEvent) -> R + 'static,
+        R: ListenerOutput,
+    {
+        self.keep();
+        self.0
+            .listeners
+            .add(event_type, event::untyped(listener), true)
+    }
+
+    /// `channel.removeEventListener(...)`.
+    pub fn remove_event_listener(&self, id: ListenerId) -> bool {
+        self.0.listeners.remove(id)
+    }
+
+    /// `channel.onmessage = listener`.
+    pub fn on_message<F, R>(&self, listener: F)
+    where
+        F: Fn(&Scope, &MessageEvent) -> R + 'static,
+        R: ListenerOutput,
+    {
+        self.keep();
+        self.0
+            .listeners
+            .set_handler(EventType::Message, Some((event::untyped(listener), true)));
+    }
+
+    /// `onmessage` reading `event.data` as a `T` (`messageerror` when it does not
+    /// deserialize).
+    pub fn on_message_as<T, F, R>(&self, listener: F)
+    where
+        T: DeserializeOwned,
+        F: Fn(&Scope, &MessageEvent, T) -> R + 'static,
+        R: ListenerOutput,
+    {
+        self.keep();
+        self.0
+            .listeners
+            .set_handler(EventType::Message, Some((event::typed(listener), false)));
+    }
+
+    /// `channel.onmessageerror = listener`.
+    pub fn on_message_error<F, R>(&self, listener: F)
+    where
+        F: Fn(&Scope, &MessageEvent) -> R + 'static,
+        R: ListenerOutput,
+    {
+        self.0
+            .listeners
+            .set_handler(EventType::MessageError, Some((event::untyped(listener), false)));
+    }
+}
+
+fn worker_closing(realm: &RealmInner) -> bool {
+    match &realm.kind {
+        RealmKind::Worker(s) => s.is_stopped(),
+        RealmKind::Window(_) => false,
+    }
+}
+
+/// The actor that runs broadcast deliveries for `realm`'s event loop: the top-level
+/// window of its group, or the worker itself.
+fn event_loop_root(realm: &RealmInner) -> Option<Addr<RealmActor>> {
+    match &realm.kind {
+        RealmKind::Window(w) => w.top().0.addr().cloned(),
+        RealmKind::Worker(_) => Some(realm.addr.clone()),
+    }
+}
+
+/// The broadcast channels of one realm: kept alive while they have listeners, closed when
+/// the realm goes away.
+pub(crate) struct BroadcastScope {
+    channels: RefCell<HashMap<u64, (Weak<ChannelObject>, Option<Rc<ChannelObject>>)>>,
+}
+
+impl BroadcastScope {
+    pub(crate) fn new() -> BroadcastScope {
+        BroadcastScope {
+            channels: RefCell::new(HashMap::new()),
+        }
+    }
+
+    fn track(&self, c: &Rc<ChannelObject>) {
+        self.channels
+            .borrow_mut()
+            .insert(c.id, (Rc::downgrade(c), None));
+    }
+
+    fn keep(&self, c: &Rc<ChannelObject>) {
+        if let Some(e) = self.channels.borrow_mut().get_mut(&c.id) {
+            e.1 = Some(c.clone());
+        }
+    }
+
+    fn release(&self, id: u64) {
+        if let Ok(mut ch) = self.channels.try_borrow_mut() {
+            let e = ch.remove(&id);
+            drop(ch);
+            drop(e);
+        }
+    }
+
+    /// Closes every channel of the realm.
+    pub(crate) fn close_all(&self) {
+        let all: Vec<_> = self.channels.borrow_mut().drain().collect();
+        for (_, (w, strong)) in all {
+            if let Some(c) = w.upgrade() {
+                c.close();
+            }
+            drop(strong);
+        }
+    }
+
+    /// How many channels the realm has open.
+    pub(crate) fn len(&self) -> usize {
+        self.channels.borrow().len()
+    }
+}
+
+/// A batch of deliveries for one event loop, in creation order.
+pub(crate) struct BroadcastDelivery {
+    targets: Vec<u64>,
+    record: Arc<SerializedRecord>,
+    origin: Arc<str>,
+}
+
+/// Runs a batch on the event loop's thread (called by its root actor).
+pub(crate) fn run_deliveries(d: BroadcastDelivery) {
+    let origin: Rc<str> = Rc::from(&*d.origin);
+    let mut crashed: Vec<*const RealmInner> = Vec::new();
+    for id in d.targets {
+        let Some(channel) = CHANNELS.with(|c| c.borrow().get(&id).and_then(Weak::upgrade)) else {
+            continue;
+        };
+        // Closed after the message was posted (or never open): it gets nothing.
+        if channel.closed.load(Ordering::Acquire) {
+            continue;
+        }
+        let Some(realm) = channel.realm.upgrade() else {
+            continue;
+        };
+        if !realm.alive.get() || worker_closing(&realm) || crashed.contains(&Rc::as_ptr(&realm)) {
+            continue;
+        }
+        let target = EventTarget::BroadcastChannel(BroadcastChannel(channel.clone()));
+        let data = SerializedWithTransfer {
+            record: (*d.record).clone(),
+            transfer: clone::TransferData::empty(),
+        };
+        if let Some(message) = realm::deliver(&realm, &channel.listeners, target, data, origin.clone(), None) {
+            // The destination's realm crashed: its own actor tears it down and tells its
+            // supervisor; no more deliveries to it in this batch.
+            crashed.push(Rc::as_ptr(&realm));
+            channel.realm_addr.do_send(RealmMessage::Crash { message });
+        }
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct Entry {
+    id: u64,
+    closed: Arc<AtomicBool>,
+    event_loop: Addr<RealmActor>,
+}
+
+pub(crate) enum RegistryMessage {
+    Register {
+        key: Key,
+        entry: Entry,
+    },
+    Unregister {
+        key: Key,
+        id: u64,
+    },
+    Post {
+        key: Key,
+        source: u64,
+        seq: u64,
+        record: Arc<SerializedRecord>,
+        origin: Arc<str>,
+    },
+}
+
+impl actix::Message for RegistryMessage {
+    type Result = ();
+}
+
+/// The registry actor: every open `BroadcastChannel`, keyed by (origin, name), in creation
+/// order.
+#[derive(Default)]
+pub struct BroadcastRegistry {
+    channels: HashMap<Key, Vec<Entry>>,
+}
+
+impl BroadcastRegistry {
+    pub(crate) fn start() -> Addr<BroadcastRegistry> {
+        let arbiter = Arbiter::new();
+        BroadcastRegistry::start_in_arbiter(&arbiter.handle(), |_| BroadcastRegistry::default())
+    }
+}
+
+impl Actor for BroadcastRegistry {
+    type Context = Context<Self>;
+
+}
+
+impl Handler<RegistryMessage> for BroadcastRegistry {
+    type Result = ();
+
+    fn handle(&mut self, msg: RegistryMessage, _ctx: &mut Self::Context) {
+        match msg {
+            RegistryMessage::Register { key, entry } => {
+                let list = self.channels.entry(key).or_default();
+                // Keep creation order even if registrations from two threads cross.
+                let at = list.partition_point(|e| e.id < entry.id);
+                list.insert(at, entry);
+            }
+            RegistryMessage::Unregister { key, id } => {
+                if let Some(list) = self.channels.get_mut(&key) {
+                    list.retain(|e| e.id != id);
+                    if list.is_empty() {
+                        self.channels.remove(&key);
+                    }
+                }
+            }
+            RegistryMessage::Post {
+                key,
+                source,
+                seq,
+                record,
+                origin,
+            } => {
+                let Some(list) = self.channels.get(&key) else {
+                    return;
+                };
+                // Step 7-9: destinations: same origin and name, open, not the source,
+                // sorted by creation order per event loop.
+                let mut batches: Vec<(Addr<RealmActor>, Vec<u64>)> = Vec::new();
+                for e in list {
+                    if e.id == source || e.id > seq || e.closed.load(Ordering::Acquire) {
+                        continue;
+                    }
+                    match batches.iter_mut().find(|(a, _)| a == &e.event_loop) {
+                        Some((_, v)) => v.push(e.id),
+                        None => batches.push((e.event_loop.clone(), vec![e.id])),
+                    }
+                }
+                // Step 10: queue one task per destination (as one batch per event loop).
+                for (addr, targets) in batches {
+                    addr.do_send(RealmMessage::Broadcast(BroadcastDelivery {
+                        targets,
+                        record: record.clone(),
+                        origin: origin.clone(),
+                    }));
+                }
+            }
+        }
+    }
+}
+
+/// How many broadcast channels are registered now, over all names and origins (for leak
+/// checks; asks the registry).
+pub async fn registered_channel_count(browser: &crate::Browser) -> usize {
+    let registry = browser.registry();
+    match registry.send(CountChannels).await {
+        Ok(n) => n,
+        Err(_) => 0,
+    }
+}
+
+struct CountChannels;
+
+impl actix::Message for CountChannels {
+    type Result = usize;
+}
+
+impl Handler<CountChannels> for BroadcastRegistry {
+    type Result = usize;
+
+    fn handle(&mut self, _: CountChannels, _: &mut Self::Context) -> usize {
+        self.channels.values().map(Vec::len).sum()
+    }
+}

@@ -1,0 +1,344 @@
+//! The runtime: [`Browser`] opens top-level windows, routes URLs to scripts, and hands out
+//! [`WindowHandle`]s for driving realms from outside (tests, `main`).
+//!
+//! # Threads
+//!
+//! Every top-level window opened with [`Browser::open`] starts a new browsing-context
+//! group with an [`actix::Arbiter`] (a thread) of its own; the iframes inside it share that
+//! thread, as the windows of one group share an event loop in a browser. Every dedicated
+//! worker gets an arbiter of its own. The `Browser` must be used inside a running actix
+//! `System` (for example in `#[actix_rt::main]` or `#[actix_rt::test]`).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+
+use actix::{Addr, Arbiter};
+use url::Url;
+use webmessaging_core::origin::Origin;
+use webmessaging_core::{Error, Result};
+
+use crate::broadcast::BroadcastRegistry;
+use crate::event::{ListenerOutput, ScriptError};
+use crate::observe::{EventLog, Observers};
+use crate::realm::RealmMessage;
+use crate::scope::Scope;
+use crate::supervision::{LifecycleEvent, LifecycleLog, RestartPolicy};
+use crate::window::{BrowsingContext, BrowsingContextId, DocumentState, WindowProxy};
+
+/// A script: what runs when a document (or worker) loads. It runs again when the realm is
+/// restarted, so it is `Fn`, and it is `Send + Sync` because realms run on other threads.
+pub type Script = Arc<dyn Fn(&Scope) -> std::result::Result<(), ScriptError> + Send + Sync>;
+
+/// Wraps a closure returning `()` or `Result<(), E>` as a [`Script`].
+pub fn script<F, R>(f: F) -> Script
+where
+    F: Fn(&Scope) -> R + Send + Sync + 'static,
+    R: ListenerOutput,
+{
+    Arc::new(move |s| f(s).into_result())
+}
+
+/// The origin a document at `url` gets: `about:blank` and `about:srcdoc` take their
+/// creator's origin; every other URL its own (a fresh opaque origin for `data:`).
+pub(crate) fn origin_for(url: &Url, creator: Option<&Origin>) -> Origin {
+    if url.scheme() == "about" && (url.path() == "blank" || url.path() == "srcdoc") {
+        return creator.cloned().unwrap_or_else(Origin::new_opaque);
+    }
+    Origin::from_url(url)
+}
+
+fn route_key(url: &Url) -> String {
+    let mut u = url.clone();
+    u.set_fragment(None);
+    u.to_string()
+}
+
+pub(crate) struct BrowserInner {
+    routes: RwLock<HashMap<String, Script>>,
+    next_id: AtomicU64,
+    contexts: Mutex<HashMap<BrowsingContextId, WindowProxy>>,
+    observers: Mutex<HashMap<BrowsingContextId, Observers>>,
+    pub(crate) registry: OnceLock<Addr<BroadcastRegistry>>,
+    pub(crate) lifecycle: LifecycleLog,
+    shut_down: AtomicBool,
+}
+
+/// The runtime: a set of browsing-context groups, workers and the broadcast registry.
+///
+/// Cheap to clone (all clones are the same runtime).
+#[derive(Clone)]
+pub struct Browser(pub(crate) Arc<BrowserInner>);
+
+impl fmt::Debug for Browser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Browser({} browsing contexts)",
+            self.0.contexts.lock().map(|c| c.len()).unwrap_or(0)
+        )
+    }
+}
+
+impl Default for Browser {
+    fn default() -> Self {
+        Browser::new()
+    }
+}
+
+impl Browser {
+    /// A new runtime with no windows.
+    pub fn new() -> Browser {
+        Browser(Arc::new(BrowserInner {
+            routes: RwLock::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+            contexts: Mutex::new(HashMap::new()),
+            observers: Mutex::new(HashMap::new()),
+            registry: OnceLock::new(),
+            lifecycle: LifecycleLog::default(),
+            shut_down: AtomicBool::new(false),
+        }))
+    }
+
+    pub(crate) fn registry(&self) -> Addr<BroadcastRegistry> {
+        self.0
+            .registry
+            .get_or_init(BroadcastRegistry::start)
+            .clone()
+    }
+
+    pub(crate) fn next_id(&self) -> u64 {
+        self.0.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Serves `script` at `url`: every document or worker loaded from that URL (fragment
+    /// ignored) runs it: top-level windows, iframes, navigations, restarts.
+    ///
+    /// # Errors
+    /// `SyntaxError` if `url` is not an absolute URL.
+    pub fn route<F, R>(&self, url: &str, f: F) -> Result<()>
+    where
+        F: Fn(&Scope) -> R + Send + Sync + 'static,
+        R: ListenerOutput,
+    {
+        let url = parse(url)?;
+        self.0
+            .routes
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(route_key(&url), script(f));
+        Ok(())
+    }
+
+    pub(crate) fn script_for(&self, url: &Url) -> Option<Script> {
+        self.0
+            .routes
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&route_key(url))
+            .cloned()
+    }
+
+    /// Opens a top-level window at `url` (in a new browsing-context group, on a thread of
+    /// its own); its document runs the script routed for `url`, if any.
+    pub fn open(&self, url: &str) -> Result<WindowHandle> {
+        let parsed = parse(url)?;
+        let script = self.script_for(&parsed);
+        self.open_inner(parsed, script, RestartPolicy::default())
+    }
+
+    /// Opens a top-level window at `url` whose document runs `script`.
+    pub fn open_with<F, R>(&self, url: &str, f: F) -> Result<WindowHandle>
+    where
+        F: Fn(&Scope) -> R + Send + Sync + 'static,
+        R: ListenerOutput,
+    {
+        let parsed = parse(url)?;
+        self.open_inner(parsed, Some(script(f)), RestartPolicy::default())
+    }
+
+    fn open_inner(&self, url: Url, script: Option<Script>, policy: RestartPolicy) -> Result<WindowHandle> {
+        if self.0.shut_down.load(Ordering::Acquire) {
+            return Err(Error::InvalidState("the browser was shut down".into()));
+        }
+        let arbiter = Arbiter::new();
+        let origin = origin_for(&url, None);
+        let ctx = Arc::new(BrowsingContext {
+            id: BrowsingContextId(self.next_id()),
+            name: url.to_string(),
+            browser: self.clone(),
+            addr: OnceLock::new(),
+            arbiter: arbiter.handle(),
+            parent: None,
+            doc: Mutex::new(DocumentState {
+                document: 1,
+                url,
+                origin,
+                script,
+            }),
+            closed: AtomicBool::new(false),
+            policy: Mutex::new(policy),
+        });
+        let proxy = WindowProxy(ctx.clone());
+        self.register_context(&proxy);
+        crate::realm::start_window_actor(ctx);
+        Ok(WindowHandle { proxy })
+    }
+
+    pub(crate) fn register_context(&self, proxy: &WindowProxy) {
+        self.0
+            .contexts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(proxy.id(), proxy.clone());
+    }
+
+    pub(crate) fn forget_context(&self, proxy: &WindowProxy) {
+        self.0
+            .contexts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&proxy.id());
+        self.0
+            .observers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&proxy.id());
+    }
+
+    pub(crate) fn observers_for(&self, id: BrowsingContextId) -> Observers {
+        self.0
+            .observers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(id)
+            .or_default()
+            .clone()
+    }
+
+    /// The browsing contexts that are open now (windows and iframes), by id.
+    pub fn contexts(&self) -> Vec<WindowProxy> {
+        let mut v: Vec<WindowProxy> = self
+            .0
+            .contexts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        v.sort_by_key(|w| w.id());
+        v
+    }
+
+    /// A driving handle for any browsing context (an iframe, say).
+    pub fn handle(&self, proxy: &WindowProxy) -> WindowHandle {
+        WindowHandle {
+            proxy: proxy.clone(),
+        }
+    }
+
+    /// Lifecycle events of supervised realms (crashed, restarted, stopped, escalated)
+    /// recorded so far, oldest first.
+    pub fn lifecycle_events(&self) -> Vec<LifecycleEvent> {
+        self.0.lifecycle.snapshot()
+    }
+
+    /// Waits for the next lifecycle event matching `pred` (recorded before or after the
+    /// call), up to `timeout`.
+    pub async fn wait_lifecycle(
+        &self,
+        timeout: std::time::Duration,
+        pred: impl Fn(&LifecycleEvent) -> bool,
+    ) -> Option<LifecycleEvent> {
+        self.0.lifecycle.wait_for(timeout, pred).await
+    }
+
+    /// Closes every top-level window (and so every iframe and worker under it).
+    pub fn shutdown(&self) {
+        self.0.shut_down.store(true, Ordering::Release);
+        for w in self.contexts() {
+            if w.is_top_level() {
+                w.close();
+            }
+        }
+    }
+}
+
+fn parse(url: &str) -> Result<Url> {
+    Url::parse(url).map_err(|e| Error::Syntax(format!("invalid URL {url:?}: {e}")))
+}
+
+/// Drives one browsing context from outside the runtime: run closures in its current
+/// realm, navigate it, close it, watch its events.
+#[derive(Clone, Debug)]
+pub struct WindowHandle {
+    proxy: WindowProxy,
+}
+
+impl WindowHandle {
+    /// The browsing context's `WindowProxy`.
+    pub fn proxy(&self) -> &WindowProxy {
+        &self.proxy
+    }
+
+    /// Runs `f` in the current realm of this browsing context, as a task of its event loop,
+    /// and returns its result.
+    ///
+    /// # Errors
+    /// `AbortError` if the window is closed, its document is not fully active (crashed and
+    /// stopped) or `f` panicked (which crashes the realm).
+    pub async fn run<F, T>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&Scope) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let task: Box<dyn FnOnce(&Scope) + Send> = Box::new(move |scope: &Scope| {
+            let _ = tx.send(f(scope));
+        });
+        let addr = self
+            .proxy
+            .0
+            .addr()
+            .ok_or_else(|| Error::Abort("window not started".into()))?;
+        addr.do_send(RealmMessage::Run(task));
+        rx.await.map_err(|_| {
+            Error::Abort(format!(
+                "{}: the realm is gone (closed, crashed or not fully active)",
+                self.proxy.name()
+            ))
+        })
+    }
+
+    /// Waits until every task queued for this realm before the call has run.
+    pub async fn settle(&self) -> Result<()> {
+        self.run(|_| ()).await
+    }
+
+    /// Navigates to `url` (see [`WindowProxy::navigate`]).
+    pub fn navigate(&self, url: &str) -> Result<()> {
+        self.proxy.navigate(url)
+    }
+
+    /// Navigates to `url` with a document running `script`.
+    pub fn navigate_with<F, R>(&self, url: &str, f: F) -> Result<()>
+    where
+        F: Fn(&Scope) -> R + Send + Sync + 'static,
+        R: ListenerOutput,
+    {
+        let parsed = parse(url)?;
+        self.proxy.navigate_with(parsed, Some(script(f)), None)
+    }
+
+    /// Closes the window.
+    pub fn close(&self) {
+        self.proxy.close()
+    }
+
+    /// Starts recording the events fired in this browsing context (in any of its
+    /// documents, from now on) and returns the log to read them from.
+    pub fn events(&self) -> EventLog {
+        self.proxy.0.browser.observers_for(self.proxy.id()).subscribe()
+    }
+}

@@ -1,0 +1,512 @@
+//! `MessageChannel` and `MessagePort`.
+//!
+//! Spec: <https://html.spec.whatwg.org/multipage/web-messaging.html#channel-messaging>.
+//!
+//! # How a port is carried by actors
+//!
+//! A channel's two port message queues live in one [`EntangledPair`] behind a mutex that
+//! both ends share (the *entanglement*). Each end is owned by a realm actor; the owner is
+//! the actor that runs that port's tasks. Posting on a port appends to the entangled end's
+//! queue and, when that queue is enabled and was idle, sends one `PortReady` message to the
+//! owner's actor, which then runs the queued tasks one by one (each one its own task, in a
+//! bounded batch per actor message).
+//!
+//! Transferring a port ships its end (no owner, queue kept, disabled) and puts a data holder
+//! in the message; the receiving realm becomes the new owner. Because the queue never moves
+//! between mailboxes, messages posted while the port is in flight, or still queued when it
+//! left, are neither lost, duplicated nor reordered, whatever threads the realms run on and
+//! whatever happens to the previous owner afterwards (it may close, navigate, crash or be
+//! terminated: it holds nothing the port still needs).
+//!
+//! Note: DESIGN.md sketches one actix actor per port holding its peer's address. Moving
+//! such an actor between threads needs forwarding from the old actor to the new one, and
+//! messages waiting in the old actor's mailbox are lost when its thread stops (a worker
+//! terminated right after transferring a port). Keeping the queues in the entanglement and
+//! letting the owner realm's actor run them keeps every guarantee with one lock per post,
+//! batches wake-ups (one actor message per burst instead of one per message) and costs a
+//! few hundred bytes per channel instead of two actors.
+//!
+//! # Lifetime
+//!
+//! A port lives while a [`MessagePort`] handle to it exists, or while it has a `message`
+//! listener and its owner realm lives. Dropping every handle of a port with no listener
+//! closes it (its peer gets `close`), as garbage collection would; so does the destruction
+//! of its owner realm. Closed ports release their queue at once.
+
+use std::any::Any;
+use std::cell::Cell;
+use std::fmt;
+use std::rc::{Rc, Weak};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use actix::Addr;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use webmessaging_core::clone::{self, SerializedWithTransfer};
+use webmessaging_core::port_queue::{EntangledPair, End};
+use webmessaging_core::serde_bridge::to_record;
+use webmessaging_core::value::{Object, TransferablePort, Value};
+use webmessaging_core::{Error, Result};
+
+use crate::event::{self, EventType, ListenerId, ListenerOutput, Listeners, MessageEvent};
+use crate::realm::{RealmActor, RealmInner, RealmMessage};
+use crate::scope::Scope;
+use crate::trace;
+
+/// The owner of a port end: the realm actor that runs its tasks, and the port's key there.
+#[derive(Clone)]
+pub(crate) struct PortOwner {
+    pub(crate) addr: Addr<RealmActor>,
+    pub(crate) key: u64,
+}
+
+pub(crate) type Entanglement = Mutex<EntangledPair<SerializedWithTransfer, PortOwner>>;
+
+/// Shared by both ends of one channel.
+pub(crate) struct Channel {
+    pub(crate) id: u64,
+    pub(crate) pair: Entanglement,
+}
+
+impl Channel {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, EntangledPair<SerializedWithTransfer, PortOwner>> {
+        // A panic while holding this lock can only come from the runtime itself (no user
+        // code runs under it); the state stays consistent, so keep going.
+        self.pair.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+pub(crate) fn wake(w: Option<webmessaging_core::port_queue::Wake<PortOwner>>) {
+    if let Some(w) = w {
+        w.owner.addr.do_send(RealmMessage::PortReady {
+            key: w.owner.key,
+            generation: w.generation,
+        });
+    }
+}
+
+/// The state of one port object (one `MessagePort` in one realm).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PortObjectState {
+    /// Owns its end of the channel.
+    Active,
+    /// Transferred away: this object is inert; the end lives on elsewhere.
+    Shipped,
+    /// Closed: detached, will never fire again.
+    Closed,
+}
+
+pub(crate) struct PortObject {
+    pub(crate) key: u64,
+    pub(crate) channel: Arc<Channel>,
+    pub(crate) end: End,
+    pub(crate) generation: u64,
+    pub(crate) realm: Weak<RealmInner>,
+    pub(crate) state: Cell<PortObjectState>,
+    pub(crate) listeners: Listeners,
+    pub(crate) name: Rc<str>,
+}
+
+impl PortObject {
+    pub(crate) fn new(
+        realm: &Rc<RealmInner>,
+        channel: Arc<Channel>,
+        end: End,
+        generation: u64,
+        key: u64,
+    ) -> Rc<PortObject> {
+        let name: Rc<str> = Rc::from(format!(
+            "port{}.{}{}",
+            channel.id,
+            match end {
+                End::First => 1,
+                End::Second => 2,
+            },
+            if generation > 0 {
+                format!("@{generation}")
+            } else {
+                String::new()
+            }
+        ));
+        let obj = Rc::new(PortObject {
+            key,
+            channel,
+            end,
+            generation,
+            realm: Rc::downgrade(realm),
+            state: Cell::new(PortObjectState::Active),
+            listeners: Listeners::default(),
+            name,
+        });
+        realm.register_port(&obj);
+        obj
+    }
+
+    fn close(&self) {
+        if self.state.get() != PortObjectState::Active {
+            self.state.set(PortObjectState::Closed);
+            return;
+        }
+        self.state.set(PortObjectState::Closed);
+        let (dropped, w) = self.channel.lock().close(self.end);
+        wake(w);
+        trace::port_closed(&self.name);
+        // Dropping the undelivered messages drops the ports they carried, which closes them.
+        drop(dropped);
+        self.listeners.clear();
+        if let Some(realm) = self.realm.upgrade() {
+            realm.release_port(self.key);
+        }
+    }
+}
+
+impl Drop for PortObject {
+    fn drop(&mut self) {
+        if self.state.get() == PortObjectState::Active {
+            let (dropped, w) = self.channel.lock().close(self.end);
+            wake(w);
+            trace::port_closed(&self.name);
+            drop(dropped);
+        }
+        if let Some(realm) = self.realm.upgrade() {
+            realm.forget_port(self.key);
+        }
+    }
+}
+
+impl TransferablePort for PortObject {
+    fn is_detached(&self) -> bool {
+        self.state.get() != PortObjectState::Active
+    }
+
+    fn transfer(&self) -> Box<dyn Any + Send> {
+        // Transfer steps: set the has-been-shipped flag, move the port message queue into
+        // the data holder (here: the queue stays in the entanglement, ownerless), and
+        // remember the remote port (the entanglement itself).
+        let generation = self.channel.lock().ship(self.end);
+        self.state.set(PortObjectState::Shipped);
+        self.listeners.clear();
+        if let Some(realm) = self.realm.upgrade() {
+            realm.release_port(self.key);
+        }
+        Box::new(PortDataHolder {
+            channel: Some(self.channel.clone()),
+            end: self.end,
+            generation: generation.unwrap_or(u64::MAX),
+        })
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// The data holder of a transferred port (`dataHolder.[[PortMessageQueue]]` and
+/// `[[RemotePort]]`). Dropped undelivered (the message carrying it was discarded), it
+/// closes the port, so the peer gets `close` instead of waiting forever.
+pub(crate) struct PortDataHolder {
+    pub(crate) channel: Option<Arc<Channel>>,
+    pub(crate) end: End,
+    pub(crate) generation: u64,
+}
+
+impl Drop for PortDataHolder {
+    fn drop(&mut self) {
+        if let Some(ch) = self.channel.take() {
+            let (dropped, w) = ch.lock().close(self.end);
+            wake(w);
+            drop(dropped);
+        }
+    }
+}
+
+/// A `MessagePort` (<https://html.spec.whatwg.org/multipage/web-messaging.html#messageport>).
+///
+/// A handle to a port object of one realm; clones are the same object. It is not `Send`:
+/// it belongs to the realm that owns the port, as a JavaScript object does. To move a port
+/// elsewhere, transfer it in a `postMessage` (`port.to_value()` in the transfer list).
+#[derive(Clone)]
+pub struct MessagePort(pub(crate) Rc<PortObject>);
+
+impl fmt::Debug for MessagePort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MessagePort({}, {:?})", self.0.name, self.0.state.get())
+    }
+}
+
+impl PartialEq for MessagePort {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for MessagePort {}
+
+/// Options of `postMessage(message, options)` (`StructuredSerializeOptions`).
+#[derive(Clone, Default)]
+pub struct StructuredSerializeOptions {
+    /// Objects to transfer rather than clone (ports, ArrayBuffers).
+    pub transfer: Vec<Value>,
+}
+
+impl MessagePort {
+    pub(crate) fn from_object(obj: &Object) -> Option<MessagePort> {
+        let port = obj.as_port()?;
+        let any: Rc<dyn Any> = port;
+        any.downcast::<PortObject>().ok().map(MessagePort)
+    }
+
+    /// This port as a value, to put in a transfer list or inside a message.
+    pub fn to_value(&self) -> Value {
+        Value::Object(Object::new_port(self.0.clone()))
+    }
+
+    /// A readable name for logs and traces, like `port3.2` (channel 3, `port2`), with
+    /// `@n` after n transfers.
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// Whether this object can still be used: false once it was closed or transferred.
+    pub fn is_active(&self) -> bool {
+        self.0.state.get() == PortObjectState::Active
+    }
+
+    /// Whether this port is still entangled with another.
+    pub fn is_entangled(&self) -> bool {
+        self.is_active() && self.0.channel.lock().is_entangled()
+    }
+
+    /// `port.postMessage(message, transfer)`.
+    ///
+    /// Errors (`DataCloneError`) are returned synchronously; then nothing was sent and
+    /// nothing was detached. Posting on a closed, transferred or unentangled port does
+    /// nothing, silently.
+    pub fn post_message(&self, message: &Value, transfer: &[Value]) -> Result<()> {
+        self.post_checked(transfer, |t| clone::structured_serialize_with_transfer(message, t))
+    }
+
+    /// `port.postMessage(message, { transfer })`.
+    pub fn post_message_with_options(
+        &self,
+        message: &Value,
+        options: &StructuredSerializeOptions,
+    ) -> Result<()> {
+        self.post_message(message, &options.transfer)
+    }
+
+    /// Posts any `T: Serialize`, serialized straight into the record.
+    pub fn post<T: Serialize + ?Sized>(&self, data: &T) -> Result<()> {
+        self.post_checked(&[], |_| {
+            Ok(SerializedWithTransfer {
+                record: to_record(data)?,
+                transfer: clone::TransferData::empty(),
+            })
+        })
+    }
+
+    /// Posts any `T: Serialize` with a transfer list (the transferred ports arrive in
+    /// `event.ports`).
+    pub fn post_with_transfer<T: Serialize + ?Sized>(&self, data: &T, transfer: &[Value]) -> Result<()> {
+        self.post_checked(transfer, |t| clone::serialize_transfer_only(to_record(data)?, t))
+    }
+
+    fn post_checked(
+        &self,
+        transfer: &[Value],
+        serialize: impl FnOnce(&[Value]) -> Result<SerializedWithTransfer>,
+    ) -> Result<()> {
+        // Step 1: targetPort is the entangled port, if any (the entanglement knows it).
+        // Step 2: this port in its own transfer list is a DataCloneError.
+        // Step 3-4: the entangled port in the transfer list dooms the message.
+        let mut doomed = false;
+        if !transfer.is_empty() {
+            let ports = transfer_ports(transfer)?;
+            for p in &ports {
+                if Rc::ptr_eq(&p.0, &self.0) {
+                    return Err(Error::data_clone(
+                        "a MessagePort cannot be transferred through itself",
+                    ));
+                }
+                if Arc::ptr_eq(&p.0.channel, &self.0.channel) && p.0.end != self.0.end {
+                    doomed = true;
+                }
+            }
+        }
+        // Step 5: serialize with transfer; rethrow.
+        let serialized = serialize(transfer)?;
+        if self.0.state.get() != PortObjectState::Active {
+            return Ok(());
+        }
+        if doomed {
+            // Step 6: the target port was posted to itself: the channel is lost.
+            log::warn!(target: "webmessaging::port", "{}: the entangled port was transferred through its own channel; message discarded, channel lost", self.0.name);
+            trace::dropped(&self.0.name, "target port posted to itself (doomed)");
+            drop(serialized);
+            return Ok(());
+        }
+        // Step 7: add a task to the entangled port's port message queue.
+        let r = self.0.channel.lock().post(self.0.end, serialized);
+        match r {
+            Ok(w) => {
+                trace::port_posted(&self.0.name);
+                wake(w)
+            }
+            Err(undelivered) => {
+                trace::dropped(&self.0.name, "port not entangled");
+                drop(undelivered)
+            }
+        }
+        Ok(())
+    }
+
+    /// `port.start()`: enables the port message queue.
+    pub fn start(&self) {
+        if self.is_active() {
+            let w = self.0.channel.lock().start(self.0.end);
+            wake(w);
+        }
+    }
+
+    /// `port.close()`: disentangles the port; the peer gets a `close` event after the
+    /// messages this port sent before. The port is then detached: transferring it is a
+    /// `DataCloneError`. Closing twice does nothing.
+    pub fn close(&self) {
+        self.0.close();
+    }
+
+    fn keep_alive(&self) {
+        if let Some(realm) = self.0.realm.upgrade() {
+            realm.retain_port(&self.0);
+        }
+    }
+
+    /// `port.addEventListener(type, listener)`. Does not start the port.
+    pub fn add_event_listener<F, R>(&self, event_type: EventType, listener: F) -> ListenerId
+    where
+        F: Fn(&Scope, &MessageEvent) -> R + 'static,
+        R: ListenerOutput,
+    {
+        self.keep_alive();
+        self.0
+            .listeners
+            .add(event_type, event::untyped(listener), true)
+    }
+
+    /// `port.removeEventListener(...)`.
+    pub fn remove_event_listener(&self, id: ListenerId) -> bool {
+        self.0.listeners.remove(id)
+    }
+
+    /// `port.onmessage = listener`: replaces the handler and, the first time, starts the
+    /// port (as if `start()` had been called).
+    pub fn on_message<F, R>(&self, listener: F)
+    where
+        F: Fn(&Scope, &MessageEvent) -> R + 'static,
+        R: ListenerOutput,
+    {
+        self.keep_alive();
+        self.0
+            .listeners
+            .set_handler(EventType::Message, Some((event::untyped(listener), true)));
+        self.start();
+    }
+
+    /// Like [`on_message`](Self::on_message), reading `event.data` as a `T`; when the data
+    /// does not deserialize as `T`, a `messageerror` event is fired instead.
+    pub fn on_message_as<T, F, R>(&self, listener: F)
+    where
+        T: DeserializeOwned,
+        F: Fn(&Scope, &MessageEvent, T) -> R + 'static,
+        R: ListenerOutput,
+    {
+        self.keep_alive();
+        self.0
+            .listeners
+            .set_handler(EventType::Message, Some((event::typed(listener), false)));
+        self.start();
+    }
+
+    /// `port.onmessageerror = listener`.
+    pub fn on_message_error<F, R>(&self, listener: F)
+    where
+        F: Fn(&Scope, &MessageEvent) -> R + 'static,
+        R: ListenerOutput,
+    {
+        self.0
+            .listeners
+            .set_handler(EventType::MessageError, Some((event::untyped(listener), false)));
+    }
+
+    /// `port.onclose = listener` (the `close` event of the living standard).
+    pub fn on_close<F, R>(&self, listener: F)
+    where
+        F: Fn(&Scope, &MessageEvent) -> R + 'static,
+        R: ListenerOutput,
+    {
+        self.keep_alive();
+        self.0
+            .listeners
+            .set_handler(EventType::Close, Some((event::untyped(listener), false)));
+    }
+}
+
+/// The ports named in a transfer list, checked for duplicates.
+pub(crate) fn transfer_ports(transfer: &[Value]) -> Result<Vec<MessagePort>> {
+    let mut ports: Vec<MessagePort> = Vec::new();
+    for v in transfer {
+        if let Value::Object(o) = v {
+            if let Some(p) = MessagePort::from_object(o) {
+                if ports.iter().any(|q| q == &p) {
+                    return Err(Error::data_clone("duplicate MessagePort in transfer list"));
+                }
+                ports.push(p);
+            }
+        }
+    }
+    Ok(ports)
+}
+
+/// A `MessageChannel`: two new ports, entangled, owned by the realm that made them.
+pub struct MessageChannel {
+    port1: MessagePort,
+    port2: MessagePort,
+}
+
+impl MessageChannel {
+    pub(crate) fn new_in(realm: &Rc<RealmInner>) -> MessageChannel {
+        // Step 1-2: two new ports whose owner is the current realm.
+        let k1 = realm.next_key();
+        let k2 = realm.next_key();
+        let owner = |key| PortOwner {
+            addr: realm.addr.clone(),
+            key,
+        };
+        // Step 3: entangle them.
+        let channel = Arc::new(Channel {
+            id: trace::next_channel_id(),
+            pair: Mutex::new(EntangledPair::new(owner(k1), owner(k2))),
+        });
+        let p1 = PortObject::new(realm, channel.clone(), End::First, 0, k1);
+        let p2 = PortObject::new(realm, channel, End::Second, 0, k2);
+        MessageChannel {
+            port1: MessagePort(p1),
+            port2: MessagePort(p2),
+        }
+    }
+
+    /// `channel.port1`.
+    pub fn port1(&self) -> &MessagePort {
+        &self.port1
+    }
+
+    /// `channel.port2`.
+    pub fn port2(&self) -> &MessagePort {
+        &self.port2
+    }
+
+    /// Both ports, by value.
+    pub fn into_ports(self) -> (MessagePort, MessagePort) {
+        (self.port1, self.port2)
+    }
+}

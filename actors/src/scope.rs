@@ -1,0 +1,378 @@
+//! The handle script gets: what a realm's global object offers.
+//!
+//! A [`Scope`] is passed to load scripts and to every listener. Through it script posts
+//! messages, creates channels, iframes, workers and broadcast channels, registers
+//! listeners on its global, and keeps state of its own ([`Scope::set_global`]). It is
+//! cheap to clone and belongs to its realm's thread (it is not `Send`).
+
+use std::fmt;
+use std::rc::Rc;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use url::Url;
+use webmessaging_core::clone;
+use webmessaging_core::origin::Origin;
+use webmessaging_core::value::Value;
+use webmessaging_core::{Error, Result};
+
+use crate::broadcast::BroadcastChannel;
+use crate::browser::{origin_for, Script};
+use crate::event::{self, EventType, ListenerId, ListenerOutput, MessageEvent};
+use crate::port::MessageChannel;
+use crate::realm::{RealmInner, RealmKind, RealmPortReceiver};
+use crate::supervision::{LifecycleEvent, RestartPolicy, SupervisorSpec};
+use crate::window::{BrowsingContext, BrowsingContextId, DocumentState, WindowProxy};
+use crate::worker::Worker;
+
+/// What kind of global a realm has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GlobalKind {
+    /// A `Window` (top-level or in an iframe).
+    Window,
+    /// A `DedicatedWorkerGlobalScope`.
+    DedicatedWorker,
+}
+
+/// Options for [`Scope::create_iframe_with`].
+#[derive(Clone, Default)]
+pub struct IframeOptions {
+    /// The script of the iframe's document; when `None`, the script the [`Browser`]
+    /// routes for the URL (if any) runs.
+    ///
+    /// [`Browser`]: crate::Browser
+    pub script: Option<Script>,
+    /// `sandbox` without `allow-same-origin`: the document gets a fresh opaque origin.
+    pub sandboxed: bool,
+    /// A name for logs and traces (default: the URL).
+    pub name: Option<String>,
+    /// What the supervisor does when the iframe's realm crashes.
+    pub restart_policy: Option<RestartPolicy>,
+}
+
+/// The global scope of a realm, as script sees it.
+#[derive(Clone)]
+pub struct Scope(pub(crate) Rc<RealmInner>);
+
+impl fmt::Debug for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Scope({})", self.0.name)
+    }
+}
+
+impl Scope {
+    /// The realm's origin (its document's, or the worker's).
+    pub fn origin(&self) -> &Origin {
+        &self.0.origin
+    }
+
+    /// The URL of the document or worker script.
+    pub fn url(&self) -> &Url {
+        &self.0.url
+    }
+
+    /// A readable name for logs and traces, like `https://a.example/#1` (the browsing
+    /// context's name and the document's serial).
+    pub fn name(&self) -> String {
+        self.0.name.to_string()
+    }
+
+    /// Whether this is a window or a worker.
+    pub fn kind(&self) -> GlobalKind {
+        match self.0.kind {
+            RealmKind::Window(_) => GlobalKind::Window,
+            RealmKind::Worker(_) => GlobalKind::DedicatedWorker,
+        }
+    }
+
+    /// Whether the realm is still the current one of its browsing context (or a running
+    /// worker): false after navigation, close, crash or termination. Script captured by
+    /// an old realm can still run this check.
+    pub fn is_fully_active(&self) -> bool {
+        self.0.alive.get()
+    }
+
+    /// `window` (the `WindowProxy` of this realm's browsing context); `None` in a worker.
+    pub fn window(&self) -> Option<WindowProxy> {
+        self.0.window().cloned()
+    }
+
+    /// `window.parent` (itself for a top-level window); `None` in a worker.
+    pub fn parent(&self) -> Option<WindowProxy> {
+        self.0.window().map(WindowProxy::parent)
+    }
+
+    /// `window.top`; `None` in a worker.
+    pub fn top(&self) -> Option<WindowProxy> {
+        self.0.window().map(WindowProxy::top)
+    }
+
+    /// The runtime this realm belongs to.
+    pub fn browser(&self) -> &crate::Browser {
+        &self.0.browser
+    }
+
+    // ----- listeners on the global -----
+
+    /// `addEventListener(type, listener)` on the global (`Window` or worker global).
+    pub fn add_event_listener<F, R>(&self, event_type: EventType, listener: F) -> ListenerId
+    where
+        F: Fn(&Scope, &MessageEvent) -> R + 'static,
+        R: ListenerOutput,
+    {
+        self.0
+            .listeners
+            .add(event_type, event::untyped(listener), true)
+    }
+
+    /// `removeEventListener` for a listener added with
+    /// [`add_event_listener`](Self::add_event_listener) or a port's or channel's.
+    pub fn remove_event_listener(&self, id: ListenerId) -> bool {
+        self.0.listeners.remove(id)
+    }
+
+    /// `onmessage = listener` on the global.
+    pub fn on_message<F, R>(&self, listener: F)
+    where
+        F: Fn(&Scope, &MessageEvent) -> R + 'static,
+        R: ListenerOutput,
+    {
+        self.0
+            .listeners
+            .set_handler(EventType::Message, Some((event::untyped(listener), true)));
+    }
+
+    /// `onmessage` reading `event.data` as a `T`: when the data does not deserialize as
+    /// `T`, `messageerror` fires instead (with the same origin and source).
+    pub fn on_message_as<T, F, R>(&self, listener: F)
+    where
+        T: DeserializeOwned,
+        F: Fn(&Scope, &MessageEvent, T) -> R + 'static,
+        R: ListenerOutput,
+    {
+        self.0
+            .listeners
+            .set_handler(EventType::Message, Some((event::typed(listener), false)));
+    }
+
+    /// `onmessageerror = listener` on the global.
+    pub fn on_message_error<F, R>(&self, listener: F)
+    where
+        F: Fn(&Scope, &MessageEvent) -> R + 'static,
+        R: ListenerOutput,
+    {
+        self.0
+            .listeners
+            .set_handler(EventType::MessageError, Some((event::untyped(listener), false)));
+    }
+
+    /// `onerror = listener` on the global: fired when a listener or script of this realm
+    /// returns an error.
+    pub fn on_error<F, R>(&self, listener: F)
+    where
+        F: Fn(&Scope, &MessageEvent) -> R + 'static,
+        R: ListenerOutput,
+    {
+        self.0
+            .listeners
+            .set_handler(EventType::Error, Some((event::untyped(listener), false)));
+    }
+
+    // ----- posting -----
+
+    /// The global `postMessage(message, transfer)`.
+    ///
+    /// In a window it posts to the window itself with `targetOrigin` `"/"` (the options
+    /// form's default); in a worker it posts to the worker's `Worker` object (event origin
+    /// `""`, no source).
+    pub fn post_message(&self, message: &Value, transfer: &[Value]) -> Result<()> {
+        match &self.0.kind {
+            RealmKind::Window(w) => w.post_message(self, message, "/", transfer),
+            RealmKind::Worker(s) => {
+                crate::port::transfer_ports(transfer)?;
+                let data = clone::structured_serialize_with_transfer(message, transfer)?;
+                s.post_to_parent(data);
+                Ok(())
+            }
+        }
+    }
+
+    /// The global `postMessage` with any `T: Serialize`.
+    pub fn post<T: Serialize + ?Sized>(&self, data: &T) -> Result<()> {
+        match &self.0.kind {
+            RealmKind::Window(w) => w.post(self, data, "/"),
+            RealmKind::Worker(s) => {
+                let data = clone::SerializedWithTransfer {
+                    record: webmessaging_core::serde_bridge::to_record(data)?,
+                    transfer: clone::TransferData::empty(),
+                };
+                s.post_to_parent(data);
+                Ok(())
+            }
+        }
+    }
+
+    /// The global `postMessage` with any `T: Serialize` and a transfer list.
+    pub fn post_with_transfer<T: Serialize + ?Sized>(&self, data: &T, transfer: &[Value]) -> Result<()> {
+        match &self.0.kind {
+            RealmKind::Window(w) => w.post_with_transfer(self, data, "/", transfer),
+            RealmKind::Worker(s) => {
+                crate::port::transfer_ports(transfer)?;
+                let data = clone::serialize_transfer_only(
+                    webmessaging_core::serde_bridge::to_record(data)?,
+                    transfer,
+                )?;
+                s.post_to_parent(data);
+                Ok(())
+            }
+        }
+    }
+
+    /// `structuredClone(value, { transfer })` in this realm (ports in `transfer` come back
+    /// as new ports of this realm, still entangled).
+    pub fn structured_clone(&self, value: &Value, transfer: &[Value]) -> Result<Value> {
+        crate::port::transfer_ports(transfer)?;
+        clone::structured_clone_with_ports(
+            value,
+            transfer,
+            &mut RealmPortReceiver { realm: &self.0 },
+        )
+    }
+
+    // ----- creating things -----
+
+    /// `new MessageChannel()`: two entangled ports owned by this realm.
+    pub fn message_channel(&self) -> MessageChannel {
+        MessageChannel::new_in(&self.0)
+    }
+
+    /// `new BroadcastChannel(name)` in this realm.
+    pub fn broadcast_channel(&self, name: &str) -> BroadcastChannel {
+        BroadcastChannel::new_in(&self.0, name)
+    }
+
+    /// Adds an iframe showing `url` (its script is the one the `Browser` routes for
+    /// `url`); returns its `WindowProxy` (`iframe.contentWindow`). Its document loads as a
+    /// later task. `about:blank` takes this document's origin; `data:` URLs are opaque.
+    pub fn create_iframe(&self, url: &str) -> Result<WindowProxy> {
+        self.create_iframe_with(url, IframeOptions::default())
+    }
+
+    /// Adds an iframe with options (its own script, sandboxing, a name, a restart policy).
+    pub fn create_iframe_with(&self, url: &str, options: IframeOptions) -> Result<WindowProxy> {
+        let parent = self
+            .window()
+            .ok_or_else(|| Error::NotSupported("workers cannot create iframes".into()))?;
+        if !self.is_fully_active() {
+            return Err(Error::InvalidState("the document is not fully active".into()));
+        }
+        let url = Url::parse(url).map_err(|e| Error::Syntax(format!("invalid URL {url:?}: {e}")))?;
+        let origin = if options.sandboxed {
+            Origin::new_opaque()
+        } else {
+            origin_for(&url, Some(self.origin()))
+        };
+        let script = options.script.or_else(|| self.0.browser.script_for(&url));
+        let name = options.name.unwrap_or_else(|| url.to_string());
+        let ctx = Arc::new(BrowsingContext {
+            id: BrowsingContextId(self.0.browser.next_id()),
+            name,
+            browser: self.0.browser.clone(),
+            addr: std::sync::OnceLock::new(),
+            arbiter: parent.0.arbiter.clone(),
+            parent: Some(parent),
+            doc: Mutex::new(DocumentState {
+                document: 1,
+                url,
+                origin,
+                script,
+            }),
+            closed: AtomicBool::new(false),
+            policy: Mutex::new(options.restart_policy.unwrap_or_default()),
+        });
+        let proxy = WindowProxy(ctx.clone());
+        self.0.browser.register_context(&proxy);
+        crate::realm::start_window_actor(ctx);
+        self.0.children.borrow_mut().push(proxy.clone());
+        Ok(proxy)
+    }
+
+    /// Removes an iframe this document created: its browsing context is destroyed.
+    pub fn remove_iframe(&self, iframe: &WindowProxy) {
+        self.0.children.borrow_mut().retain(|c| c != iframe);
+        iframe.close();
+    }
+
+    /// The iframes this document created and has not removed, in creation order.
+    pub fn iframes(&self) -> Vec<WindowProxy> {
+        self.0.children.borrow().clone()
+    }
+
+    /// `new Worker(url)`: a dedicated worker on a thread of its own, running the script the
+    /// `Browser` routes for `url`. Its origin is this realm's (a `data:` URL gives an
+    /// opaque one).
+    pub fn spawn_worker(&self, url: &str) -> Result<Worker> {
+        let parsed = Url::parse(url).map_err(|e| Error::Syntax(format!("invalid URL {url:?}: {e}")))?;
+        let script = self.0.browser.script_for(&parsed);
+        Worker::spawn(&self.0, parsed, script)
+    }
+
+    /// `new Worker(url)` running `script`.
+    pub fn spawn_worker_with<F, R>(&self, url: &str, script: F) -> Result<Worker>
+    where
+        F: Fn(&Scope) -> R + Send + Sync + 'static,
+        R: ListenerOutput,
+    {
+        let parsed = Url::parse(url).map_err(|e| Error::Syntax(format!("invalid URL {url:?}: {e}")))?;
+        Worker::spawn(&self.0, parsed, Some(crate::browser::script(script)))
+    }
+
+    /// `close()`: in a worker, closes the worker (its queued tasks are discarded); in a
+    /// window, closes the window.
+    pub fn close(&self) {
+        match &self.0.kind {
+            RealmKind::Window(w) => w.close(),
+            RealmKind::Worker(s) => s.close_self(),
+        }
+    }
+
+    // ----- state -----
+
+    /// Stores a value in this realm's globals (one per type), replacing any earlier one,
+    /// and returns it. Globals go away with the realm.
+    pub fn set_global<T: 'static>(&self, value: T) -> Rc<T> {
+        self.0.set_global(value)
+    }
+
+    /// The value of type `T` stored with [`set_global`](Self::set_global).
+    pub fn global<T: 'static>(&self) -> Option<Rc<T>> {
+        self.0.global::<T>()
+    }
+
+    /// Sets how this realm supervises the iframes and workers it creates (strategy and
+    /// restart intensity). Set it again after a restart: it belongs to the realm.
+    pub fn set_supervisor(&self, spec: SupervisorSpec) {
+        self.0.supervisor.set(spec);
+    }
+
+    /// Listens for lifecycle events (crashed, restarted, stopped, escalated) of the realms
+    /// this realm supervises.
+    pub fn on_child_lifecycle<F>(&self, listener: F)
+    where
+        F: Fn(&Scope, &LifecycleEvent) + 'static,
+    {
+        self.0.lifecycle_listeners.borrow_mut().push(Rc::new(listener));
+    }
+
+    /// How many broadcast channels this realm has open.
+    pub fn open_broadcast_channel_count(&self) -> usize {
+        self.0.broadcast.len()
+    }
+
+    /// How many ports this realm currently keeps in its table (for leak checks).
+    pub fn live_port_count(&self) -> usize {
+        self.0.port_count()
+    }
+}

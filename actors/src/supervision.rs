@@ -1,0 +1,470 @@
+//! Supervised realms: crash isolation, restart policies and OTP strategies.
+//!
+//! A panic in a realm's script or listener is a *crash of that realm*: it is caught at the
+//! actor boundary, logged, and contained; other realms, on that thread or any other, go
+//! on. The crashed realm is torn down at once (no longer fully active: its ports close and
+//! their peers get `close`, its broadcast channels close, its workers terminate, its
+//! iframes go) and its supervisor decides what happens next.
+//!
+//! # The tree
+//!
+//! An iframe is supervised by its parent window's realm, a dedicated worker by the realm
+//! that created it, and a top-level window by its browsing-context group's root (the
+//! runtime itself, which applies the window's own policy and gives up on `Escalate`).
+//!
+//! # Policies, strategies, intensity
+//!
+//! Each supervised realm has a [`RestartPolicy`]:
+//! - `Reload` (the default): a new document at the same URL (for a worker, the same
+//!   script again on the same thread); the load script runs again, and the `WindowProxy` or
+//!   `Worker` handle stays valid and reaches the new realm.
+//! - `Stop`: the realm is closed, like a crashed tab (a worker is terminated).
+//! - `Escalate`: the supervisor itself crashes (and its supervisor decides).
+//!
+//! Each supervisor has a [`Strategy`] for its children (default one-for-one) and a
+//! restart [`Intensity`] (default: at most 3 restarts in 5 seconds; one more escalates:
+//! the crashing child is stopped and the supervisor crashes).
+//!
+//! # Messages in flight across a crash
+//!
+//! - *Window messages* queued for the crashed document are dropped when they come up:
+//!   that document is no longer fully active, and every message is checked against the
+//!   document current at delivery. Messages posted after the restart reach the new
+//!   document (after its load script has run).
+//! - *Port messages*: the crashed realm's ports are closed; their peers get `close`
+//!   after every message sent before the crash, and messages posted to the closed ports
+//!   are dropped. Ports the realm had transferred away before crashing are not its ports
+//!   any more and keep working.
+//! - *Broadcasts*: its channels are closed; deliveries to them are dropped.
+//! - *Worker messages*: messages to a stopped worker are dropped; a restarted worker
+//!   receives what is posted after the restart.
+//! - The new document starts with no ports, channels or listeners: it shakes hands again.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use actix::Context;
+
+use crate::realm::{RealmActor, RealmInner, RealmKind, RealmMessage};
+use crate::trace;
+use crate::window::WindowProxy;
+use crate::worker::WorkerShared;
+
+/// What a supervisor does when this realm crashes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RestartPolicy {
+    /// Load a new document at the same URL (or restart the worker's script).
+    #[default]
+    Reload,
+    /// Close the realm, like a crashed tab (a worker is terminated).
+    Stop,
+    /// Crash the supervisor.
+    Escalate,
+}
+
+/// How a supervisor's other children are affected when one of them is restarted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Strategy {
+    /// Restart only the child that crashed.
+    #[default]
+    OneForOne,
+    /// Restart every child.
+    OneForAll,
+    /// Restart the child that crashed and every child created after it.
+    RestForOne,
+}
+
+/// Restart intensity: at most `max_restarts` restarts within `within`; one more and the
+/// supervisor gives up (the child is stopped and the supervisor crashes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Intensity {
+    /// Restarts allowed in the window.
+    pub max_restarts: u32,
+    /// The sliding time window.
+    pub within: Duration,
+}
+
+impl Default for Intensity {
+    fn default() -> Self {
+        Intensity {
+            max_restarts: 3,
+            within: Duration::from_secs(5),
+        }
+    }
+}
+
+/// How a realm supervises its children (iframes and workers it created).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SupervisorSpec {
+    /// The strategy.
+    pub strategy: Strategy,
+    /// The restart intensity.
+    pub intensity: Intensity,
+}
+
+/// A lifecycle event of a supervised realm, observable from outside
+/// ([`Browser::lifecycle_events`](crate::Browser::lifecycle_events)) and by the
+/// supervising realm ([`Scope::on_child_lifecycle`](crate::Scope::on_child_lifecycle)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LifecycleEvent {
+    /// The realm crashed; `message` is the panic message.
+    Crashed {
+        /// The realm's name (its browsing context's or worker's).
+        realm: String,
+        /// The panic message.
+        message: String,
+    },
+    /// The realm was restarted; `count` counts its restarts so far.
+    Restarted {
+        /// The realm's name.
+        realm: String,
+        /// Restarts of this realm so far, this one included.
+        count: u32,
+    },
+    /// The realm was stopped (policy `Stop`, or given up on).
+    Stopped {
+        /// The realm's name.
+        realm: String,
+    },
+    /// The crash was escalated to the supervisor `to`.
+    Escalated {
+        /// The realm's name.
+        realm: String,
+        /// The supervisor's name (`"root"` for a top-level window).
+        to: String,
+    },
+}
+
+impl LifecycleEvent {
+    /// The name of the realm the event is about.
+    pub fn realm(&self) -> &str {
+        match self {
+            LifecycleEvent::Crashed { realm, .. }
+            | LifecycleEvent::Restarted { realm, .. }
+            | LifecycleEvent::Stopped { realm }
+            | LifecycleEvent::Escalated { realm, .. } => realm,
+        }
+    }
+}
+
+/// The runtime-wide record of lifecycle events.
+#[derive(Default)]
+pub(crate) struct LifecycleLog {
+    events: Mutex<Vec<LifecycleEvent>>,
+    changed: Condvar,
+    notify: tokio::sync::Notify,
+}
+
+impl LifecycleLog {
+    pub(crate) fn push(&self, e: LifecycleEvent) {
+        if trace::is_enabled() {
+            trace::record(trace::TraceKind::Lifecycle, e.realm(), "", &format!("{e:?}"));
+        }
+        log::info!(target: "webmessaging::supervision", "{e:?}");
+        self.events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(e);
+        self.changed.notify_all();
+        self.notify.notify_waiters();
+    }
+
+    pub(crate) fn snapshot(&self) -> Vec<LifecycleEvent> {
+        self.events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub(crate) async fn wait_for(
+        &self,
+        timeout: Duration,
+        pred: impl Fn(&LifecycleEvent) -> bool,
+    ) -> Option<LifecycleEvent> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.notify.notified();
+            if let Some(e) = self.snapshot().into_iter().find(|e| pred(e)) {
+                return Some(e);
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.snapshot().into_iter().find(|e| pred(e));
+            }
+        }
+    }
+}
+
+/// Restart timestamps of a supervisor, for the intensity check.
+#[derive(Default)]
+pub(crate) struct RestartHistory {
+    restarts: RefCell<VecDeque<Instant>>,
+    pub(crate) count: Cell<u32>,
+}
+
+impl RestartHistory {
+    /// Records a restart if the intensity allows it; false means "give up".
+    pub(crate) fn allow(&self, intensity: Intensity) -> bool {
+        let now = Instant::now();
+        let mut r = self.restarts.borrow_mut();
+        while r
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > intensity.within)
+        {
+            r.pop_front();
+        }
+        if r.len() as u32 >= intensity.max_restarts {
+            return false;
+        }
+        r.push_back(now);
+        true
+    }
+}
+
+/// A child of a supervisor.
+#[derive(Clone)]
+pub(crate) enum Child {
+    Window(WindowProxy),
+    Worker(Arc<WorkerShared>),
+}
+
+impl Child {
+    fn name(&self) -> String {
+        match self {
+            Child::Window(w) => w.name().to_owned(),
+            Child::Worker(s) => s.name.clone(),
+        }
+    }
+
+    pub(crate) fn sort_key(&self) -> u64 {
+        self.id()
+    }
+
+    fn id(&self) -> u64 {
+        match self {
+            Child::Window(w) => w.id().0,
+            Child::Worker(s) => s.id.0,
+        }
+    }
+
+    fn policy(&self) -> RestartPolicy {
+        match self {
+            Child::Window(w) => w.restart_policy(),
+            Child::Worker(s) => s.restart_policy(),
+        }
+    }
+
+    fn send(&self, m: RealmMessage) {
+        let addr = match self {
+            Child::Window(w) => w.0.addr().cloned(),
+            Child::Worker(s) => s.addr.get().cloned(),
+        };
+        if let Some(a) = addr {
+            a.do_send(m);
+        }
+    }
+
+    fn stop(&self) {
+        match self {
+            Child::Window(w) => w.close(),
+            Child::Worker(s) => {
+                s.mark_terminated();
+                if let Some(a) = s.addr.get() {
+                    a.do_send(RealmMessage::Destroy);
+                }
+            }
+        }
+    }
+}
+
+/// A crash, reported to the supervisor.
+pub(crate) struct CrashReport {
+    pub(crate) child: Child,
+    pub(crate) message: String,
+}
+
+/// Called by a realm actor whose realm just crashed (already torn down).
+pub(crate) fn on_crash(
+    actor: &mut RealmActor,
+    ctx: &mut Context<RealmActor>,
+    realm: &Rc<RealmInner>,
+    message: String,
+) {
+    let browser = realm.browser.clone();
+    browser.0.lifecycle.push(LifecycleEvent::Crashed {
+        realm: actor.name.to_string(),
+        message: message.clone(),
+    });
+    match &actor.kind {
+        RealmKind::Window(w) => match &w.0.parent {
+            Some(parent) => {
+                if let Some(a) = parent.0.addr() {
+                    a.do_send(RealmMessage::ChildCrashed(CrashReport {
+                        child: Child::Window(w.clone()),
+                        message,
+                    }));
+                }
+            }
+            None => {
+                // The group's root supervisor: the window's own policy, the default
+                // intensity, nothing to escalate to.
+                let w = w.clone();
+                match w.restart_policy() {
+                    RestartPolicy::Reload if actor.restarts.allow(Intensity::default()) => {
+                        restart(actor, ctx, &message)
+                    }
+                    RestartPolicy::Escalate => {
+                        browser.0.lifecycle.push(LifecycleEvent::Escalated {
+                            realm: actor.name.to_string(),
+                            to: "root".into(),
+                        });
+                        browser.0.lifecycle.push(LifecycleEvent::Stopped {
+                            realm: actor.name.to_string(),
+                        });
+                        w.close();
+                    }
+                    _ => {
+                        browser.0.lifecycle.push(LifecycleEvent::Stopped {
+                            realm: actor.name.to_string(),
+                        });
+                        w.close();
+                    }
+                }
+            }
+        },
+        RealmKind::Worker(s) => {
+            s.report_error_to_parent(&message);
+            s.parent.do_send(RealmMessage::ChildCrashed(CrashReport {
+                child: Child::Worker(s.clone()),
+                message,
+            }));
+        }
+    }
+}
+
+/// Called in the supervisor when one of its children crashed.
+pub(crate) fn on_child_crashed(
+    actor: &mut RealmActor,
+    ctx: &mut Context<RealmActor>,
+    report: CrashReport,
+) {
+    let Some(realm) = actor.current.clone().filter(|r| r.alive.get()) else {
+        // The supervisor is gone itself: the child stays down.
+        report.child.stop();
+        return;
+    };
+    let browser = realm.browser.clone();
+    let child_name = report.child.name();
+    let spec = realm.supervisor.get();
+    let notify = |e: LifecycleEvent| {
+        realm.fire_lifecycle(&e);
+        browser.0.lifecycle.push(e);
+    };
+    match report.child.policy() {
+        RestartPolicy::Stop => {
+            report.child.stop();
+            notify(LifecycleEvent::Stopped { realm: child_name });
+        }
+        RestartPolicy::Escalate => {
+            report.child.stop();
+            notify(LifecycleEvent::Escalated {
+                realm: child_name.clone(),
+                to: actor.name.to_string(),
+            });
+            actor.crash(
+                ctx,
+                format!("escalated: {child_name} crashed: {}", report.message),
+                "supervision",
+            );
+        }
+        RestartPolicy::Reload => {
+            if !realm.restart_history.allow(spec.intensity) {
+                report.child.stop();
+                notify(LifecycleEvent::Stopped {
+                    realm: child_name.clone(),
+                });
+                notify(LifecycleEvent::Escalated {
+                    realm: child_name.clone(),
+                    to: actor.name.to_string(),
+                });
+                actor.crash(
+                    ctx,
+                    format!(
+                        "restart intensity exceeded ({} in {:?}): {child_name} crashed: {}",
+                        spec.intensity.max_restarts, spec.intensity.within, report.message
+                    ),
+                    "supervision",
+                );
+                return;
+            }
+            let children = realm.supervised_children();
+            let crashed_id = report.child.id();
+            let targets: Vec<Child> = match spec.strategy {
+                Strategy::OneForOne => vec![report.child.clone()],
+                Strategy::OneForAll => {
+                    let mut v = children;
+                    if !v.iter().any(|c| c.id() == crashed_id) {
+                        v.push(report.child.clone());
+                    }
+                    v
+                }
+                Strategy::RestForOne => {
+                    let mut v: Vec<Child> =
+                        children.into_iter().filter(|c| c.id() >= crashed_id).collect();
+                    if !v.iter().any(|c| c.id() == crashed_id) {
+                        v.insert(0, report.child.clone());
+                    }
+                    v
+                }
+            };
+            for t in targets {
+                let reason = if t.id() == crashed_id {
+                    format!("crashed: {}", report.message)
+                } else {
+                    format!("{:?}: sibling {child_name} crashed", spec.strategy)
+                };
+                t.send(RealmMessage::Restart { reason });
+            }
+        }
+    }
+}
+
+/// Restarts the actor's realm: a new document at the same URL (or the worker's script
+/// again). Sent by the supervisor; also used by the root for top-level windows.
+pub(crate) fn restart(actor: &mut RealmActor, ctx: &mut Context<RealmActor>, reason: &str) {
+    let count = actor.restarts.count.get() + 1;
+    actor.restarts.count.set(count);
+    let browser = match &actor.kind {
+        RealmKind::Window(w) => {
+            if w.closed() {
+                return;
+            }
+            // A new document: messages queued for the old one will be dropped.
+            w.0.doc().document += 1;
+            w.0.browser.clone()
+        }
+        RealmKind::Worker(s) => {
+            if s.is_stopped() {
+                return;
+            }
+            s.browser.clone()
+        }
+    };
+    log::info!(target: "webmessaging::supervision", "{}: restarting ({reason})", actor.name);
+    actor.reload(ctx);
+    let e = LifecycleEvent::Restarted {
+        realm: actor.name.to_string(),
+        count,
+    };
+    // The supervisor's realm hears about it too.
+    let parent_addr = match &actor.kind {
+        RealmKind::Window(w) => w.0.parent.as_ref().and_then(|p| p.0.addr().cloned()),
+        RealmKind::Worker(s) => Some(s.parent.clone()),
+    };
+    if let Some(a) = parent_addr {
+        a.do_send(RealmMessage::Lifecycle(e.clone()));
+    }
+    browser.0.lifecycle.push(e);
+}

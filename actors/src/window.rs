@@ -1,0 +1,337 @@
+//! Browsing contexts, `WindowProxy` and `Window.postMessage`.
+//!
+//! Spec: <https://html.spec.whatwg.org/multipage/web-messaging.html#posting-messages> and
+//! <https://html.spec.whatwg.org/multipage/nav-history-apis.html#the-windowproxy-exotic-object>.
+//!
+//! A [`WindowProxy`] names a browsing context, not a document: after a navigation (or a
+//! supervised restart) the same proxy reaches the new document. It is `Send + Sync` and
+//! cheap to clone, and it offers only what cross-origin script may do with a window
+//! (`postMessage`, `closed`, `parent`, `top`, `focus`-free navigation by its parent); the
+//! document and the realm's state are reachable only by running code *in* that realm.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use actix::Addr;
+use serde::Serialize;
+use url::Url;
+use webmessaging_core::clone::{self, SerializedWithTransfer};
+use webmessaging_core::origin::Origin;
+use webmessaging_core::serde_bridge::to_record;
+use webmessaging_core::target_origin::{ResolvedTargetOrigin, TargetOrigin};
+use webmessaging_core::value::Value;
+use webmessaging_core::{Error, Result};
+
+use crate::browser::{Browser, Script};
+use crate::realm::{RealmActor, RealmMessage};
+use crate::scope::Scope;
+use crate::supervision::RestartPolicy;
+use crate::trace;
+
+/// Identifies a browsing context for its whole life (across navigations and restarts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BrowsingContextId(pub u64);
+
+impl fmt::Display for BrowsingContextId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "bc{}", self.0)
+    }
+}
+
+/// The document a browsing context currently shows.
+#[derive(Clone)]
+pub(crate) struct DocumentState {
+    /// Increases with every new document (navigation, restart).
+    pub(crate) document: u64,
+    pub(crate) url: Url,
+    pub(crate) origin: Origin,
+    pub(crate) script: Option<Script>,
+}
+
+pub(crate) struct BrowsingContext {
+    pub(crate) id: BrowsingContextId,
+    pub(crate) name: String,
+    pub(crate) browser: Browser,
+    pub(crate) addr: OnceLock<Addr<RealmActor>>,
+    pub(crate) arbiter: actix::ArbiterHandle,
+    pub(crate) parent: Option<WindowProxy>,
+    pub(crate) doc: Mutex<DocumentState>,
+    pub(crate) closed: AtomicBool,
+    pub(crate) policy: Mutex<RestartPolicy>,
+}
+
+impl BrowsingContext {
+    pub(crate) fn doc(&self) -> MutexGuard<'_, DocumentState> {
+        self.doc.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn addr(&self) -> Option<&Addr<RealmActor>> {
+        self.addr.get()
+    }
+}
+
+/// A `WindowProxy`: a handle on a browsing context (a top-level window or an iframe).
+///
+/// Compare proxies with `==`: two proxies are equal when they name the same browsing
+/// context (`event.source === iframe.contentWindow`).
+#[derive(Clone)]
+pub struct WindowProxy(pub(crate) Arc<BrowsingContext>);
+
+impl PartialEq for WindowProxy {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for WindowProxy {}
+
+impl fmt::Debug for WindowProxy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "WindowProxy({} {})", self.0.id, self.0.name)
+    }
+}
+
+/// Options of `window.postMessage(message, options)` (`WindowPostMessageOptions`).
+#[derive(Clone)]
+pub struct WindowPostMessageOptions {
+    /// `targetOrigin`, default `"/"` (the caller's origin).
+    pub target_origin: String,
+    /// Objects to transfer (ports, ArrayBuffers).
+    pub transfer: Vec<Value>,
+}
+
+impl Default for WindowPostMessageOptions {
+    fn default() -> Self {
+        WindowPostMessageOptions {
+            target_origin: "/".to_owned(),
+            transfer: Vec::new(),
+        }
+    }
+}
+
+/// A window message on its way: the task the posted message task source runs.
+pub(crate) struct PostedMessage {
+    pub(crate) data: SerializedWithTransfer,
+    pub(crate) target_origin: ResolvedTargetOrigin,
+    pub(crate) origin: Origin,
+    pub(crate) source: WindowProxy,
+    pub(crate) target_document: u64,
+}
+
+impl WindowProxy {
+    /// The browsing context's id.
+    pub fn id(&self) -> BrowsingContextId {
+        self.0.id
+    }
+
+    /// A readable name for logs and traces (the URL it was opened at, or an iframe name).
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// `window.closed`: true once the window was closed or the iframe removed.
+    pub fn closed(&self) -> bool {
+        self.0.closed.load(Ordering::Acquire)
+    }
+
+    /// `window.parent`: the parent browsing context, or this one for a top-level window.
+    pub fn parent(&self) -> WindowProxy {
+        self.0.parent.clone().unwrap_or_else(|| self.clone())
+    }
+
+    /// `window.top`: the top-level browsing context.
+    pub fn top(&self) -> WindowProxy {
+        let mut w = self.clone();
+        while let Some(p) = w.0.parent.clone() {
+            w = p;
+        }
+        w
+    }
+
+    /// Whether this is a top-level window.
+    pub fn is_top_level(&self) -> bool {
+        self.0.parent.is_none()
+    }
+
+    /// The origin of the document this browsing context shows now.
+    ///
+    /// Available to code outside any realm (tests, `main`); script in a realm should use
+    /// it only for same-origin windows, as a browser would.
+    pub fn current_origin(&self) -> Origin {
+        self.0.doc().origin.clone()
+    }
+
+    /// The URL of the document this browsing context shows now (see
+    /// [`current_origin`](Self::current_origin)).
+    pub fn current_url(&self) -> Url {
+        self.0.doc().url.clone()
+    }
+
+    /// The serial number of the current document: it grows with every navigation and
+    /// restart.
+    pub fn document_serial(&self) -> u64 {
+        self.0.doc().document
+    }
+
+    /// The URL of the current document, if `caller` may see it (same origin); else a
+    /// `SecurityError`, as touching `document` of a cross-origin window throws.
+    pub fn location_for(&self, caller: &Scope) -> Result<Url> {
+        let doc = self.0.doc();
+        if doc.origin.same_origin(caller.origin()) {
+            Ok(doc.url.clone())
+        } else {
+            Err(Error::Security(format!(
+                "blocked a frame with origin \"{}\" from accessing a cross-origin frame",
+                caller.origin()
+            )))
+        }
+    }
+
+    /// `window.postMessage(message, targetOrigin, transfer)`, called by script in `caller`.
+    ///
+    /// `SyntaxError` for a bad `targetOrigin` and `DataCloneError` for what cannot be
+    /// cloned or transferred are returned here, synchronously; a message whose target's
+    /// origin does not match is dropped silently when it is delivered.
+    pub fn post_message(
+        &self,
+        caller: &Scope,
+        message: &Value,
+        target_origin: &str,
+        transfer: &[Value],
+    ) -> Result<()> {
+        let target = TargetOrigin::parse(target_origin)?;
+        let ports = crate::port::transfer_ports(transfer)?;
+        drop(ports);
+        // Step 6: serialize with transfer; rethrow any exception.
+        let data = clone::structured_serialize_with_transfer(message, transfer)?;
+        self.queue_posted(caller, target, data);
+        Ok(())
+    }
+
+    /// `window.postMessage(message, options)`: `targetOrigin` defaults to `"/"`.
+    pub fn post_message_with_options(
+        &self,
+        caller: &Scope,
+        message: &Value,
+        options: &WindowPostMessageOptions,
+    ) -> Result<()> {
+        self.post_message(caller, message, &options.target_origin, &options.transfer)
+    }
+
+    /// Posts any `T: Serialize` (serialized straight into the record) to this window.
+    pub fn post<T: Serialize + ?Sized>(&self, caller: &Scope, data: &T, target_origin: &str) -> Result<()> {
+        let target = TargetOrigin::parse(target_origin)?;
+        let data = SerializedWithTransfer {
+            record: to_record(data)?,
+            transfer: clone::TransferData::empty(),
+        };
+        self.queue_posted(caller, target, data);
+        Ok(())
+    }
+
+    /// Posts any `T: Serialize` with a transfer list.
+    pub fn post_with_transfer<T: Serialize + ?Sized>(
+        &self,
+        caller: &Scope,
+        data: &T,
+        target_origin: &str,
+        transfer: &[Value],
+    ) -> Result<()> {
+        let target = TargetOrigin::parse(target_origin)?;
+        crate::port::transfer_ports(transfer)?;
+        let data = clone::serialize_transfer_only(to_record(data)?, transfer)?;
+        self.queue_posted(caller, target, data);
+        Ok(())
+    }
+
+    fn queue_posted(&self, caller: &Scope, target: TargetOrigin, data: SerializedWithTransfer) {
+        // Steps 4-5: "/" means the incumbent settings object's origin.
+        let target_origin = target.resolve(caller.origin());
+        let source = match caller.window() {
+            Some(w) => w,
+            None => {
+                // Only windows have a WindowProxy; workers post through their own API.
+                log::error!(target: "webmessaging::window", "postMessage to a window from a non-window realm");
+                return;
+            }
+        };
+        // The task is tied to the Window the proxy shows *now*: if the browsing context
+        // navigates before the task runs, the message is dropped, never shown to the new
+        // document.
+        let target_document = self.0.doc().document;
+        if trace::is_enabled() {
+            trace::record(
+                trace::TraceKind::Post,
+                &caller.name(),
+                &self.0.name,
+                &format!("window message (targetOrigin {target_origin:?})"),
+            );
+        }
+        // Step 7: queue a task on the posted message task source of the target.
+        if let Some(addr) = self.0.addr() {
+            addr.do_send(RealmMessage::Posted(Box::new(PostedMessage {
+                data,
+                target_origin,
+                origin: caller.origin().clone(),
+                source,
+                target_document,
+            })));
+        }
+    }
+
+    /// Navigates this browsing context to `url` (what setting an iframe's `src` or
+    /// `location.href` does): a new document, maybe of another origin, whose script is the
+    /// one routed for that URL in the [`Browser`]. The old document stops being fully
+    /// active at once: window messages still queued for it are dropped.
+    pub fn navigate(&self, url: &str) -> Result<()> {
+        let url = Url::parse(url).map_err(|e| Error::Syntax(format!("invalid URL {url:?}: {e}")))?;
+        let script = self.0.browser.script_for(&url);
+        self.navigate_with(url, script, None)
+    }
+
+    pub(crate) fn navigate_with(
+        &self,
+        url: Url,
+        script: Option<Script>,
+        initiator: Option<Origin>,
+    ) -> Result<()> {
+        if self.closed() {
+            return Err(Error::InvalidState("the browsing context is closed".into()));
+        }
+        let origin = crate::browser::origin_for(&url, initiator.as_ref().or(self.0.parent.as_ref().map(|p| p.current_origin()).as_ref()));
+        let document = {
+            let mut doc = self.0.doc();
+            doc.document += 1;
+            doc.url = url;
+            doc.origin = origin;
+            doc.script = script;
+            doc.document
+        };
+        if let Some(addr) = self.0.addr() {
+            addr.do_send(RealmMessage::Navigate { document });
+        }
+        Ok(())
+    }
+
+    /// Closes the window (or removes the iframe): its document is destroyed, its ports
+    /// are closed (their peers get `close`), its workers terminated and its iframes
+    /// removed.
+    pub fn close(&self) {
+        if self.0.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if let Some(addr) = self.0.addr() {
+            addr.do_send(RealmMessage::Destroy);
+        }
+    }
+
+    /// Sets what the supervisor does when this browsing context's realm crashes.
+    pub fn set_restart_policy(&self, policy: RestartPolicy) {
+        *self.0.policy.lock().unwrap_or_else(|p| p.into_inner()) = policy;
+    }
+
+    pub(crate) fn restart_policy(&self) -> RestartPolicy {
+        *self.0.policy.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}

@@ -1,0 +1,328 @@
+//! Dedicated workers: `Worker` objects and the worker global scope.
+//!
+//! Spec: <https://html.spec.whatwg.org/multipage/workers.html#dedicated-workers-and-the-worker-interface>.
+//!
+//! Each dedicated worker runs on an [`actix::Arbiter`] (a thread) of its own, as its own
+//! agent with its own event loop. The [`Worker`] object lives in the realm that created it;
+//! messages between the two carry origin `""` and no source, in both directions.
+//! `terminate()` discards every task not yet run, at once; a worker that calls `close()`
+//! on itself discards its queued tasks too. Either way its ports close (peers get
+//! `close`) and its broadcast channels close.
+
+use std::fmt;
+use std::rc::{Rc, Weak};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use actix::{Actor, Addr, Arbiter, ArbiterHandle};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use url::Url;
+use webmessaging_core::clone::{self, SerializedWithTransfer};
+use webmessaging_core::origin::Origin;
+use webmessaging_core::serde_bridge::to_record;
+use webmessaging_core::value::Value;
+use webmessaging_core::{Error, Result};
+
+use crate::browser::{Browser, Script};
+use crate::event::{self, EventType, ListenerId, ListenerOutput, Listeners, MessageEvent};
+use crate::realm::{RealmActor, RealmInner, RealmKind, RealmMessage};
+use crate::scope::Scope;
+use crate::supervision::RestartPolicy;
+use crate::trace;
+
+/// Identifies a dedicated worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WorkerId(pub u64);
+
+const RUNNING: u8 = 0;
+const CLOSING: u8 = 1;
+const TERMINATED: u8 = 2;
+
+/// State shared by a worker's global scope (on the worker's thread) and its `Worker`
+/// object (in the creator's realm).
+pub(crate) struct WorkerShared {
+    pub(crate) id: WorkerId,
+    pub(crate) name: String,
+    pub(crate) browser: Browser,
+    pub(crate) url: Url,
+    pub(crate) origin: Origin,
+    pub(crate) script: Option<Script>,
+    pub(crate) addr: OnceLock<Addr<RealmActor>>,
+    pub(crate) arbiter: ArbiterHandle,
+    pub(crate) parent: Addr<RealmActor>,
+    pub(crate) parent_document: u64,
+    state: AtomicU8,
+    pub(crate) policy: Mutex<RestartPolicy>,
+}
+
+impl WorkerShared {
+    /// Closing (it called `close()`) or terminated: runs no more tasks.
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.state.load(Ordering::Acquire) != RUNNING
+    }
+
+    pub(crate) fn is_terminated(&self) -> bool {
+        self.state.load(Ordering::Acquire) == TERMINATED
+    }
+
+    pub(crate) fn mark_terminated(&self) {
+        self.state.store(TERMINATED, Ordering::Release);
+    }
+
+    /// The worker's own `postMessage`: a task on its `Worker` object's realm.
+    pub(crate) fn post_to_parent(&self, data: SerializedWithTransfer) {
+        if self.is_stopped() {
+            return;
+        }
+        if trace::is_enabled() {
+            trace::record(trace::TraceKind::Post, &self.name, "worker object", "worker message");
+        }
+        self.parent.do_send(RealmMessage::FromWorker {
+            worker: self.id.0,
+            document: self.parent_document,
+            data,
+        });
+    }
+
+    /// `close()` in the worker: discard queued tasks, then tear down.
+    pub(crate) fn close_self(&self) {
+        if self
+            .state
+            .compare_exchange(RUNNING, CLOSING, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            if let Some(a) = self.addr.get() {
+                a.do_send(RealmMessage::Destroy);
+            }
+        }
+    }
+
+    /// Fires `error` at the `Worker` object (an error a listener of the worker returned,
+    /// or its crash).
+    pub(crate) fn report_error_to_parent(&self, message: &str) {
+        self.parent.do_send(RealmMessage::WorkerError {
+            worker: self.id.0,
+            document: self.parent_document,
+            message: message.to_owned(),
+        });
+    }
+
+    pub(crate) fn restart_policy(&self) -> RestartPolicy {
+        *self.policy.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+pub(crate) struct WorkerObject {
+    pub(crate) id: WorkerId,
+    pub(crate) shared: Arc<WorkerShared>,
+    pub(crate) listeners: Listeners,
+    pub(crate) realm: Weak<RealmInner>,
+}
+
+impl WorkerObject {
+    /// `worker.terminate()`: no task the worker has not run yet will run.
+    pub(crate) fn terminate(&self) {
+        let was = self.shared.state.swap(TERMINATED, Ordering::AcqRel);
+        if was != TERMINATED {
+            if let Some(a) = self.shared.addr.get() {
+                a.do_send(RealmMessage::Destroy);
+            }
+        }
+    }
+}
+
+/// A `Worker` object: the creator's handle on a dedicated worker.
+///
+/// Not `Send`: it belongs to the realm that created the worker. The worker stays alive
+/// until it is terminated, closes itself, or its creator's document goes away.
+#[derive(Clone)]
+pub struct Worker(pub(crate) Rc<WorkerObject>);
+
+impl fmt::Debug for Worker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Worker({} {})", self.0.id.0, self.0.shared.url)
+    }
+}
+
+impl Worker {
+    pub(crate) fn spawn(creator: &Rc<RealmInner>, url: Url, script: Option<Script>) -> Result<Worker> {
+        if !creator.alive.get() {
+            return Err(Error::InvalidState("the creator is not fully active".into()));
+        }
+        let origin = match url.scheme() {
+            "data" => Origin::new_opaque(),
+            _ => creator.origin.clone(),
+        };
+        let id = WorkerId(creator.browser.next_id());
+        let arbiter = Arbiter::new();
+        let shared = Arc::new(WorkerShared {
+            id,
+            name: format!("worker{}({})", id.0, url),
+            browser: creator.browser.clone(),
+            url,
+            origin,
+            script,
+            addr: OnceLock::new(),
+            arbiter: arbiter.handle(),
+            parent: creator.addr.clone(),
+            parent_document: creator.document,
+            state: AtomicU8::new(RUNNING),
+            policy: Mutex::new(RestartPolicy::Stop),
+        });
+        let s2 = shared.clone();
+        let addr = RealmActor::start_in_arbiter(&arbiter.handle(), move |ctx| {
+            let _ = s2.addr.set(actix::AsyncContext::address(ctx));
+            RealmActor::new(RealmKind::Worker(s2))
+        });
+        let _ = shared.addr.set(addr);
+        let obj = Rc::new(WorkerObject {
+            id,
+            shared,
+            listeners: Listeners::default(),
+            realm: Rc::downgrade(creator),
+        });
+        creator.workers.borrow_mut().insert(id.0, obj.clone());
+        Ok(Worker(obj))
+    }
+
+    /// The worker's id.
+    pub fn id(&self) -> WorkerId {
+        self.0.id
+    }
+
+    /// The worker's script URL.
+    pub fn url(&self) -> &Url {
+        &self.0.shared.url
+    }
+
+    /// Whether `terminate()` was called (or the worker closed itself or crashed and was
+    /// stopped).
+    pub fn is_terminated(&self) -> bool {
+        self.0.shared.is_stopped()
+    }
+
+    fn send(&self, data: SerializedWithTransfer) {
+        if self.0.shared.is_stopped() {
+            return;
+        }
+        if trace::is_enabled() {
+            trace::record(trace::TraceKind::Post, "worker object", &self.0.shared.name, "worker message");
+        }
+        if let Some(a) = self.0.shared.addr.get() {
+            a.do_send(RealmMessage::ToWorkerGlobal { data });
+        }
+    }
+
+    /// `worker.postMessage(message, transfer)`.
+    pub fn post_message(&self, message: &Value, transfer: &[Value]) -> Result<()> {
+        crate::port::transfer_ports(transfer)?;
+        let data = clone::structured_serialize_with_transfer(message, transfer)?;
+        self.send(data);
+        Ok(())
+    }
+
+    /// `worker.postMessage(message, { transfer })`.
+    pub fn post_message_with_options(
+        &self,
+        message: &Value,
+        options: &crate::port::StructuredSerializeOptions,
+    ) -> Result<()> {
+        self.post_message(message, &options.transfer)
+    }
+
+    /// Posts any `T: Serialize` to the worker.
+    pub fn post<T: Serialize + ?Sized>(&self, data: &T) -> Result<()> {
+        let data = SerializedWithTransfer {
+            record: to_record(data)?,
+            transfer: clone::TransferData::empty(),
+        };
+        self.send(data);
+        Ok(())
+    }
+
+    /// Posts any `T: Serialize` with a transfer list.
+    pub fn post_with_transfer<T: Serialize + ?Sized>(&self, data: &T, transfer: &[Value]) -> Result<()> {
+        crate::port::transfer_ports(transfer)?;
+        let data = clone::serialize_transfer_only(to_record(data)?, transfer)?;
+        self.send(data);
+        Ok(())
+    }
+
+    /// `worker.terminate()`: the worker stops at once; messages it has not dispatched yet
+    /// are dropped, its ports close and its channels close.
+    pub fn terminate(&self) {
+        self.0.terminate();
+        if let Some(realm) = self.0.realm.upgrade() {
+            let removed = realm.workers.borrow_mut().remove(&self.0.id.0);
+            drop(removed);
+        }
+    }
+
+    /// Sets what happens when the worker's realm crashes (default: `Stop`).
+    pub fn set_restart_policy(&self, policy: RestartPolicy) {
+        *self.0.shared.policy.lock().unwrap_or_else(|p| p.into_inner()) = policy;
+    }
+
+    /// `worker.addEventListener(type, listener)`.
+    pub fn add_event_listener<F, R>(&self, event_type: EventType, listener: F) -> ListenerId
+    where
+        F: Fn(&Scope, &MessageEvent) -> R + 'static,
+        R: ListenerOutput,
+    {
+        self.0
+            .listeners
+            .add(event_type, event::untyped(listener), true)
+    }
+
+    /// `worker.removeEventListener(...)`.
+    pub fn remove_event_listener(&self, id: ListenerId) -> bool {
+        self.0.listeners.remove(id)
+    }
+
+    /// `worker.onmessage = listener`.
+    pub fn on_message<F, R>(&self, listener: F)
+    where
+        F: Fn(&Scope, &MessageEvent) -> R + 'static,
+        R: ListenerOutput,
+    {
+        self.0
+            .listeners
+            .set_handler(EventType::Message, Some((event::untyped(listener), true)));
+    }
+
+    /// `worker.onmessage` reading `event.data` as a `T` (`messageerror` when it does not
+    /// deserialize).
+    pub fn on_message_as<T, F, R>(&self, listener: F)
+    where
+        T: DeserializeOwned,
+        F: Fn(&Scope, &MessageEvent, T) -> R + 'static,
+        R: ListenerOutput,
+    {
+        self.0
+            .listeners
+            .set_handler(EventType::Message, Some((event::typed(listener), false)));
+    }
+
+    /// `worker.onmessageerror = listener`.
+    pub fn on_message_error<F, R>(&self, listener: F)
+    where
+        F: Fn(&Scope, &MessageEvent) -> R + 'static,
+        R: ListenerOutput,
+    {
+        self.0
+            .listeners
+            .set_handler(EventType::MessageError, Some((event::untyped(listener), false)));
+    }
+
+    /// `worker.onerror = listener`: errors the worker's listeners returned, and its crash.
+    pub fn on_error<F, R>(&self, listener: F)
+    where
+        F: Fn(&Scope, &MessageEvent) -> R + 'static,
+        R: ListenerOutput,
+    {
+        self.0
+            .listeners
+            .set_handler(EventType::Error, Some((event::untyped(listener), false)));
+    }
+}
