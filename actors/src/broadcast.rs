@@ -18,6 +18,22 @@
 //! follow creation order across every frame that shares the event loop, as the standard
 //! requires. Each destination deserializes its own copy, and a channel closed after the
 //! post but before its task runs gets nothing.
+//!
+//! # Eligibility and teardown
+//!
+//! Only channels whose global is *eligible for messaging* (a window whose document is fully
+//! active, a worker whose closing flag is false) send or receive. A channel created in a
+//! context that is not eligible is never registered; a realm that goes away (navigation,
+//! iframe removal, window close, worker `close()`/`terminate()`, crash) closes its
+//! channels, which releases their registry entries. Following the living standard, the
+//! eligibility check comes first in `postMessage`, so posting on such a channel is
+//! silently ignored rather than an `InvalidStateError` (WPT `detached-iframe.html`).
+//!
+//! # Names
+//!
+//! The IDL constructor takes a `DOMString`: `new BroadcastChannel()` is a `TypeError` and
+//! other values are `ToString`ed (`null` → `"null"`). Here the name is a `&str`, so neither
+//! can happen; `""` is a valid name.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -35,7 +51,9 @@ use webmessaging_core::serde_bridge::to_record;
 use webmessaging_core::value::Value;
 use webmessaging_core::{Error, Result};
 
-use crate::event::{self, EventTarget, EventType, ListenerId, ListenerOutput, Listeners, MessageEvent};
+use crate::event::{
+    self, EventTarget, EventType, ListenerId, ListenerOutput, Listeners, MessageEvent,
+};
 use crate::realm::{self, RealmActor, RealmInner, RealmKind, RealmMessage};
 use crate::scope::Scope;
 use crate::trace;
@@ -56,6 +74,8 @@ pub(crate) struct ChannelObject {
     id: u64,
     name: Arc<str>,
     origin: Origin,
+    /// `origin` serialized, shared by every post (`event.origin` at the receivers).
+    serialized_origin: Arc<str>,
     realm: Weak<RealmInner>,
     realm_addr: Addr<RealmActor>,
     closed: Arc<AtomicBool>,
@@ -80,7 +100,8 @@ impl ChannelObject {
                 });
             }
         }
-        CHANNELS.with(|c| {
+        // `try_with`: a channel may be dropped while its thread's locals are torn down.
+        let _ = CHANNELS.try_with(|c| {
             if let Ok(mut c) = c.try_borrow_mut() {
                 c.remove(&self.id);
             }
@@ -123,7 +144,7 @@ impl BroadcastChannel {
         // The constructor: channel name, settings object = this realm, closed = false.
         let id = SEQ.fetch_add(1, Ordering::Relaxed);
         let name: Arc<str> = Arc::from(name);
-        let active = realm.alive.get() && !worker_closing(realm);
+        let active = eligible(realm);
         let registry = realm.browser.registry();
         let closed = Arc::new(AtomicBool::new(false));
         let loop_addr = event_loop_root(realm);
@@ -131,6 +152,7 @@ impl BroadcastChannel {
             id,
             name: name.clone(),
             origin: realm.origin.clone(),
+            serialized_origin: Arc::from(realm.origin.serialize()),
             realm: Rc::downgrade(realm),
             realm_addr: realm.addr.clone(),
             closed: closed.clone(),
@@ -167,6 +189,10 @@ impl BroadcastChannel {
     /// `channel.postMessage(message)`: to every *other* open channel of the same name and
     /// origin, each with its own copy, never back to this one.
     ///
+    /// A post from a context that is not eligible for messaging (a document that is not
+    /// fully active, such as a removed iframe's, or a worker that is closing) is ignored:
+    /// `Ok(())`, nothing sent, nothing serialized.
+    ///
     /// # Errors
     /// `InvalidStateError` on a closed channel (checked before serializing, so it wins over
     /// `DataCloneError`); `DataCloneError` for what cannot be cloned.
@@ -180,30 +206,39 @@ impl BroadcastChannel {
     }
 
     fn post_record(&self, serialize: impl FnOnce() -> Result<SerializedRecord>) -> Result<()> {
-        // Step 3: a closed channel throws InvalidStateError, before serializing.
-        if self.is_closed() {
-            return Err(Error::InvalidState(format!(
-                "BroadcastChannel {:?} is closed",
-                &*self.0.name
-            )));
-        }
-        // Step 6: serialize; rethrow.
-        let record = serialize()?;
-        // Posts from a document that is not fully active, or a closing worker, are ignored.
+        // Living standard, step 2: if this is not eligible for messaging (its global is a
+        // Window whose document is not fully active, or a worker whose closing flag is
+        // set), return. Note: the seed excerpt has no such step; we follow the living
+        // standard, where it comes before the closed check, so a channel of a removed
+        // iframe (closed by its realm's teardown) neither throws nor sends.
         let Some(realm) = self.0.realm.upgrade() else {
             return Ok(());
         };
-        if !realm.alive.get() || worker_closing(&realm) || !self.0.registered {
-            trace::dropped(&realm.name, "broadcast from a context that is not fully active");
+        if !eligible(&realm) || !self.0.registered {
+            trace::dropped(
+                &realm.name,
+                "broadcast from a context that is not fully active",
+            );
             return Ok(());
         }
+        // Step 3: a closed channel throws InvalidStateError, before serializing.
+        let thrown = |e: &Error| trace::thrown(&realm.name, "BroadcastChannel.postMessage", e);
+        if self.is_closed() {
+            let e = Error::InvalidState(format!("BroadcastChannel {:?} is closed", &*self.0.name));
+            thrown(&e);
+            return Err(e);
+        }
+        // Step 4 (seed step 6): serialize; rethrow.
+        let record = serialize().inspect_err(thrown)?;
+        // The post's place in creation order: destinations are the channels created
+        // before it (step 5's list is made now; the registry applies it).
         let seq = SEQ.fetch_add(1, Ordering::Relaxed);
         if trace::is_enabled() {
             trace::record(
                 trace::TraceKind::Post,
                 &realm.name,
-                &format!("broadcast:{}", self.0.name),
-                "broadcast",
+                &format!("BroadcastChannel {}", self.0.name),
+                "BroadcastChannel.postMessage",
             );
         }
         if let Some(r) = &self.0.registry {
@@ -212,7 +247,7 @@ impl BroadcastChannel {
                 source: self.0.id,
                 seq,
                 record: Arc::new(record),
-                origin: Arc::from(self.0.origin.serialize()),
+                origin: self.0.serialized_origin.clone(),
             });
         }
         Ok(())
@@ -280,17 +315,34 @@ impl BroadcastChannel {
         F: Fn(&Scope, &MessageEvent) -> R + 'static,
         R: ListenerOutput,
     {
-        self.0
-            .listeners
-            .set_handler(EventType::MessageError, Some((event::untyped(listener), false)));
+        self.0.listeners.set_handler(
+            EventType::MessageError,
+            Some((event::untyped(listener), false)),
+        );
     }
 }
 
-fn worker_closing(realm: &RealmInner) -> bool {
-    match &realm.kind {
-        RealmKind::Worker(s) => s.is_stopped(),
-        RealmKind::Window(_) => false,
-    }
+/// [Eligible for messaging](https://html.spec.whatwg.org/multipage/web-messaging.html#eligible-for-messaging):
+/// a window whose document is fully active, or a worker whose closing flag is false.
+///
+/// A document stops being fully active as soon as its browsing context or an ancestor's
+/// is closed or removed (synchronously, as in a browser), before its actor has handled the
+/// teardown.
+fn eligible(realm: &RealmInner) -> bool {
+    realm.alive.get()
+        && match &realm.kind {
+            RealmKind::Worker(s) => !s.is_stopped(),
+            RealmKind::Window(w) => {
+                let mut bc = Some(w);
+                while let Some(w) = bc {
+                    if w.closed() {
+                        return false;
+                    }
+                    bc = w.0.parent.as_ref();
+                }
+                true
+            }
+        }
 }
 
 /// The actor that runs broadcast deliveries for `realm`'s event loop: the top-level
@@ -305,8 +357,11 @@ fn event_loop_root(realm: &RealmInner) -> Option<Addr<RealmActor>> {
 /// The broadcast channels of one realm: kept alive while they have listeners, closed when
 /// the realm goes away.
 pub(crate) struct BroadcastScope {
-    channels: RefCell<HashMap<u64, (Weak<ChannelObject>, Option<Rc<ChannelObject>>)>>,
+    channels: RefCell<HashMap<u64, TrackedChannel>>,
 }
+
+/// A channel of a realm: always weakly, and strongly while it has a `message` listener.
+type TrackedChannel = (Weak<ChannelObject>, Option<Rc<ChannelObject>>);
 
 impl BroadcastScope {
     pub(crate) fn new() -> BroadcastScope {
@@ -362,7 +417,6 @@ pub(crate) struct BroadcastDelivery {
 /// Runs a batch on the event loop's thread (called by its root actor).
 pub(crate) fn run_deliveries(d: BroadcastDelivery) {
     let origin: Rc<str> = Rc::from(&*d.origin);
-    let mut crashed: Vec<*const RealmInner> = Vec::new();
     for id in d.targets {
         let Some(channel) = CHANNELS.with(|c| c.borrow().get(&id).and_then(Weak::upgrade)) else {
             continue;
@@ -374,7 +428,9 @@ pub(crate) fn run_deliveries(d: BroadcastDelivery) {
         let Some(realm) = channel.realm.upgrade() else {
             continue;
         };
-        if !realm.alive.get() || worker_closing(&realm) || crashed.contains(&Rc::as_ptr(&realm)) {
+        // A destination that stopped being eligible (its document is no longer fully
+        // active, its worker is closing) runs no task.
+        if !eligible(&realm) {
             continue;
         }
         let target = EventTarget::BroadcastChannel(BroadcastChannel(channel.clone()));
@@ -382,10 +438,19 @@ pub(crate) fn run_deliveries(d: BroadcastDelivery) {
             record: (*d.record).clone(),
             transfer: clone::TransferData::empty(),
         };
-        if let Some(message) = realm::deliver(&realm, &channel.listeners, target, data, origin.clone(), None) {
+        if let Some(message) = realm::deliver(
+            &realm,
+            &channel.listeners,
+            target,
+            data,
+            origin.clone(),
+            None,
+        ) {
             // The destination's realm crashed: its own actor tears it down and tells its
             // supervisor; no more deliveries to it in this batch.
-            crashed.push(Rc::as_ptr(&realm));
+            // Until then it is not fully active: nothing more is delivered to it, in this
+            // batch or in batches already queued on this event loop.
+            realm.alive.set(false);
             channel.realm_addr.do_send(RealmMessage::Crash { message });
         }
     }
@@ -436,7 +501,6 @@ impl BroadcastRegistry {
 
 impl Actor for BroadcastRegistry {
     type Context = Context<Self>;
-
 }
 
 impl Handler<RegistryMessage> for BroadcastRegistry {
@@ -497,10 +561,7 @@ impl Handler<RegistryMessage> for BroadcastRegistry {
 /// checks; asks the registry).
 pub async fn registered_channel_count(browser: &crate::Browser) -> usize {
     let registry = browser.registry();
-    match registry.send(CountChannels).await {
-        Ok(n) => n,
-        Err(_) => 0,
-    }
+    registry.send(CountChannels).await.unwrap_or_default()
 }
 
 struct CountChannels;

@@ -158,7 +158,12 @@ impl Browser {
         self.open_inner(parsed, Some(script(f)), RestartPolicy::default())
     }
 
-    fn open_inner(&self, url: Url, script: Option<Script>, policy: RestartPolicy) -> Result<WindowHandle> {
+    fn open_inner(
+        &self,
+        url: Url,
+        script: Option<Script>,
+        policy: RestartPolicy,
+    ) -> Result<WindowHandle> {
         if self.0.shut_down.load(Ordering::Acquire) {
             return Err(Error::InvalidState("the browser was shut down".into()));
         }
@@ -339,6 +344,10 @@ impl WindowHandle {
     /// Starts recording the events fired in this browsing context (in any of its
     /// documents, from now on) and returns the log to read them from.
     pub fn events(&self) -> EventLog {
-        self.proxy.0.browser.observers_for(self.proxy.id()).subscribe()
+        self.proxy
+            .0
+            .browser
+            .observers_for(self.proxy.id())
+            .subscribe()
     }
 }

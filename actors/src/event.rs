@@ -367,7 +367,12 @@ pub(crate) struct Listeners {
 }
 
 impl Listeners {
-    pub(crate) fn add(&self, event_type: EventType, callback: Callback, reads_value: bool) -> ListenerId {
+    pub(crate) fn add(
+        &self,
+        event_type: EventType,
+        callback: Callback,
+        reads_value: bool,
+    ) -> ListenerId {
         let id = next_listener_id();
         self.list.borrow_mut().push(Listener {
             id,

@@ -1,10 +1,15 @@
 //! # webmessaging
 //!
-//! The HTML Standard's web messaging — `Window.postMessage`, `MessageChannel` and
-//! `MessagePort`, `BroadcastChannel`, structured clone with transfer — as a Rust runtime on
-//! [Actix](https://docs.rs/actix), where every window, iframe and worker is an actor.
+//! The HTML Standard's [web messaging](https://html.spec.whatwg.org/multipage/web-messaging.html)
+//! — `Window.postMessage`, `MessageChannel` and `MessagePort`, `BroadcastChannel`,
+//! structured clone with transfer — as a Rust runtime on [Actix](https://docs.rs/actix),
+//! where every window, iframe and worker is an actor. Build a simulated multi-window web
+//! app (micro-frontends, embedded widgets, payment iframes, worker offload), run its
+//! cross-origin protocol with the standard's semantics, test it and trace it, without a
+//! browser.
 //!
-//! ```no_run
+//! ```
+//! use std::time::Duration;
 //! use webmessaging::prelude::*;
 //!
 //! #[actix_rt::main]
@@ -14,18 +19,27 @@
 //!     browser.route("https://widget.example/", |scope: &Scope| {
 //!         scope.on_message(|scope: &Scope, event: &MessageEvent| -> webmessaging::Result<()> {
 //!             if event.origin() == "https://app.example" {
-//!                 let parent = scope.parent().unwrap();
+//!                 let parent = scope.parent().expect("an iframe has a parent");
 //!                 parent.post(scope, "pong", "https://app.example")?;
 //!             }
 //!             Ok(())
 //!         });
 //!     })?;
-//!     let app = browser.open_with("https://app.example/", |scope: &Scope| -> webmessaging::Result<()> {
+//!     // The app embeds the widget and pings it; `main` hears about the answer.
+//!     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+//!     let _app = browser.open_with("https://app.example/", move |scope: &Scope| -> webmessaging::Result<()> {
+//!         let tx = tx.clone();
+//!         scope.on_message(move |_scope: &Scope, event: &MessageEvent| {
+//!             if event.origin() == "https://widget.example" {
+//!                 let _ = tx.send(event.data_as::<String>().unwrap_or_default());
+//!             }
+//!         });
 //!         let widget = scope.create_iframe("https://widget.example/")?;
 //!         widget.post(scope, "ping", "https://widget.example")?;
 //!         Ok(())
 //!     })?;
-//!     app.settle().await?;
+//!     let answer = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await;
+//!     assert_eq!(answer.ok().flatten().as_deref(), Some("pong"));
 //!     browser.shutdown();
 //!     Ok(())
 //! }
@@ -36,16 +50,40 @@
 //! | standard | here |
 //! | --- | --- |
 //! | agent / event loop | an actix [`Arbiter`](actix::Arbiter): one thread per browsing-context group (a top-level window and its iframes), one per dedicated worker |
-//! | realm + global (`Window` with its `Document`, `DedicatedWorkerGlobalScope`) | a realm actor ([`realm::RealmActor`]); each actix message it handles is one task |
+//! | realm + global (`Window` with its `Document`, `DedicatedWorkerGlobalScope`) | a realm actor ([`realm::RealmActor`]); each actix message it handles is one task; script sees the global as a [`Scope`] |
 //! | `WindowProxy` | [`WindowProxy`]: a `Send` handle naming a browsing context; after navigation or restart it reaches the new document |
-//! | `MessagePort`, port message queue | [`MessagePort`]; both queues of a channel live in its entanglement, and the owner realm's actor runs them ([`port`] explains why) |
+//! | `window.postMessage(message, targetOrigin, transfer)` | [`WindowProxy::post_message`], [`WindowProxy::post`] for any `T: Serialize` |
+//! | `MessageChannel`, `MessagePort`, port message queue | [`MessageChannel`], [`MessagePort`]; both queues of a channel live in its entanglement, and the owner realm's actor runs them ([`port`] explains why) |
 //! | `BroadcastChannel` | [`BroadcastChannel`], fanned out by the [`broadcast::BroadcastRegistry`] actor |
+//! | `Worker`, dedicated worker global | [`Worker`], and a [`Scope`] whose [`kind`](Scope::kind) is [`GlobalKind::DedicatedWorker`] |
+//! | `MessageEvent` | [`MessageEvent`]; `data` as a [`Value`](webmessaging_core::value::Value) or any `T: Deserialize` ([`MessageEvent::data_as`]) |
 //! | posted message task source, port message queues, DOM manipulation task source | variants of the realm actor's message enum, dispatched in arrival order per source |
+//! | `DOMException` names (`DataCloneError`, `SyntaxError`, `InvalidStateError`) | [`Error`] variants, named by [`ExceptionName`], returned synchronously |
 //!
 //! Script is Rust closures running inside realm actors: a load script per document (routed
 //! by URL with [`Browser::route`], or given to [`Browser::open_with`]) and event listeners.
-//! They get a [`Scope`], the global object's API. Code outside the runtime drives it with
-//! async [`WindowHandle`]s.
+//! They get a [`Scope`], the global object's API. Code outside the runtime (`main`, a
+//! test) drives it with async [`WindowHandle`]s: [`WindowHandle::run`] runs a closure as a
+//! task of a realm and returns its result, [`WindowHandle::settle`] waits for what is
+//! queued, [`WindowHandle::events`] watches what fires there.
+//!
+//! # Where to look
+//!
+//! - [`browser`]: the runtime, routing, threads; [`scope`]: what script can do.
+//! - [`window`], [`port`], [`broadcast`], [`worker`]: the four ways to post a message.
+//! - [`supervision`]: crashes (panics in script) are isolated to their realm, and their
+//!   supervisor reloads, stops or escalates, with OTP strategies and restart intensity.
+//! - [`trace`]: a recorder (off by default, free when off) of posts, deliveries, drops with
+//!   their reason, transfers, errors, crashes and restarts, exported as a Mermaid sequence
+//!   diagram or Chrome trace-event JSON.
+//! - [`observe`]: watch the events of a browsing context from a test.
+//! - [`core`] (the `webmessaging-core` crate): origins, target origins, the value model and
+//!   structured clone, without actors.
+//!
+//! The repository's `examples/` run the standard's examples (hello world between a
+//! document and its iframe, the contacts and compose-mail libraries, capability
+//! delegation, the logout broadcast, service evolution to a worker) and a tour of every
+//! feature: `cargo run --example tour`.
 #![deny(missing_docs)]
 
 pub mod broadcast;
@@ -65,7 +103,9 @@ pub use webmessaging_core::{Error, ExceptionName, Result};
 
 pub use broadcast::BroadcastChannel;
 pub use browser::{script, Browser, Script, WindowHandle};
-pub use event::{EventTarget, EventType, ListenerId, MessageEvent, MessageEventInit, MessageEventSource};
+pub use event::{
+    EventTarget, EventType, ListenerId, MessageEvent, MessageEventInit, MessageEventSource,
+};
 pub use observe::{EventLog, ObservedEvent};
 pub use port::{MessageChannel, MessagePort, StructuredSerializeOptions};
 pub use scope::{GlobalKind, IframeOptions, Scope};
@@ -76,9 +116,10 @@ pub use worker::{Worker, WorkerId};
 /// Everything a program or test usually needs: `use webmessaging::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        script, BroadcastChannel, Browser, EventType, IframeOptions, LifecycleEvent, MessageChannel,
-        MessageEvent, MessagePort, RestartPolicy, Scope, Strategy, StructuredSerializeOptions,
-        SupervisorSpec, WindowHandle, WindowPostMessageOptions, WindowProxy, Worker,
+        script, BroadcastChannel, Browser, EventType, IframeOptions, LifecycleEvent,
+        MessageChannel, MessageEvent, MessagePort, RestartPolicy, Scope, Strategy,
+        StructuredSerializeOptions, SupervisorSpec, WindowHandle, WindowPostMessageOptions,
+        WindowProxy, Worker,
     };
     pub use webmessaging_core::clone::{structured_clone, SerializedRecord};
     pub use webmessaging_core::origin::Origin;

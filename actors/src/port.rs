@@ -43,7 +43,7 @@ use actix::Addr;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use webmessaging_core::clone::{self, SerializedWithTransfer};
-use webmessaging_core::port_queue::{EntangledPair, End};
+use webmessaging_core::port_queue::{End, EntangledPair};
 use webmessaging_core::serde_bridge::to_record;
 use webmessaging_core::value::{Object, TransferablePort, Value};
 use webmessaging_core::{Error, Result};
@@ -139,6 +139,7 @@ impl PortObject {
             name,
         });
         realm.register_port(&obj);
+        trace::port_owned(&obj.name, &realm.name);
         obj
     }
 
@@ -256,7 +257,18 @@ impl MessagePort {
         any.downcast::<PortObject>().ok().map(MessagePort)
     }
 
-    /// This port as a value, to put in a transfer list or inside a message.
+    /// The `MessagePort` a value refers to, if it is one: a port read from `event.data`
+    /// or returned by [`Scope::structured_clone`].
+    pub fn from_value(value: &Value) -> Option<MessagePort> {
+        match value {
+            Value::Object(o) => MessagePort::from_object(o),
+            _ => None,
+        }
+    }
+
+    /// This port as a value, to put in a transfer list or inside a message. Every call
+    /// wraps the same port: wrappers of one port are one transferable (listing two of
+    /// them is a duplicate).
     pub fn to_value(&self) -> Value {
         Value::Object(Object::new_port(self.0.clone()))
     }
@@ -283,7 +295,9 @@ impl MessagePort {
     /// nothing was detached. Posting on a closed, transferred or unentangled port does
     /// nothing, silently.
     pub fn post_message(&self, message: &Value, transfer: &[Value]) -> Result<()> {
-        self.post_checked(transfer, |t| clone::structured_serialize_with_transfer(message, t))
+        self.post_checked(transfer, |t| {
+            clone::structured_serialize_with_transfer(message, t)
+        })
     }
 
     /// `port.postMessage(message, { transfer })`.
@@ -307,8 +321,14 @@ impl MessagePort {
 
     /// Posts any `T: Serialize` with a transfer list (the transferred ports arrive in
     /// `event.ports`).
-    pub fn post_with_transfer<T: Serialize + ?Sized>(&self, data: &T, transfer: &[Value]) -> Result<()> {
-        self.post_checked(transfer, |t| clone::serialize_transfer_only(to_record(data)?, t))
+    pub fn post_with_transfer<T: Serialize + ?Sized>(
+        &self,
+        data: &T,
+        transfer: &[Value],
+    ) -> Result<()> {
+        self.post_checked(transfer, |t| {
+            clone::serialize_transfer_only(to_record(data)?, t)
+        })
     }
 
     fn post_checked(
@@ -334,8 +354,13 @@ impl MessagePort {
             }
         }
         // Step 5: serialize with transfer; rethrow.
-        let serialized = serialize(transfer)?;
+        let serialized = serialize(transfer).inspect_err(|e| {
+            if let Some(realm) = self.0.realm.upgrade() {
+                trace::thrown(&realm.name, "MessagePort.postMessage", e);
+            }
+        })?;
         if self.0.state.get() != PortObjectState::Active {
+            trace::dropped(&self.0.name, "port is closed or was transferred");
             return Ok(());
         }
         if doomed {
@@ -433,9 +458,10 @@ impl MessagePort {
         F: Fn(&Scope, &MessageEvent) -> R + 'static,
         R: ListenerOutput,
     {
-        self.0
-            .listeners
-            .set_handler(EventType::MessageError, Some((event::untyped(listener), false)));
+        self.0.listeners.set_handler(
+            EventType::MessageError,
+            Some((event::untyped(listener), false)),
+        );
     }
 
     /// `port.onclose = listener` (the `close` event of the living standard).

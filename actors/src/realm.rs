@@ -2,13 +2,13 @@
 //!
 //! One [`RealmActor`] runs per browsing context (window or iframe) and per dedicated
 //! worker. Each actix message it handles is one task of the standard's event loop; its
-//! message enum, [`RealmMessage`], names the task sources: the posted message task source
+//! message enum, `RealmMessage`, names the task sources: the posted message task source
 //! (window and worker messages), port message queues (`PortReady`), the DOM manipulation
 //! task source (broadcasts), and the runtime's own control messages (load, navigate,
 //! destroy, run a closure).
 //!
 //! For a window, the actor outlives documents: navigation and restart replace its current
-//! [`RealmInner`] (the document's realm: origin, listeners, ports) with a new one, so the
+//! `RealmInner` (the document's realm: origin, listeners, ports) with a new one, so the
 //! `WindowProxy` that names the actor keeps working. A realm that is replaced or destroyed
 //! is no longer *fully active*: its ports are closed (peers get `close`), its workers are
 //! terminated, its iframes removed, its broadcast channels closed, and tasks still queued
@@ -41,13 +41,30 @@ use crate::event::{
 use crate::observe::{ObservedEvent, Observers};
 use crate::port::{MessagePort, PortDataHolder, PortObject, PortOwner};
 use crate::scope::Scope;
-use crate::supervision::{self, Child, CrashReport, LifecycleEvent, RestartHistory, SupervisorSpec};
+use crate::supervision::{
+    self, Child, CrashReport, LifecycleEvent, RestartHistory, SupervisorSpec,
+};
 use crate::trace;
 use crate::window::{BrowsingContext, PostedMessage, WindowProxy};
 use crate::worker::{WorkerObject, WorkerShared};
 
 /// How many port tasks one `PortReady` message runs before yielding to other task sources.
 const PORT_BATCH: usize = 256;
+
+thread_local! {
+    /// The current realm of each browsing context whose actor runs on this thread.
+    static CURRENT_REALMS: RefCell<HashMap<crate::window::BrowsingContextId, Weak<RealmInner>>> =
+        RefCell::new(HashMap::new());
+}
+
+/// The current realm of a browsing context on this thread, if any.
+fn current_realm_of(id: crate::window::BrowsingContextId) -> Option<Rc<RealmInner>> {
+    CURRENT_REALMS.with(|r| {
+        let mut r = r.borrow_mut();
+        r.retain(|_, w| w.strong_count() > 0);
+        r.get(&id).and_then(Weak::upgrade)
+    })
+}
 
 /// The tasks and control messages a realm actor handles.
 pub(crate) enum RealmMessage {
@@ -79,8 +96,8 @@ pub(crate) enum RealmMessage {
     ChildCrashed(CrashReport),
     /// Restart the current document (sent by the supervisor).
     Restart { reason: String },
-    /// Crash this realm (escalation from a child, or a panic in a broadcast delivery run
-    /// by its event loop's root).
+    /// Crash this realm: a panic in a broadcast delivery run by its event loop's root,
+    /// which marked the realm not fully active (ignored if a new document replaced it).
     Crash { message: String },
     /// A lifecycle event of one of this realm's children.
     Lifecycle(LifecycleEvent),
@@ -233,6 +250,11 @@ impl RealmInner {
         }
         let children: Vec<WindowProxy> = self.children.borrow_mut().drain(..).collect();
         for c in children {
+            // Iframes share this thread: tear their documents down now, so their ports
+            // close even if the event loop stops before their actors run again.
+            if let Some(child) = current_realm_of(c.id()) {
+                child.tear_down("parent document destroyed");
+            }
             c.close();
         }
         self.broadcast.close_all();
@@ -255,7 +277,7 @@ impl RealmInner {
             self.workers
                 .borrow()
                 .values()
-                .filter(|w| !w.shared.is_terminated())
+                .filter(|w| !w.shared.is_stopped())
                 .map(|w| Child::Worker(w.shared.clone())),
         );
         v.sort_by_key(Child::sort_key);
@@ -283,10 +305,7 @@ pub(crate) struct RealmPortReceiver<'a> {
 }
 
 impl PortReceiver for RealmPortReceiver<'_> {
-    fn receive_port(
-        &mut self,
-        holder: Box<dyn Any + Send>,
-    ) -> Result<Rc<dyn TransferablePort>> {
+    fn receive_port(&mut self, holder: Box<dyn Any + Send>) -> Result<Rc<dyn TransferablePort>> {
         let mut holder = holder
             .downcast::<PortDataHolder>()
             .map_err(|_| Error::data_clone("transfer data is not a MessagePort"))?;
@@ -312,7 +331,13 @@ impl PortReceiver for RealmPortReceiver<'_> {
             obj.state.set(crate::port::PortObjectState::Closed);
         }
         if trace::is_enabled() {
-            trace::record(trace::TraceKind::Transfer, &obj.name, &self.realm.name, "port received");
+            let detail = format!("received {} (transferred)", obj.name);
+            trace::record(
+                trace::TraceKind::Transfer,
+                &self.realm.name,
+                &self.realm.name,
+                &detail,
+            );
         }
         Ok(obj)
     }
@@ -406,6 +431,9 @@ impl RealmActor {
             observers,
             globals: RefCell::new(HashMap::new()),
         });
+        if let RealmKind::Window(w) = &self.kind {
+            CURRENT_REALMS.with(|r| r.borrow_mut().insert(w.id(), Rc::downgrade(&realm)));
+        }
         self.current = Some(realm.clone());
         if let Some(script) = script {
             let scope = Scope(realm.clone());
@@ -453,7 +481,14 @@ impl RealmActor {
     }
 
     fn realm(&self) -> Option<Rc<RealmInner>> {
-        self.current.clone().filter(|r| r.alive.get())
+        // A removed iframe, a closed window and a terminated (or closing) worker run no
+        // more tasks from the moment that happened, even before `Destroy` is handled:
+        // tasks queued ahead of it (port tasks, window messages) are dropped.
+        let gone = match &self.kind {
+            RealmKind::Window(w) => w.closed(),
+            RealmKind::Worker(s) => s.is_stopped(),
+        };
+        self.current.clone().filter(|r| r.alive.get() && !gone)
     }
 
     fn handle_posted(&mut self, ctx: &mut Context<Self>, msg: PostedMessage) {
@@ -462,8 +497,14 @@ impl RealmActor {
             return;
         };
         // The task belongs to the Window the message was posted to: if the browsing
-        // context navigated away (or restarted) since, drop it.
-        if realm.document != msg.target_document {
+        // context navigated away (or restarted) since, drop it. The browsing context's
+        // serial moves at the `navigate` call, before this actor loads the new document:
+        // a message still queued for the old document is dropped even if it runs first.
+        let current_serial = match &self.kind {
+            RealmKind::Window(w) => w.0.doc().document,
+            RealmKind::Worker(_) => realm.document,
+        };
+        if realm.document != msg.target_document || current_serial != msg.target_document {
             drop_msg(&realm.name, "target navigated away before delivery");
             return;
         }
@@ -585,7 +626,13 @@ impl RealmActor {
         self.crashed(ctx, crashed);
     }
 
-    fn handle_worker_error(&mut self, ctx: &mut Context<Self>, worker: u64, document: u64, message: String) {
+    fn handle_worker_error(
+        &mut self,
+        ctx: &mut Context<Self>,
+        worker: u64,
+        document: u64,
+        message: String,
+    ) {
         let Some(realm) = self.realm() else { return };
         if realm.document != document {
             return;
@@ -628,7 +675,7 @@ impl RealmActor {
                 }
             }
             RealmKind::Worker(s) => {
-                s.mark_terminated();
+                s.mark_destroyed();
                 ctx.stop();
                 s.arbiter.stop();
                 return;
@@ -682,7 +729,15 @@ impl Handler<RealmMessage> for RealmActor {
             }
             RealmMessage::ChildCrashed(report) => supervision::on_child_crashed(self, ctx, report),
             RealmMessage::Restart { reason } => supervision::restart(self, ctx, &reason),
-            RealmMessage::Crash { message } => self.crash(ctx, message, "a delegated task"),
+            RealmMessage::Crash { message } => {
+                if self.current.as_ref().is_some_and(|r| r.alive.get()) {
+                    // The document that crashed was replaced (it navigated) before this
+                    // message came: it is gone already, and the new one did not crash.
+                    supervision::record_crash_of_replaced(self, message);
+                } else {
+                    self.crash(ctx, message, "a delegated task");
+                }
+            }
             RealmMessage::Lifecycle(e) => {
                 if let Some(realm) = self.realm() {
                     realm.fire_lifecycle(&e);
@@ -748,15 +803,13 @@ pub(crate) fn deliver(
 /// that reads it as a `Value`; failure turns the event into `messageerror`.
 pub(crate) fn fire(realm: &Rc<RealmInner>, listeners: &Listeners, ev: &MessageEvent) -> Crashed {
     if realm.observers.is_active() {
-        realm.observers.send(ObservedEvent::from_event(&realm.name, ev));
+        realm
+            .observers
+            .send(ObservedEvent::from_event(&realm.name, ev));
     }
     if trace::is_enabled() {
-        trace::record(
-            trace::TraceKind::Deliver,
-            ev.origin(),
-            &target_name(realm, ev.target()),
-            ev.event_type().as_str(),
-        );
+        let target = target_name(realm, ev.target());
+        trace::delivered(&realm.name, &target, ev.event_type().as_str(), ev.origin());
     }
     let snapshot: Vec<Listener> = listeners.snapshot(ev.event_type);
     if snapshot.is_empty() {
@@ -870,7 +923,9 @@ pub(crate) fn report_error(realm: &Rc<RealmInner>, message: &str) {
     let mut ev = MessageEvent::simple(EventType::Error, target);
     ev.error_message = Some(message.to_owned());
     if realm.observers.is_active() {
-        realm.observers.send(ObservedEvent::from_event(&realm.name, &ev));
+        realm
+            .observers
+            .send(ObservedEvent::from_event(&realm.name, &ev));
     }
     let scope = Scope(realm.clone());
     for l in realm.listeners.snapshot(EventType::Error) {

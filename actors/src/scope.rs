@@ -91,7 +91,13 @@ impl Scope {
     /// worker): false after navigation, close, crash or termination. Script captured by
     /// an old realm can still run this check.
     pub fn is_fully_active(&self) -> bool {
+        // A removed iframe (closed window, terminated worker) stops being fully active at
+        // once, before its actor handles the teardown.
         self.0.alive.get()
+            && match &self.0.kind {
+                RealmKind::Window(w) => !w.closed(),
+                RealmKind::Worker(s) => !s.is_stopped(),
+            }
     }
 
     /// `window` (the `WindowProxy` of this realm's browsing context); `None` in a worker.
@@ -163,9 +169,10 @@ impl Scope {
         F: Fn(&Scope, &MessageEvent) -> R + 'static,
         R: ListenerOutput,
     {
-        self.0
-            .listeners
-            .set_handler(EventType::MessageError, Some((event::untyped(listener), false)));
+        self.0.listeners.set_handler(
+            EventType::MessageError,
+            Some((event::untyped(listener), false)),
+        );
     }
 
     /// `onerror = listener` on the global: fired when a listener or script of this realm
@@ -215,7 +222,11 @@ impl Scope {
     }
 
     /// The global `postMessage` with any `T: Serialize` and a transfer list.
-    pub fn post_with_transfer<T: Serialize + ?Sized>(&self, data: &T, transfer: &[Value]) -> Result<()> {
+    pub fn post_with_transfer<T: Serialize + ?Sized>(
+        &self,
+        data: &T,
+        transfer: &[Value],
+    ) -> Result<()> {
         match &self.0.kind {
             RealmKind::Window(w) => w.post_with_transfer(self, data, "/", transfer),
             RealmKind::Worker(s) => {
@@ -266,9 +277,12 @@ impl Scope {
             .window()
             .ok_or_else(|| Error::NotSupported("workers cannot create iframes".into()))?;
         if !self.is_fully_active() {
-            return Err(Error::InvalidState("the document is not fully active".into()));
+            return Err(Error::InvalidState(
+                "the document is not fully active".into(),
+            ));
         }
-        let url = Url::parse(url).map_err(|e| Error::Syntax(format!("invalid URL {url:?}: {e}")))?;
+        let url =
+            Url::parse(url).map_err(|e| Error::Syntax(format!("invalid URL {url:?}: {e}")))?;
         let origin = if options.sandboxed {
             Origin::new_opaque()
         } else {
@@ -314,7 +328,8 @@ impl Scope {
     /// `Browser` routes for `url`. Its origin is this realm's (a `data:` URL gives an
     /// opaque one).
     pub fn spawn_worker(&self, url: &str) -> Result<Worker> {
-        let parsed = Url::parse(url).map_err(|e| Error::Syntax(format!("invalid URL {url:?}: {e}")))?;
+        let parsed =
+            Url::parse(url).map_err(|e| Error::Syntax(format!("invalid URL {url:?}: {e}")))?;
         let script = self.0.browser.script_for(&parsed);
         Worker::spawn(&self.0, parsed, script)
     }
@@ -325,7 +340,8 @@ impl Scope {
         F: Fn(&Scope) -> R + Send + Sync + 'static,
         R: ListenerOutput,
     {
-        let parsed = Url::parse(url).map_err(|e| Error::Syntax(format!("invalid URL {url:?}: {e}")))?;
+        let parsed =
+            Url::parse(url).map_err(|e| Error::Syntax(format!("invalid URL {url:?}: {e}")))?;
         Worker::spawn(&self.0, parsed, Some(crate::browser::script(script)))
     }
 
@@ -363,7 +379,10 @@ impl Scope {
     where
         F: Fn(&Scope, &LifecycleEvent) + 'static,
     {
-        self.0.lifecycle_listeners.borrow_mut().push(Rc::new(listener));
+        self.0
+            .lifecycle_listeners
+            .borrow_mut()
+            .push(Rc::new(listener));
     }
 
     /// How many broadcast channels this realm has open.

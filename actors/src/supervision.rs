@@ -10,35 +10,91 @@
 //!
 //! An iframe is supervised by its parent window's realm, a dedicated worker by the realm
 //! that created it, and a top-level window by its browsing-context group's root (the
-//! runtime itself, which applies the window's own policy and gives up on `Escalate`).
+//! runtime itself: it applies the window's own policy with the default intensity; on
+//! `Escalate`, or when that intensity is exceeded, it stops the window, as there is
+//! nothing above it).
 //!
 //! # Policies, strategies, intensity
 //!
-//! Each supervised realm has a [`RestartPolicy`]:
-//! - `Reload` (the default): a new document at the same URL (for a worker, the same
-//!   script again on the same thread); the load script runs again, and the `WindowProxy` or
-//!   `Worker` handle stays valid and reaches the new realm.
+//! Each supervised realm has a [`RestartPolicy`], set with
+//! [`IframeOptions::restart_policy`](crate::IframeOptions::restart_policy),
+//! [`WindowProxy::set_restart_policy`] or
+//! [`Worker::set_restart_policy`](crate::Worker::set_restart_policy):
+//! - `Reload` (the default, for windows, iframes and workers alike): a new document at the
+//!   same URL (for a worker, the same script again on the same thread); the load script
+//!   runs again, and the `WindowProxy` or `Worker` handle stays valid and reaches the new
+//!   realm. The document serial ([`WindowProxy::document_serial`]) grows by one.
 //! - `Stop`: the realm is closed, like a crashed tab (a worker is terminated).
-//! - `Escalate`: the supervisor itself crashes (and its supervisor decides).
+//! - `Escalate`: the realm is stopped and its supervisor itself crashes (and *its*
+//!   supervisor decides).
 //!
-//! Each supervisor has a [`Strategy`] for its children (default one-for-one) and a
-//! restart [`Intensity`] (default: at most 3 restarts in 5 seconds; one more escalates:
-//! the crashing child is stopped and the supervisor crashes).
+//! Each supervising realm has a [`SupervisorSpec`]
+//! ([`Scope::set_supervisor`](crate::Scope::set_supervisor)): a [`Strategy`] for its
+//! children (default one-for-one) and a restart [`Intensity`] (default: at most 3
+//! restarts in 5 seconds).
+//! The strategy says which children a `Reload` restarts: only the crashed one
+//! (one-for-one), all of them (one-for-all), or the crashed one and those created after it
+//! (rest-for-one), whatever the siblings' own policies; a child with policy `Stop` or
+//! `Escalate` affects no sibling when it crashes. Every
+//! crash that leads to a restart counts once against the intensity, however many siblings
+//! the strategy restarts; one crash more than it allows and the supervisor gives up: the
+//! crashing child is stopped and the supervisor crashes. The spec and the restart history
+//! belong to the supervising realm's document: a restarted supervisor starts with the
+//! defaults and a fresh history (its load script sets its spec again) and its old
+//! children are gone with its old document.
+//!
+//! # Lifecycle events
+//!
+//! Recorded in order in [`Browser::lifecycle_events`](crate::Browser::lifecycle_events)
+//! (and awaited with [`Browser::wait_lifecycle`](crate::Browser::wait_lifecycle)), and
+//! fired at the supervising realm's
+//! [`Scope::on_child_lifecycle`](crate::Scope::on_child_lifecycle) listeners (not for
+//! top-level windows, which have no supervising realm). A realm is named by its browsing context's name (an iframe's
+//! name or URL, a top-level window's URL) or its worker's name. The sequences:
+//! - restart: `Crashed { message }` (the panic message), `Restarted { count }` (`count`
+//!   counts this realm's restarts so far); `Restarted` is recorded before the new load
+//!   script runs, so a crash of that script comes after it;
+//! - stop: `Crashed`, `Stopped` (the window is already `closed()`, the worker
+//!   terminated, when `Stopped` is recorded);
+//! - escalation (policy `Escalate` or intensity exceeded): `Crashed` (child), `Stopped`
+//!   (child), `Escalated { to }` (child, to the supervisor's name, `"root"` at the top),
+//!   then `Crashed` for the supervisor, with message `"escalated: <child> crashed: ..."`
+//!   or `"restart intensity exceeded (N in T): <child> crashed: ..."`, and whatever its own
+//!   supervisor does.
+//!
+//! A crashed worker also fires `error` at its `Worker` object (with the panic message).
 //!
 //! # Messages in flight across a crash
 //!
-//! - *Window messages* queued for the crashed document are dropped when they come up:
-//!   that document is no longer fully active, and every message is checked against the
-//!   document current at delivery. Messages posted after the restart reach the new
-//!   document (after its load script has run).
+//! - *Window messages* are tied to the document that was current when they were posted,
+//!   and checked against the current document when they are delivered. So every window
+//!   message queued for the crashed document is dropped: those behind the fatal one in
+//!   its queue, those it posted to itself before crashing, and those posted to it
+//!   between the crash and the restart (until the supervisor restarts it, the crashed
+//!   document is still its browsing context's document: a message posted from the
+//!   supervisor's `Crashed` listener is dropped too). Messages posted once the restart
+//!   has happened (from a `Restarted` listener, or after the new document said it is
+//!   ready) reach the new document, after its load script has run. With policy `Stop`,
+//!   messages to the closed window are dropped.
+//! - *Messages the crashed realm sent* before crashing (window, port, worker or broadcast
+//!   messages) were queued at their destinations and are delivered.
 //! - *Port messages*: the crashed realm's ports are closed; their peers get `close`
 //!   after every message sent before the crash, and messages posted to the closed ports
 //!   are dropped. Ports the realm had transferred away before crashing are not its ports
 //!   any more and keep working.
-//! - *Broadcasts*: its channels are closed; deliveries to them are dropped.
-//! - *Worker messages*: messages to a stopped worker are dropped; a restarted worker
-//!   receives what is posted after the restart.
-//! - The new document starts with no ports, channels or listeners: it shakes hands again.
+//! - *Broadcasts*: its channels are closed; deliveries to them are dropped. A panic in a
+//!   `BroadcastChannel` listener makes its realm not fully active at once (nothing more
+//!   is delivered to it) and crashes it as its actor's next task; if that document was
+//!   replaced by a navigation meanwhile, the crash is recorded (`Crashed`) and the new
+//!   document is left alone.
+//! - *Worker messages*: a dedicated worker's messages all come from its `Worker` object.
+//!   Those that reach the worker between its crash and its restart are dropped: the ones
+//!   queued behind the fatal one, and the ones the creator posted before its supervision
+//!   handled the crash (including from its `Crashed` listener). What the creator posts
+//!   after that (from its `Restarted` listener, say) reaches the restarted worker, after
+//!   its script ran. Messages to a stopped (or terminated) worker are dropped.
+//! - The new document starts with no ports, channels, listeners, iframes or workers: it
+//!   shakes hands again (see `examples/supervised_realms.rs`).
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -160,9 +216,7 @@ pub(crate) struct LifecycleLog {
 
 impl LifecycleLog {
     pub(crate) fn push(&self, e: LifecycleEvent) {
-        if trace::is_enabled() {
-            trace::record(trace::TraceKind::Lifecycle, e.realm(), "", &format!("{e:?}"));
-        }
+        trace::lifecycle(&e);
         log::info!(target: "webmessaging::supervision", "{e:?}");
         self.events
             .lock()
@@ -315,21 +369,25 @@ pub(crate) fn on_crash(
                     RestartPolicy::Reload if actor.restarts.allow(Intensity::default()) => {
                         restart(actor, ctx, &message)
                     }
+                    // Closed before the events are recorded: whoever sees `Stopped` sees
+                    // the window closed.
                     RestartPolicy::Escalate => {
+                        // The root has no supervisor to crash: it stops the window.
+                        w.close();
+                        browser.0.lifecycle.push(LifecycleEvent::Stopped {
+                            realm: actor.name.to_string(),
+                        });
                         browser.0.lifecycle.push(LifecycleEvent::Escalated {
                             realm: actor.name.to_string(),
                             to: "root".into(),
                         });
-                        browser.0.lifecycle.push(LifecycleEvent::Stopped {
-                            realm: actor.name.to_string(),
-                        });
-                        w.close();
                     }
+                    // `Stop`, or `Reload` beyond the root's intensity.
                     _ => {
+                        w.close();
                         browser.0.lifecycle.push(LifecycleEvent::Stopped {
                             realm: actor.name.to_string(),
                         });
-                        w.close();
                     }
                 }
             }
@@ -342,6 +400,21 @@ pub(crate) fn on_crash(
             }));
         }
     }
+}
+
+/// A document crashed (in a broadcast delivery run by another actor) but was replaced by a
+/// navigation before its actor heard of it: nothing is left to tear down or restart; the
+/// crash is recorded.
+pub(crate) fn record_crash_of_replaced(actor: &RealmActor, message: String) {
+    let browser = match &actor.kind {
+        RealmKind::Window(w) => w.0.browser.clone(),
+        RealmKind::Worker(s) => s.browser.clone(),
+    };
+    log::error!(target: "webmessaging::supervision", "{}: a replaced document crashed: {message}", actor.name);
+    browser.0.lifecycle.push(LifecycleEvent::Crashed {
+        realm: actor.name.to_string(),
+        message,
+    });
 }
 
 /// Called in the supervisor when one of its children crashed.
@@ -362,6 +435,12 @@ pub(crate) fn on_child_crashed(
         realm.fire_lifecycle(&e);
         browser.0.lifecycle.push(e);
     };
+    // The Browser's log got `Crashed` when the child crashed; the supervising realm hears
+    // about it now, before it decides.
+    realm.fire_lifecycle(&LifecycleEvent::Crashed {
+        realm: child_name.clone(),
+        message: report.message.clone(),
+    });
     match report.child.policy() {
         RestartPolicy::Stop => {
             report.child.stop();
@@ -369,6 +448,9 @@ pub(crate) fn on_child_crashed(
         }
         RestartPolicy::Escalate => {
             report.child.stop();
+            notify(LifecycleEvent::Stopped {
+                realm: child_name.clone(),
+            });
             notify(LifecycleEvent::Escalated {
                 realm: child_name.clone(),
                 to: actor.name.to_string(),
@@ -411,8 +493,10 @@ pub(crate) fn on_child_crashed(
                     v
                 }
                 Strategy::RestForOne => {
-                    let mut v: Vec<Child> =
-                        children.into_iter().filter(|c| c.id() >= crashed_id).collect();
+                    let mut v: Vec<Child> = children
+                        .into_iter()
+                        .filter(|c| c.id() >= crashed_id)
+                        .collect();
                     if !v.iter().any(|c| c.id() == crashed_id) {
                         v.insert(0, report.child.clone());
                     }
@@ -434,8 +518,6 @@ pub(crate) fn on_child_crashed(
 /// Restarts the actor's realm: a new document at the same URL (or the worker's script
 /// again). Sent by the supervisor; also used by the root for top-level windows.
 pub(crate) fn restart(actor: &mut RealmActor, ctx: &mut Context<RealmActor>, reason: &str) {
-    let count = actor.restarts.count.get() + 1;
-    actor.restarts.count.set(count);
     let browser = match &actor.kind {
         RealmKind::Window(w) => {
             if w.closed() {
@@ -452,8 +534,11 @@ pub(crate) fn restart(actor: &mut RealmActor, ctx: &mut Context<RealmActor>, rea
             s.browser.clone()
         }
     };
+    let count = actor.restarts.count.get() + 1;
+    actor.restarts.count.set(count);
     log::info!(target: "webmessaging::supervision", "{}: restarting ({reason})", actor.name);
-    actor.reload(ctx);
+    // `Restarted` is recorded before the load script runs, so that a crash of the new
+    // document's load script comes after it in the log and at the supervisor.
     let e = LifecycleEvent::Restarted {
         realm: actor.name.to_string(),
         count,
@@ -467,4 +552,5 @@ pub(crate) fn restart(actor: &mut RealmActor, ctx: &mut Context<RealmActor>, rea
         a.do_send(RealmMessage::Lifecycle(e.clone()));
     }
     browser.0.lifecycle.push(e);
+    actor.reload(ctx);
 }

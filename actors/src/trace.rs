@@ -1,19 +1,73 @@
 //! The trace recorder: what was posted, delivered, dropped (and why), transferred, closed,
-//! crashed and restarted, exported as a Mermaid sequence diagram or Chrome trace-event
-//! JSON (opens in Perfetto and `chrome://tracing`).
+//! thrown, crashed and restarted, exported as a Mermaid sequence diagram or Chrome
+//! trace-event JSON (opens in <https://ui.perfetto.dev> and `chrome://tracing`).
 //!
 //! Off by default, and then free: every hook is one relaxed atomic load and a branch.
-//! [`start`] turns it on for the whole process, [`take`] stops it and returns the events.
+//! [`start`] turns it on for the whole process, [`take`] stops it and returns the events,
+//! [`snapshot`] copies them while recording goes on.
+//!
+//! # Names
+//!
+//! Events name *realms* the way logs do: a window or iframe realm is its browsing
+//! context's name followed by `#` and the document's serial (`https://b.example/#2` is the
+//! second document of that iframe: it navigated or was restarted once), a worker realm is
+//! `workerN(URL)#0`. Ports are `portC.E` (channel `C`, end `1` or `2`) with `@n` after `n`
+//! transfers. A port event is attributed to the realm that owns the port when it happens
+//! (the port name is in the detail), so the diagram shows realms talking, whatever ports
+//! they use. Broadcasts go to a pseudo-participant `BroadcastChannel NAME`.
+//!
+//! In the diagram every browsing context or worker is one participant (its documents
+//! share it; a new document shows up as a note), and in the JSON every participant is one
+//! track.
+//!
+//! ```
+//! use webmessaging::prelude::*;
+//! use webmessaging::trace;
+//!
+//! #[actix_rt::main]
+//! async fn main() -> webmessaging::Result<()> {
+//!     trace::start();
+//!     let browser = Browser::new();
+//!     let page = browser.open("https://a.example/")?;
+//!     page.run(|scope: &Scope| {
+//!         let channel = scope.message_channel();
+//!         channel.port2().on_message(|_s: &Scope, _e: &MessageEvent| {});
+//!         channel.port1().post("hello")
+//!     })
+//!     .await??;
+//!     page.settle().await?;
+//!     browser.shutdown();
+//!     let events = trace::take();
+//!     let diagram = trace::to_mermaid(&events);
+//!     assert!(diagram.starts_with("sequenceDiagram"));
+//!     assert!(diagram.contains("participant p1 as https://a.example/"));
+//!     assert!(diagram.contains("p1->>p1: port"));
+//!     let json = trace::to_chrome_json(&events);
+//!     assert!(json.contains("\"traceEvents\""));
+//!     Ok(())
+//! }
+//! ```
+//!
+//! The tour example (`cargo run --example tour`) writes both files of a whole app's run
+//! under `target/`.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
+use webmessaging_core::Error;
+
+use crate::supervision::LifecycleEvent;
+
 static ENABLED: AtomicBool = AtomicBool::new(false);
 static NEXT_CHANNEL: AtomicU64 = AtomicU64::new(1);
 static EVENTS: Mutex<Vec<TraceEvent>> = Mutex::new(Vec::new());
 static EPOCH: Mutex<Option<Instant>> = Mutex::new(None);
+/// Who owns what, while recording: port (without `@n`) -> owner realm, worker -> creator
+/// realm. Filled only while recording is on.
+static OWNERS: Mutex<Option<HashMap<String, String>>> = Mutex::new(None);
 
 pub(crate) fn next_channel_id() -> u64 {
     NEXT_CHANNEL.fetch_add(1, Ordering::Relaxed)
@@ -24,20 +78,35 @@ pub(crate) fn next_channel_id() -> u64 {
 pub enum TraceKind {
     /// A message was posted from `from` to `to`.
     Post,
-    /// A message event was dispatched at `to`.
+    /// An event was dispatched in `to` (`detail`: the event type, where, and the origin).
     Deliver,
-    /// A message was dropped; `detail` says why.
+    /// A message was dropped at `from`; `detail` says why.
     Drop,
-    /// A port was transferred (`from` is the port, `to` the receiving realm).
+    /// A port was transferred: `to` is the realm that received it (`detail` names it).
     Transfer,
-    /// A port was closed.
+    /// A port was closed (`from`: its owner, `to`: its peer's owner).
     Close,
-    /// A listener returned an error.
+    /// A listener returned an error, or an operation threw (`detail`: the exception).
     Error,
     /// A realm crashed (`detail`: the panic message).
     Crash,
-    /// A realm was restarted or stopped by its supervisor (`detail` says which).
+    /// A supervised realm was restarted, stopped or escalated (`detail` says which).
     Lifecycle,
+}
+
+impl TraceKind {
+    fn as_str(&self) -> &'static str {
+        match self {
+            TraceKind::Post => "post",
+            TraceKind::Deliver => "deliver",
+            TraceKind::Drop => "drop",
+            TraceKind::Transfer => "transfer",
+            TraceKind::Close => "close",
+            TraceKind::Error => "error",
+            TraceKind::Crash => "crash",
+            TraceKind::Lifecycle => "lifecycle",
+        }
+    }
 }
 
 /// One recorded event.
@@ -47,11 +116,13 @@ pub struct TraceEvent {
     pub at_us: f64,
     /// What happened.
     pub kind: TraceKind,
-    /// The sending side (a realm or port name).
+    /// Where it happened, or the sending side: a realm name (or a port name when its owner
+    /// is unknown).
     pub from: String,
-    /// The receiving side (a realm or port name), if any.
+    /// The receiving side, if any (a realm or browsing-context name, or
+    /// `BroadcastChannel NAME`); empty when the event has one side only.
     pub to: String,
-    /// Free text: the event type, the drop reason, the error message.
+    /// Free text: what was sent, which port, the drop reason, the error message.
     pub detail: String,
     /// The thread it was recorded on.
     pub thread: String,
@@ -66,6 +137,7 @@ pub fn is_enabled() -> bool {
 /// Starts recording (clearing earlier events).
 pub fn start() {
     EVENTS.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    *OWNERS.lock().unwrap_or_else(|p| p.into_inner()) = Some(HashMap::new());
     *EPOCH.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
     ENABLED.store(true, Ordering::Relaxed);
 }
@@ -73,6 +145,7 @@ pub fn start() {
 /// Stops recording and returns what was recorded, in order.
 pub fn take() -> Vec<TraceEvent> {
     ENABLED.store(false, Ordering::Relaxed);
+    *OWNERS.lock().unwrap_or_else(|p| p.into_inner()) = None;
     std::mem::take(&mut *EVENTS.lock().unwrap_or_else(|p| p.into_inner()))
 }
 
@@ -81,6 +154,7 @@ pub fn snapshot() -> Vec<TraceEvent> {
     EVENTS.lock().unwrap_or_else(|p| p.into_inner()).clone()
 }
 
+/// Records an event (when recording is on; the hooks check first).
 #[cold]
 pub(crate) fn record(kind: TraceKind, from: &str, to: &str, detail: &str) {
     let at_us = EPOCH
@@ -88,10 +162,11 @@ pub(crate) fn record(kind: TraceKind, from: &str, to: &str, detail: &str) {
         .unwrap_or_else(|p| p.into_inner())
         .map(|e| e.elapsed().as_secs_f64() * 1e6)
         .unwrap_or(0.0);
-    let thread = std::thread::current()
+    let current = std::thread::current();
+    let thread = current
         .name()
         .map(str::to_owned)
-        .unwrap_or_else(|| format!("{:?}", std::thread::current().id()));
+        .unwrap_or_else(|| format!("{:?}", current.id()));
     EVENTS
         .lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -105,24 +180,119 @@ pub(crate) fn record(kind: TraceKind, from: &str, to: &str, detail: &str) {
         });
 }
 
+// ----- ownership, for attributing port and worker events to realms -----
+
+fn port_base(port: &str) -> &str {
+    port.split('@').next().unwrap_or(port)
+}
+
+fn peer_name(port: &str) -> String {
+    // "port3.1@2" -> "port3.2"
+    let base = port_base(port);
+    if let Some(stem) = base.strip_suffix(".1") {
+        format!("{stem}.2")
+    } else if let Some(stem) = base.strip_suffix(".2") {
+        format!("{stem}.1")
+    } else {
+        base.to_owned()
+    }
+}
+
+fn owner_of(key: &str) -> Option<String> {
+    OWNERS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        .and_then(|m| m.get(key).cloned())
+}
+
+fn set_owner(key: &str, owner: &str) {
+    if let Some(m) = OWNERS.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+        m.insert(key.to_owned(), owner.to_owned());
+    }
+}
+
+/// The realm owning `port` now, or the port's own name if unknown.
+fn port_owner(port: &str) -> String {
+    owner_of(port_base(port)).unwrap_or_else(|| port_base(port).to_owned())
+}
+
+// ----- hooks -----
+
+/// A port object was created in `realm` (by a `MessageChannel`, or by receiving a
+/// transferred port).
+#[inline]
+pub(crate) fn port_owned(port: &str, realm: &str) {
+    if is_enabled() {
+        set_owner(port_base(port), realm);
+    }
+}
+
+/// A worker was spawned by `creator`.
+#[inline]
+pub(crate) fn worker_spawned(worker: &str, creator: &str) {
+    if is_enabled() {
+        set_owner(worker, creator);
+    }
+}
+
 #[inline]
 pub(crate) fn port_posted(port: &str) {
     if is_enabled() {
-        record(TraceKind::Post, port, &peer_name(port), "port message");
+        let peer = peer_name(port);
+        record(
+            TraceKind::Post,
+            &port_owner(port),
+            &port_owner(&peer),
+            &format!("{} to {peer}", port_base(port)),
+        );
     }
 }
 
 #[inline]
 pub(crate) fn port_closed(port: &str) {
     if is_enabled() {
-        record(TraceKind::Close, port, &peer_name(port), "close");
+        let peer = peer_name(port);
+        record(
+            TraceKind::Close,
+            &port_owner(port),
+            &port_owner(&peer),
+            &format!("{} closed, {peer} gets close", port_base(port)),
+        );
     }
 }
 
+/// A message to a worker (`to_worker`) or from it to its `Worker` object.
+#[inline]
+pub(crate) fn worker_posted(worker: &str, from_realm: Option<&str>, to_worker: bool) {
+    if is_enabled() {
+        let creator = from_realm
+            .map(str::to_owned)
+            .or_else(|| owner_of(worker))
+            .unwrap_or_else(|| "Worker object".to_owned());
+        if to_worker {
+            record(TraceKind::Post, &creator, worker, "worker.postMessage");
+        } else {
+            record(
+                TraceKind::Post,
+                worker,
+                &creator,
+                "postMessage to the Worker object",
+            );
+        }
+    }
+}
+
+/// A message was dropped at `at` (a realm or a port) because of `reason`.
 #[inline]
 pub(crate) fn dropped(at: &str, reason: &str) {
     if is_enabled() {
-        record(TraceKind::Drop, at, at, reason);
+        if at.starts_with("port") {
+            let detail = format!("{}: {reason}", port_base(at));
+            record(TraceKind::Drop, &port_owner(at), "", &detail);
+        } else {
+            record(TraceKind::Drop, at, "", reason);
+        }
     }
 }
 
@@ -133,53 +303,177 @@ pub(crate) fn dropped_crash(realm: &str, message: &str) {
     }
 }
 
-fn peer_name(port: &str) -> String {
-    // "port3.1@2" -> "port3.2"
-    let base = port.split('@').next().unwrap_or(port);
-    if let Some(stem) = base.strip_suffix(".1") {
-        format!("{stem}.2")
-    } else if let Some(stem) = base.strip_suffix(".2") {
-        format!("{stem}.1")
-    } else {
-        base.to_owned()
+/// An event of `event_type` was dispatched in `realm` at `target` (a port name, the
+/// realm's own name for its global, `realm/workerN` or `realm/bc:NAME`).
+#[inline]
+pub(crate) fn delivered(realm: &str, target: &str, event_type: &str, origin: &str) {
+    if is_enabled() {
+        let at = if target.starts_with("port") {
+            format!(" at {}", port_base(target))
+        } else if let Some(rest) = target.strip_prefix(realm) {
+            match rest.strip_prefix('/') {
+                Some(r) if r.starts_with("bc:") => format!(" at BroadcastChannel {}", &r[3..]),
+                Some(r) => format!(" at the {r} object"),
+                None if origin.is_empty() => " at the global".to_owned(),
+                None => String::new(),
+            }
+        } else {
+            format!(" at {target}")
+        };
+        let from = if origin.is_empty() {
+            String::new()
+        } else {
+            format!(" from {origin}")
+        };
+        record(
+            TraceKind::Deliver,
+            realm,
+            realm,
+            &format!("{event_type}{at}{from}"),
+        );
     }
 }
 
-fn participant(name: &str) -> String {
-    // Port names follow their channel; realm names are used as they are.
-    let base = name.split('@').next().unwrap_or(name);
-    base.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect()
+/// `operation` threw `error` synchronously in `realm` (a `DataCloneError`, a
+/// `SyntaxError`, an `InvalidStateError`).
+#[inline]
+pub(crate) fn thrown(realm: &str, operation: &str, error: &Error) {
+    if is_enabled() {
+        record(
+            TraceKind::Error,
+            realm,
+            "",
+            &format!("{operation} threw {error}"),
+        );
+    }
 }
 
-/// Renders events as a Mermaid sequence diagram (`sequenceDiagram`).
-pub fn to_mermaid(events: &[TraceEvent]) -> String {
-    let mut out = String::from("sequenceDiagram\n");
-    let mut seen: Vec<String> = Vec::new();
-    for e in events {
-        for n in [&e.from, &e.to] {
-            if !n.is_empty() && !seen.contains(n) {
-                seen.push(n.clone());
-                let _ = writeln!(out, "    participant {} as {}", participant(n), n.replace(':', "#colon;"));
-            }
+/// A supervised realm's lifecycle event.
+#[inline]
+pub(crate) fn lifecycle(e: &LifecycleEvent) {
+    if is_enabled() {
+        let detail = match e {
+            // The crash itself was recorded (as a `Crash`) where it happened.
+            LifecycleEvent::Crashed { .. } => return,
+            LifecycleEvent::Restarted { count, .. } => format!("restarted (restart {count})"),
+            LifecycleEvent::Stopped { .. } => "stopped".to_owned(),
+            LifecycleEvent::Escalated { to, .. } => format!("crash escalated to {to}"),
+        };
+        record(TraceKind::Lifecycle, e.realm(), "", &detail);
+    }
+}
+
+// ----- export -----
+
+/// The participant a realm name belongs to: its browsing context or worker (the
+/// document serial after `#` is dropped).
+fn participant_of(name: &str) -> &str {
+    match name.rsplit_once('#') {
+        Some((stem, serial))
+            if !serial.is_empty() && serial.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            stem
+        }
+        _ => name,
+    }
+}
+
+/// Keeps text Mermaid accepts in labels, notes and messages: no `#` or `;` (they start
+/// entity codes and end statements), no line breaks, no HTML-ish `<` `>`.
+fn mermaid_text(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .map(|c| match c {
+            '#' => ' ',
+            ';' => ',',
+            '"' => '\'',
+            '<' => '(',
+            '>' => ')',
+            '{' => '(',
+            '}' => ')',
+            c if c.is_control() => ' ',
+            c => c,
+        })
+        .collect();
+    if out.trim().is_empty() {
+        out = "-".to_owned();
+    }
+    out
+}
+
+/// Assigns participants (`p1`, `p2`, ...) in order of appearance.
+struct Participants {
+    ids: HashMap<String, usize>,
+    order: Vec<String>,
+}
+
+impl Participants {
+    fn new() -> Participants {
+        Participants {
+            ids: HashMap::new(),
+            order: Vec::new(),
         }
     }
+
+    fn id(&mut self, name: &str) -> usize {
+        let p = participant_of(name);
+        if let Some(&i) = self.ids.get(p) {
+            return i;
+        }
+        self.order.push(p.to_owned());
+        self.ids.insert(p.to_owned(), self.order.len());
+        self.order.len()
+    }
+}
+
+/// Renders events as a Mermaid sequence diagram (`sequenceDiagram`): one participant per
+/// browsing context, worker or broadcast channel name; posts and closes are arrows,
+/// everything else is a note over where it happened.
+pub fn to_mermaid(events: &[TraceEvent]) -> String {
+    let mut parts = Participants::new();
+    let mut body = String::new();
+    let mut documents: HashMap<usize, String> = HashMap::new();
     for e in events {
-        let from = participant(&e.from);
-        let to = participant(if e.to.is_empty() { &e.from } else { &e.to });
-        let detail = e.detail.replace([';', '\n', '#'], " ");
+        let from = parts.id(&e.from);
+        let to = if e.to.is_empty() {
+            from
+        } else {
+            parts.id(&e.to)
+        };
+        // A new document of a browsing context shows up as a note.
+        for name in [&e.from, &e.to] {
+            if let Some((_, serial)) = name.rsplit_once('#') {
+                let id = parts.id(name);
+                let serial = serial.to_owned();
+                if documents.get(&id) != Some(&serial) {
+                    let first = !documents.contains_key(&id);
+                    documents.insert(id, serial.clone());
+                    if !first {
+                        let _ = writeln!(
+                            body,
+                            "    Note over p{id}: document {serial} is now current"
+                        );
+                    }
+                }
+            }
+        }
+        let detail = mermaid_text(&e.detail);
         let _ = match e.kind {
-            TraceKind::Post => writeln!(out, "    {from}->>{to}: post {detail}"),
-            TraceKind::Deliver => writeln!(out, "    Note over {to}: {detail}"),
-            TraceKind::Transfer => writeln!(out, "    {from}-->>{to}: transfer {detail}"),
-            TraceKind::Drop => writeln!(out, "    Note over {from}: dropped: {detail}"),
-            TraceKind::Close => writeln!(out, "    {from}--x{to}: close"),
-            TraceKind::Error => writeln!(out, "    Note over {from}: error: {detail}"),
-            TraceKind::Crash => writeln!(out, "    Note over {from}: CRASH {detail}"),
-            TraceKind::Lifecycle => writeln!(out, "    Note over {from}: {detail}"),
+            TraceKind::Post => writeln!(body, "    p{from}->>p{to}: {detail}"),
+            TraceKind::Deliver => writeln!(body, "    Note over p{to}: {detail}"),
+            TraceKind::Transfer => writeln!(body, "    Note over p{to}: {detail}"),
+            TraceKind::Drop => writeln!(body, "    Note over p{from}: DROPPED {detail}"),
+            TraceKind::Close => writeln!(body, "    p{from}--xp{to}: {detail}"),
+            TraceKind::Error => writeln!(body, "    Note over p{from}: ERROR {detail}"),
+            TraceKind::Crash => writeln!(body, "    Note over p{from}: CRASH {detail}"),
+            TraceKind::Lifecycle => writeln!(body, "    Note over p{from}: {detail}"),
         };
     }
+    let mut out = String::from("sequenceDiagram\n");
+    for (i, name) in parts.order.iter().enumerate() {
+        let _ = writeln!(out, "    participant p{} as {}", i + 1, mermaid_text(name));
+    }
+    out.push_str(&body);
     out
 }
 
@@ -191,6 +485,8 @@ fn json_str(s: &str) -> String {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
             c if (c as u32) < 0x20 => {
                 let _ = write!(out, "\\u{:04x}", c as u32);
             }
@@ -201,40 +497,241 @@ fn json_str(s: &str) -> String {
     out
 }
 
-/// Renders events as Chrome trace-event JSON (instant events, one track per thread).
+/// Renders events as Chrome trace-event JSON (the JSON object format): one instant event
+/// per trace event, one track per participant (browsing context, worker or broadcast
+/// channel), named by metadata events. Opens in Perfetto and `chrome://tracing`.
 pub fn to_chrome_json(events: &[TraceEvent]) -> String {
-    let mut threads: Vec<&str> = Vec::new();
-    let mut out = String::from("{\"traceEvents\":[\n");
+    let mut parts = Participants::new();
+    let mut out = String::from("{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n");
     for (i, e) in events.iter().enumerate() {
-        let tid = match threads.iter().position(|t| *t == e.thread) {
-            Some(p) => p,
-            None => {
-                threads.push(&e.thread);
-                threads.len() - 1
-            }
+        // The track is where the event happened: the sender for posts and closes, the
+        // receiver for deliveries and transfers.
+        let at = match e.kind {
+            TraceKind::Deliver | TraceKind::Transfer if !e.to.is_empty() => &e.to,
+            _ => &e.from,
         };
+        let tid = parts.id(at);
         if i > 0 {
             out.push_str(",\n");
         }
         let _ = write!(
             out,
-            "{{\"name\":{},\"cat\":{},\"ph\":\"i\",\"s\":\"t\",\"ts\":{:.3},\"pid\":1,\"tid\":{},\"args\":{{\"from\":{},\"to\":{},\"detail\":{}}}}}",
-            json_str(&format!("{:?} {}", e.kind, e.detail)),
-            json_str(&format!("{:?}", e.kind).to_lowercase()),
+            "{{\"name\":{},\"cat\":{},\"ph\":\"i\",\"s\":\"t\",\"ts\":{:.3},\"pid\":1,\"tid\":{},\"args\":{{\"from\":{},\"to\":{},\"detail\":{},\"thread\":{}}}}}",
+            json_str(&format!("{} {}", e.kind.as_str(), e.detail)),
+            json_str(e.kind.as_str()),
             e.at_us,
             tid,
             json_str(&e.from),
             json_str(&e.to),
-            json_str(&e.detail)
+            json_str(&e.detail),
+            json_str(&e.thread),
         );
     }
-    for (tid, t) in threads.iter().enumerate() {
+    let sep = if events.is_empty() { "" } else { ",\n" };
+    let _ = write!(
+        out,
+        "{sep}{{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":1,\"tid\":0,\"args\":{{\"name\":\"webmessaging\"}}}}"
+    );
+    for (i, name) in parts.order.iter().enumerate() {
         let _ = write!(
             out,
-            ",\n{{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":{tid},\"args\":{{\"name\":{}}}}}",
-            json_str(t)
+            ",\n{{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":{},\"args\":{{\"name\":{}}}}}",
+            i + 1,
+            json_str(name)
+        );
+        let _ = write!(
+            out,
+            ",\n{{\"name\":\"thread_sort_index\",\"ph\":\"M\",\"pid\":1,\"tid\":{},\"args\":{{\"sort_index\":{}}}}}",
+            i + 1,
+            i + 1
         );
     }
     out.push_str("\n]}\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(kind: TraceKind, from: &str, to: &str, detail: &str) -> TraceEvent {
+        TraceEvent {
+            at_us: 1.5,
+            kind,
+            from: from.into(),
+            to: to.into(),
+            detail: detail.into(),
+            thread: "actix-rt|system:0|arbiter:1".into(),
+        }
+    }
+
+    fn sample() -> Vec<TraceEvent> {
+        vec![
+            ev(
+                TraceKind::Post,
+                "https://a.example/#1",
+                "https://b.example/",
+                "window message (targetOrigin \"https://b.example\"); x",
+            ),
+            ev(
+                TraceKind::Deliver,
+                "https://b.example/#1",
+                "https://b.example/#1",
+                "message from https://a.example",
+            ),
+            ev(
+                TraceKind::Drop,
+                "https://b.example/#1",
+                "",
+                "origin mismatch #1 <b>",
+            ),
+            ev(
+                TraceKind::Post,
+                "https://b.example/#1",
+                "BroadcastChannel auth",
+                "broadcast",
+            ),
+            ev(
+                TraceKind::Transfer,
+                "worker5(https://a.example/w.js)#0",
+                "worker5(https://a.example/w.js)#0",
+                "received port3.2@1\nline 2",
+            ),
+            ev(TraceKind::Post, "port3.1", "port3.2", "port3.1 to port3.2"),
+            ev(
+                TraceKind::Close,
+                "https://a.example/#1",
+                "worker5(https://a.example/w.js)#0",
+                "port3.1 closed",
+            ),
+            ev(
+                TraceKind::Error,
+                "https://a.example/#1",
+                "",
+                "postMessage threw DataCloneError: \"fn\" {x}",
+            ),
+            ev(
+                TraceKind::Crash,
+                "https://b.example/#1",
+                "",
+                "boom \\ \u{1} \t",
+            ),
+            ev(
+                TraceKind::Lifecycle,
+                "https://b.example/",
+                "",
+                "restarted (restart 1)",
+            ),
+            ev(
+                TraceKind::Deliver,
+                "https://b.example/#2",
+                "https://b.example/#2",
+                "message",
+            ),
+        ]
+    }
+
+    #[test]
+    fn mermaid_is_a_valid_sequence_diagram() {
+        let m = to_mermaid(&sample());
+        let mut lines = m.lines();
+        assert_eq!(lines.next(), Some("sequenceDiagram"));
+        let mut declared = Vec::new();
+        for line in lines {
+            let line = line.trim();
+            if let Some(rest) = line.strip_prefix("participant ") {
+                let (id, label) = rest.split_once(" as ").expect("participant id as label");
+                assert!(id.chars().all(|c| c.is_ascii_alphanumeric()), "{line}");
+                assert!(!label.contains(['#', ';', '\n']), "{line}");
+                declared.push(id.to_owned());
+                continue;
+            }
+            // Every statement is `A->>B: text`, `A--xB: text` or `Note over A: text`.
+            let (head, text) = line.split_once(": ").expect("statement with text");
+            assert!(
+                !text.contains(['#', ';', '<', '>', '{', '}', '"']),
+                "{line}"
+            );
+            assert!(!text.trim().is_empty(), "{line}");
+            let ids: Vec<&str> = if let Some(id) = head.strip_prefix("Note over ") {
+                vec![id]
+            } else if let Some((a, b)) = head.split_once("->>") {
+                vec![a, b]
+            } else if let Some((a, b)) = head.split_once("--x") {
+                vec![a, b]
+            } else {
+                panic!("unknown statement {line}")
+            };
+            for id in ids {
+                assert!(
+                    declared.iter().any(|d| d == id),
+                    "undeclared {id} in {line}"
+                );
+            }
+        }
+        // Documents of one browsing context share a participant.
+        assert_eq!(m.matches(" as https://b.example/\n").count(), 1, "{m}");
+        assert!(m.contains("document 2 is now current"), "{m}");
+        // Port events whose owner is unknown fall back to the port's name.
+        assert!(m.contains(" as port3.1\n"), "{m}");
+    }
+
+    #[test]
+    fn chrome_json_is_valid_trace_event_json() {
+        for events in [sample(), Vec::new()] {
+            let json = to_chrome_json(&events);
+            let v: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
+            let list = v["traceEvents"].as_array().expect("traceEvents array");
+            let instants: Vec<_> = list.iter().filter(|e| e["ph"] == "i").collect();
+            assert_eq!(instants.len(), events.len());
+            for e in &instants {
+                assert!(e["name"].is_string());
+                assert!(e["ts"].is_number());
+                assert!(e["pid"].is_u64() && e["tid"].is_u64());
+                assert_eq!(e["s"], "t");
+            }
+            for m in list.iter().filter(|e| e["ph"] == "M") {
+                assert!(m["args"]["name"].is_string() || m["args"]["sort_index"].is_u64());
+            }
+            if !events.is_empty() {
+                assert_eq!(instants[8]["args"]["detail"], "boom \\ \u{1} \t");
+                assert!(list.iter().any(
+                    |e| e["name"] == "thread_name" && e["args"]["name"] == "https://b.example/"
+                ));
+            }
+        }
+    }
+
+    #[test]
+    fn port_events_are_attributed_to_their_owner_realm() {
+        // Uses the global recorder: keep everything in this one test.
+        start();
+        port_owned("port9.1", "https://a.example/#1");
+        port_owned("port9.2", "https://a.example/#1");
+        port_owned("port9.2@1", "worker7(https://a.example/w.js)#0");
+        port_posted("port9.1");
+        dropped("port9.1", "port is closed");
+        delivered(
+            "worker7(https://a.example/w.js)#0",
+            "port9.2@1",
+            "message",
+            "",
+        );
+        // Other tests may run realms meanwhile: look at this test's port only.
+        let events: Vec<TraceEvent> = take()
+            .into_iter()
+            .filter(|e| e.detail.contains("port9."))
+            .collect();
+        assert!(!is_enabled());
+        assert_eq!(events.len(), 3, "{events:?}");
+        assert_eq!(events[0].from, "https://a.example/#1");
+        assert_eq!(events[0].to, "worker7(https://a.example/w.js)#0");
+        assert_eq!(events[0].detail, "port9.1 to port9.2");
+        assert_eq!(events[1].from, "https://a.example/#1");
+        assert_eq!(events[1].detail, "port9.1: port is closed");
+        assert_eq!(events[2].detail, "message at port9.2");
+        // Off: hooks record nothing.
+        port_posted("port9.1");
+        assert!(!snapshot().iter().any(|e| e.detail.contains("port9.")));
+    }
 }

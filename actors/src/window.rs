@@ -110,6 +110,18 @@ impl Default for WindowPostMessageOptions {
     }
 }
 
+/// Only script in a window may call `window.postMessage` (a worker has no `WindowProxy`
+/// in the standard; one captured from outside cannot post): `NotSupportedError`, checked
+/// before anything is serialized or detached.
+fn check_window_caller(caller: &Scope) -> Result<()> {
+    match caller.kind() {
+        crate::scope::GlobalKind::Window => Ok(()),
+        crate::scope::GlobalKind::DedicatedWorker => Err(Error::NotSupported(
+            "window.postMessage can only be called by script in a window".into(),
+        )),
+    }
+}
+
 /// A window message on its way: the task the posted message task source runs.
 pub(crate) struct PostedMessage {
     pub(crate) data: SerializedWithTransfer,
@@ -200,11 +212,14 @@ impl WindowProxy {
         target_origin: &str,
         transfer: &[Value],
     ) -> Result<()> {
-        let target = TargetOrigin::parse(target_origin)?;
-        let ports = crate::port::transfer_ports(transfer)?;
+        let thrown = |e: &Error| trace::thrown(&caller.name(), "window.postMessage", e);
+        check_window_caller(caller).inspect_err(thrown)?;
+        let target = TargetOrigin::parse(target_origin).inspect_err(thrown)?;
+        let ports = crate::port::transfer_ports(transfer).inspect_err(thrown)?;
         drop(ports);
         // Step 6: serialize with transfer; rethrow any exception.
-        let data = clone::structured_serialize_with_transfer(message, transfer)?;
+        let data =
+            clone::structured_serialize_with_transfer(message, transfer).inspect_err(thrown)?;
         self.queue_posted(caller, target, data);
         Ok(())
     }
@@ -220,10 +235,17 @@ impl WindowProxy {
     }
 
     /// Posts any `T: Serialize` (serialized straight into the record) to this window.
-    pub fn post<T: Serialize + ?Sized>(&self, caller: &Scope, data: &T, target_origin: &str) -> Result<()> {
-        let target = TargetOrigin::parse(target_origin)?;
+    pub fn post<T: Serialize + ?Sized>(
+        &self,
+        caller: &Scope,
+        data: &T,
+        target_origin: &str,
+    ) -> Result<()> {
+        let thrown = |e: &Error| trace::thrown(&caller.name(), "window.postMessage", e);
+        check_window_caller(caller).inspect_err(thrown)?;
+        let target = TargetOrigin::parse(target_origin).inspect_err(thrown)?;
         let data = SerializedWithTransfer {
-            record: to_record(data)?,
+            record: to_record(data).inspect_err(thrown)?,
             transfer: clone::TransferData::empty(),
         };
         self.queue_posted(caller, target, data);
@@ -238,6 +260,7 @@ impl WindowProxy {
         target_origin: &str,
         transfer: &[Value],
     ) -> Result<()> {
+        check_window_caller(caller)?;
         let target = TargetOrigin::parse(target_origin)?;
         crate::port::transfer_ports(transfer)?;
         let data = clone::serialize_transfer_only(to_record(data)?, transfer)?;
@@ -265,7 +288,7 @@ impl WindowProxy {
                 trace::TraceKind::Post,
                 &caller.name(),
                 &self.0.name,
-                &format!("window message (targetOrigin {target_origin:?})"),
+                &format!("window.postMessage (targetOrigin {target_origin})"),
             );
         }
         // Step 7: queue a task on the posted message task source of the target.
@@ -285,7 +308,8 @@ impl WindowProxy {
     /// one routed for that URL in the [`Browser`]. The old document stops being fully
     /// active at once: window messages still queued for it are dropped.
     pub fn navigate(&self, url: &str) -> Result<()> {
-        let url = Url::parse(url).map_err(|e| Error::Syntax(format!("invalid URL {url:?}: {e}")))?;
+        let url =
+            Url::parse(url).map_err(|e| Error::Syntax(format!("invalid URL {url:?}: {e}")))?;
         let script = self.0.browser.script_for(&url);
         self.navigate_with(url, script, None)
     }
@@ -299,17 +323,23 @@ impl WindowProxy {
         if self.closed() {
             return Err(Error::InvalidState("the browsing context is closed".into()));
         }
-        let origin = crate::browser::origin_for(&url, initiator.as_ref().or(self.0.parent.as_ref().map(|p| p.current_origin()).as_ref()));
-        let document = {
-            let mut doc = self.0.doc();
-            doc.document += 1;
-            doc.url = url;
-            doc.origin = origin;
-            doc.script = script;
-            doc.document
-        };
+        let origin = crate::browser::origin_for(
+            &url,
+            initiator
+                .as_ref()
+                .or(self.0.parent.as_ref().map(|p| p.current_origin()).as_ref()),
+        );
+        let mut doc = self.0.doc();
+        doc.document += 1;
+        doc.url = url;
+        doc.origin = origin;
+        doc.script = script;
+        // Queued while the lock is held: a post that reads the new serial is queued after
+        // this `Navigate`, so it reaches the new document instead of being dropped as stale.
         if let Some(addr) = self.0.addr() {
-            addr.do_send(RealmMessage::Navigate { document });
+            addr.do_send(RealmMessage::Navigate {
+                document: doc.document,
+            });
         }
         Ok(())
     }

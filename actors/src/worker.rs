@@ -70,14 +70,24 @@ impl WorkerShared {
         self.state.store(TERMINATED, Ordering::Release);
     }
 
+    /// Marks the worker terminated unless it closed itself (then it stays closing: what it
+    /// posted before its teardown is still delivered).
+    pub(crate) fn mark_destroyed(&self) {
+        let _ =
+            self.state
+                .compare_exchange(RUNNING, TERMINATED, Ordering::AcqRel, Ordering::Acquire);
+    }
+
     /// The worker's own `postMessage`: a task on its `Worker` object's realm.
+    ///
+    /// After `close()` the worker's posts still go out (its closing flag discards the
+    /// tasks queued *for* it, not what it sends; WPT `WorkerGlobalScope-close.js`: "close();
+    /// postMessage(...)" is delivered); after `terminate()` nothing does.
     pub(crate) fn post_to_parent(&self, data: SerializedWithTransfer) {
-        if self.is_stopped() {
+        if self.is_terminated() {
             return;
         }
-        if trace::is_enabled() {
-            trace::record(trace::TraceKind::Post, &self.name, "worker object", "worker message");
-        }
+        trace::worker_posted(&self.name, None, false);
         self.parent.do_send(RealmMessage::FromWorker {
             worker: self.id.0,
             document: self.parent_document,
@@ -146,9 +156,15 @@ impl fmt::Debug for Worker {
 }
 
 impl Worker {
-    pub(crate) fn spawn(creator: &Rc<RealmInner>, url: Url, script: Option<Script>) -> Result<Worker> {
+    pub(crate) fn spawn(
+        creator: &Rc<RealmInner>,
+        url: Url,
+        script: Option<Script>,
+    ) -> Result<Worker> {
         if !creator.alive.get() {
-            return Err(Error::InvalidState("the creator is not fully active".into()));
+            return Err(Error::InvalidState(
+                "the creator is not fully active".into(),
+            ));
         }
         let origin = match url.scheme() {
             "data" => Origin::new_opaque(),
@@ -168,8 +184,9 @@ impl Worker {
             parent: creator.addr.clone(),
             parent_document: creator.document,
             state: AtomicU8::new(RUNNING),
-            policy: Mutex::new(RestartPolicy::Stop),
+            policy: Mutex::new(RestartPolicy::default()),
         });
+        trace::worker_spawned(&shared.name, &creator.name);
         let s2 = shared.clone();
         let addr = RealmActor::start_in_arbiter(&arbiter.handle(), move |ctx| {
             let _ = s2.addr.set(actix::AsyncContext::address(ctx));
@@ -207,7 +224,8 @@ impl Worker {
             return;
         }
         if trace::is_enabled() {
-            trace::record(trace::TraceKind::Post, "worker object", &self.0.shared.name, "worker message");
+            let creator = self.0.realm.upgrade().map(|r| r.name.to_string());
+            trace::worker_posted(&self.0.shared.name, creator.as_deref(), true);
         }
         if let Some(a) = self.0.shared.addr.get() {
             a.do_send(RealmMessage::ToWorkerGlobal { data });
@@ -242,7 +260,11 @@ impl Worker {
     }
 
     /// Posts any `T: Serialize` with a transfer list.
-    pub fn post_with_transfer<T: Serialize + ?Sized>(&self, data: &T, transfer: &[Value]) -> Result<()> {
+    pub fn post_with_transfer<T: Serialize + ?Sized>(
+        &self,
+        data: &T,
+        transfer: &[Value],
+    ) -> Result<()> {
         crate::port::transfer_ports(transfer)?;
         let data = clone::serialize_transfer_only(to_record(data)?, transfer)?;
         self.send(data);
@@ -259,9 +281,15 @@ impl Worker {
         }
     }
 
-    /// Sets what happens when the worker's realm crashes (default: `Stop`).
+    /// Sets what happens when the worker's realm crashes (default: `Reload`, the same
+    /// script again on the same thread; see [`crate::supervision`]).
     pub fn set_restart_policy(&self, policy: RestartPolicy) {
-        *self.0.shared.policy.lock().unwrap_or_else(|p| p.into_inner()) = policy;
+        *self
+            .0
+            .shared
+            .policy
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = policy;
     }
 
     /// `worker.addEventListener(type, listener)`.
@@ -310,9 +338,10 @@ impl Worker {
         F: Fn(&Scope, &MessageEvent) -> R + 'static,
         R: ListenerOutput,
     {
-        self.0
-            .listeners
-            .set_handler(EventType::MessageError, Some((event::untyped(listener), false)));
+        self.0.listeners.set_handler(
+            EventType::MessageError,
+            Some((event::untyped(listener), false)),
+        );
     }
 
     /// `worker.onerror = listener`: errors the worker's listeners returned, and its crash.
