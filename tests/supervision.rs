@@ -1093,8 +1093,9 @@ async fn worker_messages_across_a_restart() {
                         LifecycleEvent::Restarted { .. } => "after the restart",
                         _ => return,
                     };
-                    s.global::<Worker>().unwrap().post(msg).unwrap();
+                    // Report first: the worker answers from another thread.
                     let _ = t.send(format!("app posted {msg:?}"));
+                    s.global::<Worker>().unwrap().post(msg).unwrap();
                 });
                 Ok(())
             },

@@ -35,8 +35,7 @@ use webmessaging_core::{Error, Result};
 use crate::broadcast::{BroadcastDelivery, BroadcastScope};
 use crate::browser::Browser;
 use crate::event::{
-    self, EventTarget, EventType, Listener, Listeners, MessageEvent, MessageEventSource, Outcome,
-    ScriptError,
+    self, EventTarget, EventType, Listeners, MessageEvent, MessageEventSource, Outcome, ScriptError,
 };
 use crate::observe::{ObservedEvent, Observers};
 use crate::port::{MessagePort, PortDataHolder, PortObject, PortOwner};
@@ -762,6 +761,28 @@ pub(crate) fn deliver(
     source: Option<MessageEventSource>,
 ) -> Crashed {
     let SerializedWithTransfer { record, transfer } = data;
+    deliver_record(
+        realm,
+        listeners,
+        target,
+        event::EventRecord::Owned(record),
+        transfer,
+        origin,
+        source,
+    )
+}
+
+/// [`deliver`] for a record that may be shared (a broadcast's destinations share one
+/// record instead of copying it per destination).
+pub(crate) fn deliver_record(
+    realm: &Rc<RealmInner>,
+    listeners: &Listeners,
+    target: EventTarget,
+    record: event::EventRecord,
+    transfer: clone::TransferData,
+    origin: Rc<str>,
+    source: Option<MessageEventSource>,
+) -> Crashed {
     let transferred = if transfer.is_empty() {
         Transferred::default()
     } else {
@@ -811,7 +832,7 @@ pub(crate) fn fire(realm: &Rc<RealmInner>, listeners: &Listeners, ev: &MessageEv
         let target = target_name(realm, ev.target());
         trace::delivered(&realm.name, &target, ev.event_type().as_str(), ev.origin());
     }
-    let snapshot: Vec<Listener> = listeners.snapshot(ev.event_type);
+    let snapshot = listeners.snapshot(ev.event_type);
     if snapshot.is_empty() {
         return None;
     }
