@@ -9,7 +9,9 @@
 //! is a key of its own, so it is an island. Creating, closing and posting are messages to
 //! the registry, so they are ordered as they were made (per thread, and across threads as
 //! the registry receives them); a post's destinations are the channels created before it
-//! and still open when the registry handles it.
+//! and still open when the registry handles it. "Created before" is decided by one
+//! process-wide sequence shared by channels and posts, so a channel made after a post
+//! never gets it, even if its registration reaches the registry first (another thread).
 //!
 //! Deliveries are grouped by event loop: the registry sends one batch per event loop (the
 //! thread of a browsing-context group, or a worker's thread), addressed to that loop's
@@ -17,7 +19,9 @@
 //! creation order. The root runs them in that order, each as its own task, so deliveries
 //! follow creation order across every frame that shares the event loop, as the standard
 //! requires. Each destination deserializes its own copy, and a channel closed after the
-//! post but before its task runs gets nothing.
+//! post but before its task runs gets nothing. A listener that panics crashes its own
+//! realm only: the realm stops being fully active at once (no more deliveries to it, in
+//! this batch or later ones) and its actor tears it down and tells its supervisor.
 //!
 //! # Eligibility and teardown
 //!
@@ -45,7 +49,7 @@ use std::sync::Arc;
 use actix::{Actor, Addr, Arbiter, Context, Handler};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use webmessaging_core::clone::{self, SerializedRecord, SerializedWithTransfer};
+use webmessaging_core::clone::{self, SerializedRecord};
 use webmessaging_core::origin::Origin;
 use webmessaging_core::serde_bridge::to_record;
 use webmessaging_core::value::Value;
@@ -65,7 +69,42 @@ static SEQ: AtomicU64 = AtomicU64::new(1);
 thread_local! {
     /// The channels living on this thread (an event loop), by id, for the root actor that
     /// runs their deliveries.
-    static CHANNELS: RefCell<HashMap<u64, Weak<ChannelObject>>> = RefCell::new(HashMap::new());
+    static CHANNELS: RefCell<HashMap<u64, Weak<ChannelObject>, IdHash>> = RefCell::new(HashMap::default());
+}
+
+/// Hashes channel ids (sequential `u64`s made here, not chosen by script) with one
+/// multiply instead of SipHash: the lookup runs once per broadcast delivery.
+#[derive(Default, Clone, Copy)]
+struct IdHash;
+
+impl std::hash::BuildHasher for IdHash {
+    type Hasher = IdHasher;
+
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher(0)
+    }
+}
+
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        // Fibonacci hashing; hashbrown takes the top bits for the control byte and the
+        // low bits for the bucket, so fold the high half down too.
+        let h = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = h ^ (h >> 32);
+    }
 }
 
 type Key = (Origin, Arc<str>);
@@ -279,8 +318,19 @@ impl BroadcastChannel {
     }
 
     /// `channel.removeEventListener(...)`.
+    ///
+    /// When no `message` listener is left, the realm stops keeping the channel alive: it
+    /// lives on only while a handle to it exists.
     pub fn remove_event_listener(&self, id: ListenerId) -> bool {
-        self.0.listeners.remove(id)
+        let removed = self.0.listeners.remove(id);
+        if removed && self.0.kept.get() && self.0.listeners.snapshot(EventType::Message).is_empty()
+        {
+            self.0.kept.set(false);
+            if let Some(realm) = self.0.realm.upgrade() {
+                realm.broadcast.unkeep(self.0.id);
+            }
+        }
+        removed
     }
 
     /// `channel.onmessage = listener`.
@@ -382,6 +432,16 @@ impl BroadcastScope {
         }
     }
 
+    fn unkeep(&self, id: u64) {
+        let strong = self
+            .channels
+            .borrow_mut()
+            .get_mut(&id)
+            .and_then(|e| e.1.take());
+        // Dropped outside the borrow (the caller holds a handle, so it is not the last).
+        drop(strong);
+    }
+
     fn release(&self, id: u64) {
         if let Ok(mut ch) = self.channels.try_borrow_mut() {
             let e = ch.remove(&id);
@@ -434,15 +494,14 @@ pub(crate) fn run_deliveries(d: BroadcastDelivery) {
             continue;
         }
         let target = EventTarget::BroadcastChannel(BroadcastChannel(channel.clone()));
-        let data = SerializedWithTransfer {
-            record: (*d.record).clone(),
-            transfer: clone::TransferData::empty(),
-        };
-        if let Some(message) = realm::deliver(
+        // Every destination shares the record (no copy per destination) and deserializes
+        // its own value from it.
+        if let Some(message) = realm::deliver_record(
             &realm,
             &channel.listeners,
             target,
-            data,
+            crate::event::EventRecord::Shared(d.record.clone()),
+            clone::TransferData::empty(),
             origin.clone(),
             None,
         ) {
