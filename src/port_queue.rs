@@ -306,7 +306,10 @@ mod tests {
         assert_eq!(w.owner, "b");
         // A second post while a wake is pending does not wake again.
         assert_eq!(p.post(End::First, 3).unwrap(), None);
-        assert_eq!(drain(&mut p, End::Second, 0), vec![Some(1), Some(2), Some(3)]);
+        assert_eq!(
+            drain(&mut p, End::Second, 0),
+            vec![Some(1), Some(2), Some(3)]
+        );
         // After going idle the next post wakes again.
         assert!(p.post(End::First, 4).unwrap().is_some());
     }
@@ -319,7 +322,10 @@ mod tests {
         let (dropped, _) = p.close(End::First);
         assert!(dropped.is_empty());
         assert!(p.post(End::First, 2).is_err(), "closed port posts nothing");
-        assert!(p.post(End::Second, 3).is_err(), "peer of closed port posts nothing");
+        assert!(
+            p.post(End::Second, 3).is_err(),
+            "peer of closed port posts nothing"
+        );
         assert_eq!(drain(&mut p, End::Second, 0), vec![Some(1), None]);
         assert!(!p.is_entangled());
     }
@@ -336,9 +342,93 @@ mod tests {
         assert_eq!(p.post(End::First, 2).unwrap(), None);
         assert!(p.ship(End::Second).is_none(), "cannot ship twice");
         assert!(p.receive(End::Second, g, "c"));
-        assert!(matches!(p.next_task(End::Second, g), Next::Idle), "disabled after move");
+        assert!(
+            matches!(p.next_task(End::Second, g), Next::Idle),
+            "disabled after move"
+        );
         assert_eq!(p.start(End::Second).unwrap().owner, "c");
         assert_eq!(drain(&mut p, End::Second, g), vec![Some(1), Some(2)]);
+    }
+
+    #[test]
+    fn close_while_peer_in_transit_is_delivered_after_arrival_and_start() {
+        let mut p = Pair::new("a", "b");
+        p.post(End::First, 1).unwrap();
+        let g = p.ship(End::Second).unwrap();
+        p.post(End::First, 2).unwrap();
+        let (dropped, wake) = p.close(End::First);
+        assert!(dropped.is_empty());
+        assert!(wake.is_none(), "in transit: nobody to wake");
+        assert!(p.receive(End::Second, g, "c"));
+        assert_eq!(p.start(End::Second).unwrap().owner, "c");
+        assert_eq!(drain(&mut p, End::Second, g), vec![Some(1), Some(2), None]);
+    }
+
+    #[test]
+    fn end_closed_in_transit_is_received_closed() {
+        let mut p = Pair::new("a", "b");
+        let g = p.ship(End::Second).unwrap();
+        // The message carrying it was discarded: its data holder closes the end.
+        p.close(End::Second);
+        assert!(
+            !p.receive(End::Second, g, "c"),
+            "a closed end is not received"
+        );
+        assert_eq!(p.ownership(End::Second), &Ownership::Closed);
+        assert!(p.post(End::First, 1).is_err());
+        assert_eq!(
+            drain(&mut p, End::First, 0),
+            Vec::<Option<u32>>::new(),
+            "queue disabled"
+        );
+        p.start(End::First);
+        assert_eq!(
+            drain(&mut p, End::First, 0),
+            vec![None],
+            "the survivor gets close"
+        );
+    }
+
+    #[test]
+    fn receive_checks_generation_and_wakes_go_to_the_new_owner_only() {
+        let mut p = Pair::new("a", "b");
+        p.start(End::Second);
+        assert!(p.post(End::First, 1).unwrap().is_some());
+        // Shipped while a wake-up for owner "b" is pending.
+        let g1 = p.ship(End::Second).unwrap();
+        assert!(!p.receive(End::Second, g1 + 1, "x"), "wrong generation");
+        assert!(p.receive(End::Second, g1, "c"));
+        let g2 = p.ship(End::Second).unwrap();
+        assert!(!p.receive(End::Second, g1, "x"), "an old generation");
+        assert!(p.receive(End::Second, g2, "d"));
+        assert!(matches!(p.next_task(End::Second, 0), Next::Stale));
+        assert!(matches!(p.next_task(End::Second, g1), Next::Stale));
+        let w = p.start(End::Second).unwrap();
+        assert_eq!((w.owner, w.generation), ("d", g2));
+        assert_eq!(drain(&mut p, End::Second, g2), vec![Some(1)]);
+    }
+
+    #[test]
+    fn both_ends_in_transit_keep_their_queues() {
+        let mut p = Pair::new("a", "b");
+        p.post(End::First, 1).unwrap();
+        p.post(End::Second, 10).unwrap();
+        let g1 = p.ship(End::First).unwrap();
+        let g2 = p.ship(End::Second).unwrap();
+        assert!(
+            p.post(End::First, 2).is_err(),
+            "an end in transit does not post"
+        );
+        assert!(p.receive(End::First, g1, "x"));
+        assert!(
+            p.post(End::First, 2).unwrap().is_none(),
+            "peer still in transit"
+        );
+        assert!(p.receive(End::Second, g2, "y"));
+        p.start(End::First);
+        p.start(End::Second);
+        assert_eq!(drain(&mut p, End::Second, g2), vec![Some(1), Some(2)]);
+        assert_eq!(drain(&mut p, End::First, g1), vec![Some(10)]);
     }
 
     #[test]
@@ -351,5 +441,135 @@ mod tests {
         assert_eq!(p.queued(End::First), 1, "close task waits at the peer");
         let (again, _) = p.close(End::Second);
         assert!(again.is_empty());
+    }
+
+    /// Model-based property: random posts, transfers (ship then receive), starts, closes
+    /// and deliveries of pending wake-ups, in any interleaving. Afterwards (every end
+    /// received and started, every wake-up delivered): each open end received exactly what
+    /// was posted to it, in order; a closed end a prefix; `close` exactly once at the
+    /// survivor of a close, never at the closer; and no wake-up was lost.
+    mod model {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            Post(bool),
+            Ship(bool),
+            Receive(bool),
+            Start(bool),
+            Close(bool),
+            Deliver(usize),
+        }
+
+        fn end(b: bool) -> End {
+            if b {
+                End::Second
+            } else {
+                End::First
+            }
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                4 => any::<bool>().prop_map(Op::Post),
+                2 => any::<bool>().prop_map(Op::Ship),
+                2 => any::<bool>().prop_map(Op::Receive),
+                2 => any::<bool>().prop_map(Op::Start),
+                1 => any::<bool>().prop_map(Op::Close),
+                4 => (0usize..8).prop_map(Op::Deliver),
+            ]
+        }
+
+        #[derive(Default)]
+        struct Side {
+            posted_to: Vec<u32>,
+            received: Vec<u32>,
+            closes: usize,
+            closed: bool,
+            in_transit: Option<u64>,
+        }
+
+        fn deliver(p: &mut EntangledPair<u32, u8>, w: Wake<u8>, e: End, sides: &mut [Side; 2]) {
+            loop {
+                match p.next_task(e, w.generation) {
+                    Next::Task(PortTask::Message(m)) => sides[e.index()].received.push(m),
+                    Next::Task(PortTask::Close) => sides[e.index()].closes += 1,
+                    Next::Idle | Next::Stale => return,
+                }
+            }
+        }
+
+        proptest! {
+            #[test]
+            fn queues_never_lose_duplicate_or_reorder(ops in prop::collection::vec(op(), 0..80)) {
+                let mut p: EntangledPair<u32, u8> = EntangledPair::new(0, 1);
+                let mut sides: [Side; 2] = Default::default();
+                let mut wakes: Vec<(End, Wake<u8>)> = Vec::new();
+                let mut seq = 0u32;
+                let mut next_owner = 2u8;
+                for op in ops {
+                    match op {
+                        Op::Post(b) => {
+                            let from = end(b);
+                            seq += 1;
+                            if let Ok(w) = p.post(from, seq) {
+                                sides[from.peer().index()].posted_to.push(seq);
+                                wakes.extend(w.map(|w| (from.peer(), w)));
+                            }
+                        }
+                        Op::Ship(b) => {
+                            if let Some(g) = p.ship(end(b)) {
+                                sides[end(b).index()].in_transit = Some(g);
+                            }
+                        }
+                        Op::Receive(b) => {
+                            let s = &mut sides[end(b).index()];
+                            if let Some(g) = s.in_transit.take() {
+                                next_owner += 1;
+                                prop_assert_eq!(p.receive(end(b), g, next_owner), !s.closed);
+                            }
+                        }
+                        Op::Start(b) => wakes.extend(p.start(end(b)).map(|w| (end(b), w))),
+                        Op::Close(b) => {
+                            // At most one end closes (the model's close expectations).
+                            if !sides[end(!b).index()].closed {
+                                sides[end(b).index()].closed = true;
+                                let (_dropped, w) = p.close(end(b));
+                                wakes.extend(w.map(|w| (end(!b), w)));
+                            }
+                        }
+                        Op::Deliver(i) => {
+                            if !wakes.is_empty() {
+                                let (e, w) = wakes.remove(i % wakes.len());
+                                deliver(&mut p, w, e, &mut sides);
+                            }
+                        }
+                    }
+                }
+                // Quiesce: receive and start everything, deliver every wake-up.
+                for b in [false, true] {
+                    let e = end(b);
+                    if let Some(g) = sides[e.index()].in_transit.take() {
+                        next_owner += 1;
+                        p.receive(e, g, next_owner);
+                    }
+                    wakes.extend(p.start(e).map(|w| (e, w)));
+                }
+                while let Some((e, w)) = wakes.pop() {
+                    deliver(&mut p, w, e, &mut sides);
+                }
+                for b in [false, true] {
+                    let (me, peer) = (&sides[end(b).index()], &sides[end(!b).index()]);
+                    if me.closed {
+                        prop_assert!(me.posted_to.starts_with(&me.received));
+                        prop_assert_eq!(me.closes, 0);
+                    } else {
+                        prop_assert_eq!(&me.received, &me.posted_to);
+                        prop_assert_eq!(me.closes, usize::from(peer.closed));
+                    }
+                }
+            }
+        }
     }
 }
