@@ -15,6 +15,34 @@
 //!   machine that the runtime's port objects drive.
 //! - [`error`]: exceptions with the standard's names.
 //!
+//! ```
+//! use webmessaging_core::clone::structured_clone;
+//! use webmessaging_core::origin::Origin;
+//! use webmessaging_core::target_origin::TargetOrigin;
+//! use webmessaging_core::value::{Object, Value};
+//! use webmessaging_core::ExceptionName;
+//!
+//! // Origins and the targetOrigin check of window.postMessage.
+//! let app = Origin::parse_url("https://app.example:443/page").unwrap();
+//! assert_eq!(app.serialize(), "https://app.example");
+//! let target = TargetOrigin::parse("https://app.example/").unwrap().resolve(&app);
+//! assert!(target.admits(&app));
+//! assert!(!target.admits(&Origin::parse_url("https://evil.example/").unwrap()));
+//! assert_eq!(TargetOrigin::parse("not an origin").unwrap_err().name(), ExceptionName::SyntaxError);
+//!
+//! // Structured clone keeps shared references and cycles...
+//! let obj = Object::new_plain();
+//! obj.set("name", Value::from("Guillaume Tell"));
+//! obj.set("self", Value::Object(obj.clone()));
+//! let copy = structured_clone(&Value::Object(obj.clone()), &[]).unwrap();
+//! let copy = copy.as_object().unwrap();
+//! assert!(!Object::ptr_eq(copy, &obj));
+//! assert!(Object::ptr_eq(copy.get("self").unwrap().as_object().unwrap(), copy));
+//! // ...and refuses what JavaScript cannot clone.
+//! let f = Value::Object(Object::new_function("onMessage"));
+//! assert_eq!(structured_clone(&f, &[]).unwrap_err().name(), ExceptionName::DataCloneError);
+//! ```
+//!
 //! This crate never depends on actix; the runtime package `webmessaging` builds the
 //! windows, workers, ports and broadcast registry on top of it.
 #![deny(missing_docs)]
