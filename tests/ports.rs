@@ -65,46 +65,8 @@ fn live_bytes_on_this_thread() -> isize {
 
 // ----- helpers -----
 
-type Tx = mpsc::UnboundedSender<String>;
-type Rx = mpsc::UnboundedReceiver<String>;
-
-async fn recv(rx: &mut Rx) -> String {
-    tokio::time::timeout(Duration::from_secs(10), rx.recv())
-        .await
-        .expect("timed out")
-        .expect("channel closed")
-}
-
-/// Receives exactly `expected`, in order.
-async fn expect(rx: &mut Rx, expected: &[&str]) {
-    for e in expected {
-        assert_eq!(recv(rx).await, *e);
-    }
-}
-
-fn send(tx: &Tx, s: impl Into<String>) {
-    let _ = tx.send(s.into());
-}
-
-fn text(e: &MessageEvent) -> String {
-    match e.data().as_str() {
-        Some(s) => s.to_owned(),
-        None => match e.data().as_number() {
-            Some(n) => n.to_string(),
-            None => format!("{:?}", e.data()),
-        },
-    }
-}
-
-/// A listener that reports `"<tag>:<data>"` for messages and `"<tag>:close"` for close.
-fn reporter(tx: &Tx, tag: &str) -> impl Fn(&Scope, &MessageEvent) + 'static {
-    let tx = tx.clone();
-    let tag = tag.to_owned();
-    move |_s: &Scope, e: &MessageEvent| match e.event_type() {
-        EventType::Close => send(&tx, format!("{tag}:close")),
-        _ => send(&tx, format!("{tag}:{}", text(e))),
-    }
-}
+mod common;
+use common::{expect, recv, reporter, send, text, Rx, Tx};
 
 /// A started channel in `scope` whose port2 reports `marker:<data>`: posting on its port1
 /// queues a task behind every port task already queued for this realm.
