@@ -44,8 +44,22 @@
 //!   builds.
 //! - [`structured_clone`] without ports copies the graph directly instead of going
 //!   through a record (same checks, order, errors and result; see `direct_clone`).
+//!
+//! # Performance notes
+//!
+//! Measured with callgrind (instruction counts; see the report of 2026-11-26): the
+//! cost of a clone is dominated by building objects (one `Rc` allocation each, plus
+//! one for a container's contents) and by freeing them again, so the code avoids any
+//! further allocation and copy per object: the serializer writes into a per-thread
+//! scratch buffer and copies the record out once at its exact size; the decoder
+//! collects a container's items on per-thread scratch stacks and then allocates
+//! them once at the exact size (the record does not carry counts); the direct clone
+//! knows the sizes and skips the duplicate-key lookups a decoder must do on
+//! untrusted input. The per-value functions are `#[inline(always)]` and the
+//! per-object ones `#[inline(never)]`, so that primitives (most values) cost no call.
 
 use std::any::Any;
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
@@ -55,9 +69,9 @@ use num_bigint::{BigInt, Sign};
 
 use crate::error::{Error, Result};
 use crate::value::{
-    check_view, ArrayBufferData, ArrayData, BlobData, CollectionData, DomExceptionData, ErrorData,
-    ErrorKind, FileData, JsString, Object, ObjectData, PortReceiver, PropertyMap, RegExpData,
-    TransferablePort, Value, ViewData, ViewKind,
+    check_view, ArrayBufferData, ArrayData, ArrayElements, BlobData, CollectionData,
+    DomExceptionData, ErrorData, ErrorKind, FileData, JsString, Object, ObjectData, PortReceiver,
+    PropertyMap, RegExpData, TransferablePort, Value, ViewData, ViewKind,
 };
 
 /// The record format version written as the first byte.
@@ -301,7 +315,7 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
-#[inline]
+#[inline(always)]
 pub(crate) fn write_js_string(out: &mut Vec<u8>, s: &JsString) {
     match s.as_str() {
         Some(t) => write_str(out, t),
@@ -528,6 +542,16 @@ impl TransferList {
     }
 }
 
+thread_local! {
+    /// The buffer [`Serializer`] writes into, kept per thread between calls (a
+    /// failed or nested serialization simply starts with a fresh one).
+    static SER_SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+/// The largest record whose bytes are copied out of the scratch buffer (larger ones
+/// take the buffer with them).
+const SER_SCRATCH_KEEP: usize = 64 * 1024;
+
 struct Serializer<'t> {
     out: Vec<u8>,
     blobs: Vec<Arc<[u8]>>,
@@ -539,7 +563,8 @@ struct Serializer<'t> {
 
 impl<'t> Serializer<'t> {
     fn new(transfer: Option<&'t TransferList>) -> Self {
-        let mut out = Vec::with_capacity(256);
+        let mut out = SER_SCRATCH.with(Cell::take);
+        out.clear();
         out.push(FORMAT_VERSION);
         Serializer {
             out,
@@ -551,14 +576,26 @@ impl<'t> Serializer<'t> {
         }
     }
 
+    /// The record: the scratch buffer's bytes copied into one allocation of the
+    /// exact size (a growing `Vec` reallocates several times for a 1 KB value and
+    /// leaves spare capacity in every queued message). A large record keeps the
+    /// buffer itself instead: copying it would cost more than the allocation saves.
     fn finish(self) -> SerializedRecord {
+        let bytes = if self.out.len() > SER_SCRATCH_KEEP {
+            self.out
+        } else {
+            let bytes = self.out.as_slice().to_vec();
+            SER_SCRATCH.with(|c| c.set(self.out));
+            bytes
+        };
         SerializedRecord {
-            bytes: self.out,
+            bytes,
             blobs: self.blobs,
         }
     }
 
     /// StructuredSerializeInternal, for one value.
+    #[inline(always)]
     fn value(&mut self, v: &Value) -> Result<()> {
         match v {
             // Steps 2-6: primitives serialize as themselves.
@@ -590,6 +627,7 @@ impl<'t> Serializer<'t> {
         }
     }
 
+    #[inline(never)]
     fn object(&mut self, o: &Object) -> Result<()> {
         // Step 1: if memory[value] exists, return it (a back-reference).
         if o.ref_count() > 1 {
@@ -916,9 +954,11 @@ pub fn deserialize_record(record: &SerializedRecord, transferred: &Transferred) 
         blobs: &record.blobs,
         transferred,
         depth: 0,
+        scratch: Scratch::take(),
     };
-    d.version()?;
-    let v = d.value()?;
+    let v = d.version().and_then(|()| d.value());
+    d.scratch.give_back();
+    let v = v?;
     if !d.r.at_end() {
         return Err(clone_err("trailing bytes after the serialized value"));
     }
@@ -1033,21 +1073,32 @@ struct Copier<'t> {
 }
 
 impl Copier<'_> {
+    #[inline(always)]
     fn value(&mut self, v: &Value) -> Result<Value> {
+        // The common primitives are copied here rather than by `Value::clone`,
+        // which is not inlined (its BigInt arm makes it large) and so cost a call
+        // per value.
         Ok(match v {
+            Value::Undefined => Value::Undefined,
+            Value::Null => Value::Null,
+            Value::Bool(b) => Value::Bool(*b),
+            Value::Number(n) => Value::Number(*n),
+            Value::String(s) => Value::String(s.clone()),
             Value::Symbol(s) => return Err(err_symbol(s)),
             Value::Object(o) => Value::Object(self.object(o)?),
-            _ => v.clone(),
+            Value::BigInt(_) => v.clone(),
         })
     }
 
+    /// The copied properties: the keys are distinct already, so they are moved into
+    /// a `Vec` of the exact size without lookups.
     fn props(&mut self, p: &PropertyMap) -> Result<PropertyMap> {
-        let mut out = PropertyMap::with_capacity(p.len());
+        let mut out = Vec::with_capacity(p.len());
         for (k, v) in p.iter() {
             let v = self.value(v)?;
-            out.push_unique(k.clone(), v);
+            out.push((k.clone(), v));
         }
-        Ok(out)
+        Ok(PropertyMap::from_unique(out))
     }
 
     /// Builds the copy of a container: registered before its children when it can
@@ -1070,6 +1121,7 @@ impl Copier<'_> {
         }
     }
 
+    #[inline(never)]
     fn object(&mut self, o: &Object) -> Result<Object> {
         let shared = o.ref_count() > 1;
         if shared {
@@ -1083,48 +1135,47 @@ impl Copier<'_> {
         }
         let d = o.borrow();
         let leaf = match &*d {
+            // Containers: their contents are copied first, then the copy is built
+            // with them (one allocation, no borrow per item); one that can be met
+            // again is registered empty before its children, which may point back
+            // to it (a cycle), and filled in afterwards.
             ObjectData::Plain(p) => {
-                // Built first and filled in place (registered first when shared).
-                let c = Object::from_data(ObjectData::Plain(PropertyMap::with_capacity(p.len())));
-                if shared {
-                    self.memory.insert(o.addr(), c.clone());
-                }
-                for (k, v) in p.iter() {
-                    let v = self.value(v)?;
-                    if let ObjectData::Plain(cp) = &mut *c.borrow_mut() {
-                        cp.push_unique(k.clone(), v);
-                    }
-                }
+                let r = self.container(
+                    o,
+                    shared,
+                    || ObjectData::Plain(PropertyMap::new()),
+                    |c| Ok(ObjectData::Plain(c.props(p)?)),
+                );
                 self.depth -= 1;
-                return Ok(c);
+                return r;
             }
             ObjectData::Array(a) => {
-                let n = a.elements.len().min(a.length as usize);
-                let c = Object::from_data(ObjectData::Array(ArrayData {
-                    length: a.length,
-                    elements: crate::value::ArrayElements::with_capacity(n),
-                    props: None,
-                }));
-                if shared {
-                    self.memory.insert(o.addr(), c.clone());
-                }
-                for e in &a.elements[..n] {
-                    let e = match e {
-                        Some(v) => Some(self.value(v)?),
-                        None => None,
-                    };
-                    if let ObjectData::Array(ca) = &mut *c.borrow_mut() {
-                        ca.elements.push(e);
-                    }
-                }
-                if let Some(p) = a.props.as_ref().filter(|p| !p.is_empty()) {
-                    let props = self.props(p)?;
-                    if let ObjectData::Array(ca) = &mut *c.borrow_mut() {
-                        ca.props = Some(Box::new(props));
-                    }
-                }
+                let r = self.container(
+                    o,
+                    shared,
+                    || ObjectData::Array(ArrayData::default()),
+                    |c| {
+                        let n = a.elements.len().min(a.length as usize);
+                        let mut elements = ArrayElements::with_capacity(n);
+                        for e in &a.elements[..n] {
+                            elements.push(match e {
+                                Some(v) => Some(c.value(v)?),
+                                None => None,
+                            });
+                        }
+                        let props = match a.props.as_ref().filter(|p| !p.is_empty()) {
+                            Some(p) => Some(Box::new(c.props(p)?)),
+                            None => None,
+                        };
+                        Ok(ObjectData::Array(ArrayData {
+                            length: a.length,
+                            elements,
+                            props,
+                        }))
+                    },
+                );
                 self.depth -= 1;
-                return Ok(c);
+                return r;
             }
             ObjectData::Map(m) | ObjectData::Set(m) => {
                 let is_map = matches!(&*d, ObjectData::Map(_));
@@ -1134,7 +1185,10 @@ impl Copier<'_> {
                     || ObjectData::Set(CollectionData::new())
                 };
                 let r = self.container(o, shared, empty, |c| {
-                    let mut out = CollectionData::new();
+                    // The source's keys are distinct by SameValueZero, and so are
+                    // their copies (object keys become distinct new objects), so no
+                    // lookups are needed.
+                    let mut out = Vec::with_capacity(m.len());
                     for (k, v) in m.iter() {
                         let k = c.value(k)?;
                         let v = if is_map {
@@ -1142,8 +1196,9 @@ impl Copier<'_> {
                         } else {
                             Value::Undefined
                         };
-                        out.insert(k, v);
+                        out.push((k, v));
                     }
+                    let out = CollectionData::from_unique(out);
                     Ok(if is_map {
                         ObjectData::Map(out)
                     } else {
@@ -1280,8 +1335,21 @@ impl<'a> Reader<'a> {
             .ok_or_else(|| clone_err("truncated record"))
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn varint(&mut self) -> Result<u64> {
+        // Most varints (string lengths, small integers, ids) are one byte.
+        if let Some(&b) = self.buf.get(self.pos) {
+            if b < 0x80 {
+                self.pos += 1;
+                return Ok(b as u64);
+            }
+        }
+        self.varint_long()
+    }
+
+    /// A varint of more than one byte (or a truncated one).
+    #[inline(never)]
+    fn varint_long(&mut self) -> Result<u64> {
         let mut n: u64 = 0;
         let mut shift = 0u32;
         loop {
@@ -1336,10 +1404,17 @@ impl<'a> Reader<'a> {
     }
 
     /// The body of a STRING tag, as text.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn str_body(&mut self) -> Result<&'a str> {
         let n = self.len(1)?;
         let b = self.bytes(n)?;
+        // Most strings (and nearly all property keys) are ASCII: checking that is a
+        // few word-wide tests, where full UTF-8 validation of a short string costs
+        // several times more.
+        if b.is_ascii() {
+            // SAFETY: ASCII bytes are valid UTF-8.
+            return Ok(unsafe { std::str::from_utf8_unchecked(b) });
+        }
         std::str::from_utf8(b).map_err(|_| clone_err("string is not valid UTF-8"))
     }
 
@@ -1387,6 +1462,56 @@ struct Deserializer<'a> {
     blobs: &'a [Arc<[u8]>],
     transferred: &'a Transferred,
     depth: u32,
+    /// Where containers collect their contents while they are decoded.
+    scratch: Scratch,
+}
+
+/// Stacks the decoder collects a container's properties, elements or entries on
+/// while decoding them (the record does not say how many there are), so that each
+/// container then gets one allocation of exactly the right size instead of a
+/// growing `Vec` (4, 8, 16... with a copy each time). A container's items sit
+/// above those of the containers enclosing it, and are taken off the stack before
+/// the enclosing container goes on, so one stack of each kind serves the whole graph.
+#[derive(Default)]
+struct Scratch {
+    props: Vec<(JsString, Value)>,
+    elements: Vec<Option<Value>>,
+    entries: Vec<(Value, Value)>,
+}
+
+impl Scratch {
+    /// The stacks are kept per thread between decodes (they are empty between
+    /// calls; a nested or concurrent decode on the thread just finds them taken and
+    /// starts with fresh ones).
+    fn take() -> Scratch {
+        SCRATCH.with(Cell::take)
+    }
+
+    /// Empties the stacks (values left by a failed decode are dropped) and gives
+    /// them back to the thread, unless they grew large.
+    fn give_back(mut self) {
+        // At most about 40 KB kept per thread.
+        const KEEP: usize = 256;
+        self.props.clear();
+        self.elements.clear();
+        self.entries.clear();
+        if self.props.capacity() <= KEEP
+            && self.elements.capacity() <= KEEP
+            && self.entries.capacity() <= KEEP
+        {
+            SCRATCH.with(|c| c.set(self));
+        }
+    }
+}
+
+thread_local! {
+    static SCRATCH: Cell<Scratch> = const {
+        Cell::new(Scratch {
+            props: Vec::new(),
+            elements: Vec::new(),
+            entries: Vec::new(),
+        })
+    };
 }
 
 impl<'a> Deserializer<'a> {
@@ -1401,11 +1526,13 @@ impl<'a> Deserializer<'a> {
         self.table.push(Some(o.clone()));
     }
 
+    #[inline(always)]
     fn value(&mut self) -> Result<Value> {
         let t = self.r.u8()?;
         self.value_tagged(t)
     }
 
+    #[inline(always)]
     fn value_tagged(&mut self, t: u8) -> Result<Value> {
         Ok(match t {
             tag::UNDEFINED => Value::Undefined,
@@ -1425,6 +1552,7 @@ impl<'a> Deserializer<'a> {
         })
     }
 
+    #[inline(never)]
     fn object(&mut self, t: u8) -> Result<Object> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
@@ -1502,76 +1630,108 @@ impl<'a> Deserializer<'a> {
         }))
     }
 
-    /// The object is built first and filled in place (no moves of its data); a
-    /// SHARED one is registered before its children, which may refer to it.
-    fn plain_object(&mut self) -> Result<Object> {
-        let o = Object::from_data(ObjectData::Plain(PropertyMap::new()));
+    /// An object that is SHARED is registered (empty) before its children, which
+    /// may refer to it, and filled in once they are decoded; any other one is built
+    /// after them.
+    #[inline]
+    fn reserve_shared(&mut self, empty: fn() -> ObjectData) -> Option<Object> {
         if std::mem::take(&mut self.pending_shared) {
+            let o = Object::from_data(empty());
             self.register(&o);
+            Some(o)
+        } else {
+            None
         }
+    }
+
+    /// Builds a container: fills the object `reserve_shared` registered, or
+    /// creates it.
+    #[inline]
+    fn finish_container(shared: Option<Object>, data: ObjectData) -> Object {
+        match shared {
+            Some(o) => {
+                *o.borrow_mut() = data;
+                o
+            }
+            None => Object::from_data(data),
+        }
+    }
+
+    /// Properties up to END, collected on the scratch stack.
+    #[inline]
+    fn props(&mut self) -> Result<PropertyMap> {
+        let start = self.scratch.props.len();
         while let Some(key) = self.key()? {
             let v = self.value()?;
-            if let ObjectData::Plain(p) = &mut *o.borrow_mut() {
-                p.insert(key, v);
-            }
+            self.scratch.props.push((key, v));
         }
-        Ok(o)
+        Ok(PropertyMap::from_entries(self.scratch.props.drain(start..)))
+    }
+
+    fn plain_object(&mut self) -> Result<Object> {
+        let shared = self.reserve_shared(|| ObjectData::Plain(PropertyMap::new()));
+        let p = self.props()?;
+        Ok(Self::finish_container(shared, ObjectData::Plain(p)))
     }
 
     fn array_object(&mut self) -> Result<Object> {
-        let o = Object::from_data(ObjectData::Array(ArrayData::default()));
-        if std::mem::take(&mut self.pending_shared) {
-            self.register(&o);
-        }
+        let shared = self.reserve_shared(|| ObjectData::Array(ArrayData::default()));
+        let start = self.scratch.elements.len();
         loop {
             let e = match self.r.u8()? {
                 tag::END => break,
                 tag::HOLE => None,
                 t => Some(self.value_tagged(t)?),
             };
-            if let ObjectData::Array(a) = &mut *o.borrow_mut() {
-                a.elements.push(e);
-            }
+            self.scratch.elements.push(e);
         }
         let length = self.r.varint()?;
-        if let ObjectData::Array(a) = &mut *o.borrow_mut() {
-            if length > u32::MAX as u64 || (length as usize) < a.elements.len() {
-                return Err(bad_array_length());
-            }
-            a.length = length as u32;
+        if length > u32::MAX as u64 || (length as usize) < self.scratch.elements.len() - start {
+            return Err(bad_array_length());
         }
-        while let Some(key) = self.key()? {
-            let v = self.value()?;
-            if let ObjectData::Array(a) = &mut *o.borrow_mut() {
-                a.set_prop(key, v);
+        let elements: ArrayElements = self.scratch.elements.drain(start..).collect();
+        let props = match self.r.peek()? {
+            tag::END => {
+                self.r.pos += 1;
+                None
             }
-        }
-        Ok(o)
+            _ => Some(Box::new(self.props()?)),
+        };
+        let data = ObjectData::Array(ArrayData {
+            length: length as u32,
+            elements,
+            props,
+        });
+        Ok(Self::finish_container(shared, data))
     }
 
     fn collection_object(&mut self, is_map: bool) -> Result<Object> {
-        let empty = if is_map {
+        let shared = self.reserve_shared(if is_map {
             || ObjectData::Map(CollectionData::new())
         } else {
             || ObjectData::Set(CollectionData::new())
-        };
-        self.container(empty, |d| {
-            let mut c = CollectionData::new();
-            loop {
-                let t = d.r.u8()?;
-                if t == tag::END {
-                    break;
-                }
-                let k = d.value_tagged(t)?;
-                let v = if is_map { d.value()? } else { Value::Undefined };
-                c.insert(k, v);
+        });
+        let start = self.scratch.entries.len();
+        loop {
+            let t = self.r.u8()?;
+            if t == tag::END {
+                break;
             }
-            Ok(if is_map {
-                ObjectData::Map(c)
+            let k = self.value_tagged(t)?;
+            let v = if is_map {
+                self.value()?
             } else {
-                ObjectData::Set(c)
-            })
-        })
+                Value::Undefined
+            };
+            self.scratch.entries.push((k, v));
+        }
+        let c = CollectionData::from_entries(self.scratch.entries.drain(start..));
+        let data = if is_map {
+            ObjectData::Map(c)
+        } else {
+            ObjectData::Set(c)
+        };
+        Ok(Self::finish_container(shared, data))
     }
 
     fn file_list_object(&mut self) -> Result<Object> {

@@ -30,7 +30,6 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use num_bigint::BigInt;
-use smallvec::SmallVec;
 
 use crate::error::{Error, Result};
 
@@ -649,12 +648,16 @@ impl ViewKind {
 
 /// Insertion-ordered own properties with string keys.
 ///
-/// Small maps are searched linearly; past a few entries a hash index is kept.
+/// A plain `Vec` of entries, searched linearly while small; past a dozen entries a
+/// hash index is kept as well. The entries live out of
+/// line (one allocation of exactly the right size when built by a clone) so that
+/// `ObjectData`, and with it every object's allocation, stays small: an inline
+/// `SmallVec` of four entries made every object (even a Date) a 272-byte allocation,
+/// past glibc's fast bins, and cost a 248-byte copy per object built.
 #[derive(Clone, Default)]
 pub struct PropertyMap {
-    /// Up to four properties are stored inline (no allocation for small objects).
-    entries: PropEntries,
-    /// Boxed on purpose: a bare HashMap would add 48 bytes to every object.
+    entries: Vec<(JsString, Value)>,
+    /// Boxed on purpose: a bare HashMap would add 40 bytes to every object.
     #[allow(clippy::box_collection)]
     index: Option<Box<HashMap<JsString, usize>>>,
 }
@@ -670,9 +673,34 @@ impl PropertyMap {
     /// An empty map with room for `n` properties.
     pub fn with_capacity(n: usize) -> PropertyMap {
         PropertyMap {
-            entries: SmallVec::with_capacity(n),
+            entries: Vec::with_capacity(n),
             index: None,
         }
+    }
+
+    /// A map of these entries in order, with one allocation of the right size.
+    /// Duplicate keys behave as repeated [`PropertyMap::insert`]s (the later value
+    /// wins, at the first position), so untrusted input cannot break the map.
+    pub(crate) fn from_entries(
+        entries: impl ExactSizeIterator<Item = (JsString, Value)>,
+    ) -> PropertyMap {
+        let n = entries.len();
+        let mut map = PropertyMap::with_capacity(n);
+        if n > INDEX_THRESHOLD {
+            for (k, v) in entries {
+                map.insert(k, v);
+            }
+            return map;
+        }
+        // Small maps (nearly all): `insert` without its index checks, since no
+        // index is built at this size.
+        for (k, v) in entries {
+            match map.entries.iter().position(|(e, _)| *e == k) {
+                Some(i) => map.entries[i].1 = v,
+                None => map.entries.push((k, v)),
+            }
+        }
+        map
     }
 
     fn position(&self, key: &JsString) -> Option<usize> {
@@ -714,15 +742,17 @@ impl PropertyMap {
         }
     }
 
-    /// Appends a key known not to be present yet (crate use: copying a map).
-    pub(crate) fn push_unique(&mut self, key: JsString, value: Value) {
-        if let Some(ix) = &mut self.index {
-            ix.insert(key.clone(), self.entries.len());
+    /// A map of entries whose keys are known to be distinct (crate use: copying a
+    /// map), taking the `Vec` as is.
+    pub(crate) fn from_unique(entries: Vec<(JsString, Value)>) -> PropertyMap {
+        let mut map = PropertyMap {
+            entries,
+            index: None,
+        };
+        if map.entries.len() > INDEX_THRESHOLD {
+            map.rebuild_index();
         }
-        self.entries.push((key, value));
-        if self.index.is_none() && self.entries.len() > INDEX_THRESHOLD {
-            self.rebuild_index();
-        }
+        map
     }
 
     /// Removes `key`, returning its value.
@@ -767,16 +797,8 @@ impl fmt::Debug for PropertyMap {
     }
 }
 
-/// An Array's elements (up to four stored inline).
-pub type ArrayElements = SmallVec<[Option<Value>; INLINE_ELEMENTS]>;
-
-/// How many array elements are stored inline.
-const INLINE_ELEMENTS: usize = 4;
-
-/// How many properties are stored inline.
-const INLINE_PROPS: usize = 4;
-
-type PropEntries = SmallVec<[(JsString, Value); INLINE_PROPS]>;
+/// An Array's elements (out of line, for the same reason as [`PropertyMap`]'s entries).
+pub type ArrayElements = Vec<Option<Value>>;
 
 /// An Array's elements and extra (non-index) properties.
 #[derive(Clone, Default)]
@@ -974,13 +996,45 @@ impl KeyId {
 #[derive(Clone, Default)]
 pub struct CollectionData {
     entries: Vec<(Value, Value)>,
-    index: Option<HashMap<KeyId, usize>>,
+    /// Boxed so that a Map or Set does not make `ObjectData` (every object) larger.
+    #[allow(clippy::box_collection)]
+    index: Option<Box<HashMap<KeyId, usize>>>,
 }
 
 impl CollectionData {
     /// An empty collection.
     pub fn new() -> CollectionData {
         CollectionData::default()
+    }
+
+    /// A collection of entries whose keys are known to be distinct by SameValueZero
+    /// (crate use: copying a collection), taking the `Vec` as is.
+    pub(crate) fn from_unique(entries: Vec<(Value, Value)>) -> CollectionData {
+        let index = (entries.len() > INDEX_THRESHOLD).then(|| {
+            Box::new(
+                entries
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (k, _))| (KeyId::of(k), i))
+                    .collect(),
+            )
+        });
+        CollectionData { entries, index }
+    }
+
+    /// A collection of these entries in order, with one allocation of the right
+    /// size; duplicates behave as repeated [`CollectionData::insert`]s.
+    pub(crate) fn from_entries(
+        entries: impl ExactSizeIterator<Item = (Value, Value)>,
+    ) -> CollectionData {
+        let mut c = CollectionData {
+            entries: Vec::with_capacity(entries.len()),
+            index: None,
+        };
+        for (k, v) in entries {
+            c.insert(k, v);
+        }
+        c
     }
 
     fn position(&self, key: &Value) -> Option<usize> {
@@ -1019,13 +1073,13 @@ impl CollectionData {
         }
         self.entries.push((key, value));
         if self.index.is_none() && self.entries.len() > INDEX_THRESHOLD {
-            self.index = Some(
+            self.index = Some(Box::new(
                 self.entries
                     .iter()
                     .enumerate()
                     .map(|(i, (k, _))| (KeyId::of(k), i))
                     .collect(),
-            );
+            ));
         }
     }
 
@@ -1034,13 +1088,13 @@ impl CollectionData {
         let i = self.position(key)?;
         let (_, v) = self.entries.remove(i);
         if self.index.is_some() {
-            self.index = Some(
+            self.index = Some(Box::new(
                 self.entries
                     .iter()
                     .enumerate()
                     .map(|(i, (k, _))| (KeyId::of(k), i))
                     .collect(),
-            );
+            ));
         }
         Some(v)
     }
