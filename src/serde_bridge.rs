@@ -57,7 +57,7 @@ pub fn to_record<T: Serialize + ?Sized>(value: &T) -> Result<SerializedRecord> {
     fn write<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result<()> {
         out.push(FORMAT_VERSION);
         let mut s = RecordSerializer { out, depth: 0 };
-        value.serialize(&mut s).map_err(|e| e.0)
+        value.serialize(&mut s).map_err(|e| *e.0)
     }
     SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
         Ok(mut buf) => {
@@ -93,23 +93,23 @@ pub fn from_record<T: DeserializeOwned>(record: &SerializedRecord) -> Result<T> 
         budget: 64 * record.len() as u64 + 4096,
     };
     let result = (|| {
-        match d.r.u8().map_err(SerdeError)? {
+        match d.r.u8().map_err(SerdeError::new)? {
             FORMAT_VERSION => {}
             v => {
-                return Err(SerdeError(clone_err(format!(
+                return Err(SerdeError::new(clone_err(format!(
                     "unsupported record version {v}"
                 ))))
             }
         }
         let v = T::deserialize(&mut d)?;
         if !d.r.at_end() {
-            return Err(SerdeError(clone_err(
+            return Err(SerdeError::new(clone_err(
                 "trailing bytes after the serialized value",
             )));
         }
         Ok(v)
     })();
-    result.map_err(|e| match e.0 {
+    result.map_err(|e| match *e.0 {
         Error::DataClone(m) if m.starts_with("cannot deserialize") => Error::DataClone(m),
         Error::DataClone(m) => Error::DataClone(format!(
             "cannot deserialize {}: {m}",
@@ -136,7 +136,15 @@ pub fn from_value<T: DeserializeOwned>(value: &Value) -> Result<T> {
 
 /// serde's error type for the bridge: a crate [`Error`] (always `DataClone` from serde).
 #[derive(Debug)]
-struct SerdeError(Error);
+struct SerdeError(Box<Error>);
+
+impl SerdeError {
+    /// Boxed, so that every `Result` the (de)serializer passes around stays two words.
+    #[cold]
+    fn new(e: Error) -> SerdeError {
+        SerdeError(Box::new(e))
+    }
+}
 
 impl std::fmt::Display for SerdeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -148,19 +156,19 @@ impl std::error::Error for SerdeError {}
 
 impl ser::Error for SerdeError {
     fn custom<T: std::fmt::Display>(msg: T) -> Self {
-        SerdeError(clone_err(format!("cannot serialize: {msg}")))
+        SerdeError::new(clone_err(format!("cannot serialize: {msg}")))
     }
 }
 
 impl de::Error for SerdeError {
     fn custom<T: std::fmt::Display>(msg: T) -> Self {
-        SerdeError(clone_err(msg.to_string()))
+        SerdeError::new(clone_err(msg.to_string()))
     }
 }
 
 impl From<Error> for SerdeError {
     fn from(e: Error) -> Self {
-        SerdeError(e)
+        SerdeError(Box::new(e))
     }
 }
 
@@ -179,7 +187,7 @@ impl RecordSerializer<'_> {
     fn enter(&mut self) -> SResult<()> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(SerdeError(clone_err(format!(
+            return Err(SerdeError::new(clone_err(format!(
                 "value nested deeper than {MAX_DEPTH}"
             ))));
         }
@@ -475,7 +483,7 @@ impl ser::SerializeMap for Compound<'_, '_> {
             // The first key decides: string keys make a plain object, others a Map.
             self.ser.out[self.tag_pos] = if is_string { tag::OBJECT } else { tag::MAP };
         } else if self.ser.out[self.tag_pos] == tag::OBJECT && !is_string {
-            return Err(SerdeError(clone_err(
+            return Err(SerdeError::new(clone_err(
                 "cannot serialize a map whose first key is a string and a later key is not",
             )));
         }
@@ -575,7 +583,7 @@ enum Num {
 
 impl<'a> RecordDeserializer<'a> {
     fn err<T>(&self, msg: impl Into<String>) -> SResult<T> {
-        Err(SerdeError(clone_err(msg)))
+        Err(SerdeError::new(clone_err(msg)))
     }
 
     /// The next value's tag, past a SHARED prefix, without consuming anything.
@@ -699,7 +707,7 @@ impl<'a> RecordDeserializer<'a> {
     /// The rest of a view (after its tag): the viewed bytes.
     fn view_bytes(&mut self) -> SResult<Vec<u8>> {
         let kind = ViewKind::from_tag(self.r.u8()?)
-            .ok_or_else(|| SerdeError(clone_err("bad view kind")))?;
+            .ok_or_else(|| SerdeError::new(clone_err("bad view kind")))?;
         let off = self.r.varint()? as usize;
         let len = self.r.varint()?;
         let buf = self.buffer_bytes()?;
@@ -925,7 +933,7 @@ impl<'a> RecordDeserializer<'a> {
             tag::ERROR => {
                 let kind = *ErrorKind::ALL
                     .get(self.r.u8()? as usize)
-                    .ok_or_else(|| SerdeError(clone_err("bad Error kind")))?;
+                    .ok_or_else(|| SerdeError::new(clone_err("bad Error kind")))?;
                 let flags = self.r.u8()?;
                 let mut fields: Vec<(&'static str, String)> =
                     vec![("name", kind.as_str().to_string())];

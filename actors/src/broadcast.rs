@@ -69,42 +69,7 @@ static SEQ: AtomicU64 = AtomicU64::new(1);
 thread_local! {
     /// The channels living on this thread (an event loop), by id, for the root actor that
     /// runs their deliveries.
-    static CHANNELS: RefCell<HashMap<u64, Weak<ChannelObject>, IdHash>> = RefCell::new(HashMap::default());
-}
-
-/// Hashes channel ids (sequential `u64`s made here, not chosen by script) with one
-/// multiply instead of SipHash: the lookup runs once per broadcast delivery.
-#[derive(Default, Clone, Copy)]
-struct IdHash;
-
-impl std::hash::BuildHasher for IdHash {
-    type Hasher = IdHasher;
-
-    fn build_hasher(&self) -> IdHasher {
-        IdHasher(0)
-    }
-}
-
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl std::hash::Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        // Fibonacci hashing; hashbrown takes the top bits for the control byte and the
-        // low bits for the bucket, so fold the high half down too.
-        let h = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        self.0 = h ^ (h >> 32);
-    }
+    static CHANNELS: RefCell<HashMap<u64, Weak<ChannelObject>, crate::id_hash::IdHash>> = RefCell::new(HashMap::default());
 }
 
 type Key = (Origin, Arc<str>);
@@ -552,9 +517,14 @@ pub struct BroadcastRegistry {
 }
 
 impl BroadcastRegistry {
-    pub(crate) fn start() -> Addr<BroadcastRegistry> {
+    /// Starts the registry on a thread of its own; returns its address and that thread's
+    /// handle (stopped by `Browser::shutdown`).
+    pub(crate) fn start() -> (Addr<BroadcastRegistry>, actix::ArbiterHandle) {
         let arbiter = Arbiter::new();
-        BroadcastRegistry::start_in_arbiter(&arbiter.handle(), |_| BroadcastRegistry::default())
+        let addr = BroadcastRegistry::start_in_arbiter(&arbiter.handle(), |_| {
+            BroadcastRegistry::default()
+        });
+        (addr, arbiter.handle())
     }
 }
 
@@ -575,7 +545,12 @@ impl Handler<RegistryMessage> for BroadcastRegistry {
             }
             RegistryMessage::Unregister { key, id } => {
                 if let Some(list) = self.channels.get_mut(&key) {
-                    list.retain(|e| e.id != id);
+                    // The list is sorted by id (see Register): find the entry by binary
+                    // search, so closing n channels of one name is not O(n^2).
+                    let at = list.partition_point(|e| e.id < id);
+                    if list.get(at).is_some_and(|e| e.id == id) {
+                        list.remove(at);
+                    }
                     if list.is_empty() {
                         self.channels.remove(&key);
                     }

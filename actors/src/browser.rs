@@ -60,7 +60,7 @@ pub(crate) struct BrowserInner {
     next_id: AtomicU64,
     contexts: Mutex<HashMap<BrowsingContextId, WindowProxy>>,
     observers: Mutex<HashMap<BrowsingContextId, Observers>>,
-    pub(crate) registry: OnceLock<Addr<BroadcastRegistry>>,
+    pub(crate) registry: OnceLock<(Addr<BroadcastRegistry>, actix::ArbiterHandle)>,
     pub(crate) lifecycle: LifecycleLog,
     shut_down: AtomicBool,
 }
@@ -105,6 +105,7 @@ impl Browser {
         self.0
             .registry
             .get_or_init(BroadcastRegistry::start)
+            .0
             .clone()
     }
 
@@ -266,6 +267,10 @@ impl Browser {
             if w.is_top_level() {
                 w.close();
             }
+        }
+        // The registry's thread goes too; deliveries already queued are dropped.
+        if let Some((_, arbiter)) = self.0.registry.get() {
+            arbiter.stop();
         }
     }
 }

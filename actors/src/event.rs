@@ -93,10 +93,29 @@ pub struct MessageEventInit {
     pub ports: Vec<MessagePort>,
 }
 
+/// A message's record: owned by the event (port, window and worker messages), or shared
+/// by every destination of one broadcast (each still deserializes its own copy).
+pub(crate) enum EventRecord {
+    Owned(SerializedRecord),
+    Shared(std::sync::Arc<SerializedRecord>),
+}
+
+impl std::ops::Deref for EventRecord {
+    type Target = SerializedRecord;
+
+    #[inline]
+    fn deref(&self) -> &SerializedRecord {
+        match self {
+            EventRecord::Owned(r) => r,
+            EventRecord::Shared(r) => r,
+        }
+    }
+}
+
 pub(crate) enum EventData {
     /// A serialized message whose data is deserialized on first use (once per event).
     Serialized {
-        record: SerializedRecord,
+        record: EventRecord,
         transferred: Transferred,
         value: OnceCell<Value>,
     },
@@ -204,7 +223,7 @@ impl MessageEvent {
     /// The serialized record behind `data`, when the event carries a message.
     pub fn record(&self) -> Option<&SerializedRecord> {
         match &self.data {
-            EventData::Serialized { record, .. } => Some(record),
+            EventData::Serialized { record, .. } => Some(&**record),
             EventData::Value(_) => None,
         }
     }
@@ -430,13 +449,23 @@ impl Listeners {
 
     /// The listeners for `event_type`, snapshotted so listeners may add or remove
     /// listeners while the event is dispatched.
-    pub(crate) fn snapshot(&self, event_type: EventType) -> Vec<Listener> {
-        self.list
-            .borrow()
-            .iter()
-            .filter(|l| l.event_type == event_type)
-            .cloned()
-            .collect()
+    ///
+    /// Allocation-free when at most one listener matches (the usual case: one
+    /// `onmessage`), which keeps the dispatch of every message free of a `Vec`.
+    pub(crate) fn snapshot(&self, event_type: EventType) -> Snapshot {
+        let list = self.list.borrow();
+        let mut matching = list.iter().filter(|l| l.event_type == event_type);
+        let Some(first) = matching.next() else {
+            return Snapshot::Empty;
+        };
+        let Some(second) = matching.next() else {
+            return Snapshot::One(first.clone());
+        };
+        let mut v = Vec::with_capacity(list.len());
+        v.push(first.clone());
+        v.push(second.clone());
+        v.extend(matching.cloned());
+        Snapshot::Many(v)
     }
 
     pub(crate) fn clear(&self) {
@@ -445,7 +474,45 @@ impl Listeners {
     }
 }
 
-pub(crate) fn serialized_data(record: SerializedRecord, transferred: Transferred) -> EventData {
+/// The listeners of one dispatch ([`Listeners::snapshot`]).
+pub(crate) enum Snapshot {
+    Empty,
+    One(Listener),
+    Many(Vec<Listener>),
+}
+
+impl Snapshot {
+    pub(crate) fn as_slice(&self) -> &[Listener] {
+        match self {
+            Snapshot::Empty => &[],
+            Snapshot::One(l) => std::slice::from_ref(l),
+            Snapshot::Many(v) => v,
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.as_slice().is_empty()
+    }
+
+    pub(crate) fn iter(&self) -> std::slice::Iter<'_, Listener> {
+        self.as_slice().iter()
+    }
+}
+
+impl IntoIterator for Snapshot {
+    type Item = Listener;
+    type IntoIter = std::iter::Chain<std::option::IntoIter<Listener>, std::vec::IntoIter<Listener>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        match self {
+            Snapshot::Empty => None.into_iter().chain(Vec::new()),
+            Snapshot::One(l) => Some(l).into_iter().chain(Vec::new()),
+            Snapshot::Many(v) => None.into_iter().chain(v),
+        }
+    }
+}
+
+pub(crate) fn serialized_data(record: EventRecord, transferred: Transferred) -> EventData {
     EventData::Serialized {
         record,
         transferred,

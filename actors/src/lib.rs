@@ -89,6 +89,7 @@
 pub mod broadcast;
 pub mod browser;
 pub mod event;
+mod id_hash;
 pub mod observe;
 pub mod port;
 pub mod realm;

@@ -74,9 +74,13 @@ use crate::scope::Scope;
 use crate::trace;
 
 /// The owner of a port end: the realm actor that runs its tasks, and the port's key there.
+///
+/// The address is the realm's shared `Arc`: a wake-up clones the owner, and cloning an
+/// actix `Addr` allocates twice (each sender gets its own task handle), once per message
+/// when every message wakes the realm (a ping-pong).
 #[derive(Clone)]
 pub(crate) struct PortOwner {
-    pub(crate) addr: Addr<RealmActor>,
+    pub(crate) addr: Arc<Addr<RealmActor>>,
     pub(crate) key: u64,
 }
 
@@ -344,7 +348,7 @@ impl MessagePort {
     /// nothing, silently.
     pub fn post_message(&self, message: &Value, transfer: &[Value]) -> Result<()> {
         self.post_checked(transfer, |t| {
-            clone::structured_serialize_with_transfer(message, t)
+            clone::structured_serialize_with_transfer(message, t).map(Queued::new)
         })
     }
 
@@ -360,10 +364,8 @@ impl MessagePort {
     /// Posts any `T: Serialize`, serialized straight into the record.
     pub fn post<T: Serialize + ?Sized>(&self, data: &T) -> Result<()> {
         self.post_checked(&[], |_| {
-            Ok(SerializedWithTransfer {
-                record: to_record(data)?,
-                transfer: clone::TransferData::empty(),
-            })
+            // Nothing transferred: the record alone is the queued message.
+            Ok(Queued::Plain(to_record(data)?))
         })
     }
 
@@ -375,14 +377,14 @@ impl MessagePort {
         transfer: &[Value],
     ) -> Result<()> {
         self.post_checked(transfer, |t| {
-            clone::serialize_transfer_only(to_record(data)?, t)
+            clone::serialize_transfer_only(to_record(data)?, t).map(Queued::new)
         })
     }
 
     fn post_checked(
         &self,
         transfer: &[Value],
-        serialize: impl FnOnce(&[Value]) -> Result<SerializedWithTransfer>,
+        serialize: impl FnOnce(&[Value]) -> Result<Queued>,
     ) -> Result<()> {
         // Step 1: targetPort is the entangled port, if any (the entanglement knows it).
         // Step 2: this port in its own transfer list is a DataCloneError.
@@ -419,11 +421,7 @@ impl MessagePort {
             return Ok(());
         }
         // Step 7: add a task to the entangled port's port message queue.
-        let r = self
-            .0
-            .channel
-            .lock()
-            .post(self.0.end, Queued::new(serialized));
+        let r = self.0.channel.lock().post(self.0.end, serialized);
         match r {
             Ok(w) => {
                 trace::port_posted(&self.0.name);
@@ -559,7 +557,7 @@ impl MessageChannel {
         let k1 = realm.next_key();
         let k2 = realm.next_key();
         let owner = |key| PortOwner {
-            addr: realm.addr.clone(),
+            addr: realm.shared_addr.clone(),
             key,
         };
         // Step 3: entangle them.

@@ -132,6 +132,8 @@ impl PortSlot {
 /// The realm of one document (or one worker global): its origin, its listeners, the ports
 /// and workers it owns.
 pub(crate) struct RealmInner {
+    /// This realm's actor address, shared by the owners of its ports (see `PortOwner`).
+    pub(crate) shared_addr: Arc<Addr<RealmActor>>,
     pub(crate) addr: Addr<RealmActor>,
     pub(crate) browser: Browser,
     pub(crate) kind: RealmKind,
@@ -140,7 +142,7 @@ pub(crate) struct RealmInner {
     pub(crate) document: u64,
     pub(crate) name: Rc<str>,
     pub(crate) listeners: Listeners,
-    ports: RefCell<HashMap<u64, PortSlot>>,
+    ports: RefCell<HashMap<u64, PortSlot, crate::id_hash::IdHash>>,
     next_key: Cell<u64>,
     pub(crate) workers: RefCell<HashMap<u64, Rc<WorkerObject>>>,
     pub(crate) children: RefCell<Vec<WindowProxy>>,
@@ -319,7 +321,7 @@ impl PortReceiver for RealmPortReceiver<'_> {
             holder.end,
             holder.generation,
             PortOwner {
-                addr: self.realm.addr.clone(),
+                addr: self.realm.shared_addr.clone(),
                 key,
             },
         );
@@ -408,8 +410,10 @@ impl RealmActor {
         if let Some(old) = self.current.take() {
             old.tear_down("replaced by a new document");
         }
+        let addr = ctx.address();
         let realm = Rc::new(RealmInner {
-            addr: ctx.address(),
+            shared_addr: Arc::new(addr.clone()),
+            addr,
             browser: self.browser(),
             kind: self.kind.clone(),
             origin: origin.clone(),
@@ -417,7 +421,7 @@ impl RealmActor {
             document,
             name: Rc::from(format!("{}#{}", self.name, document)),
             listeners: Listeners::default(),
-            ports: RefCell::new(HashMap::new()),
+            ports: RefCell::new(HashMap::default()),
             next_key: Cell::new(1),
             workers: RefCell::new(HashMap::new()),
             children: RefCell::new(Vec::new()),
@@ -539,11 +543,13 @@ impl RealmActor {
             match next {
                 Next::Task(PortTask::Message(data)) => {
                     let target = EventTarget::Port(MessagePort(port.clone()));
-                    let crashed = deliver(
+                    let (record, transfer) = data.into_parts();
+                    let crashed = deliver_record(
                         &realm,
                         &port.listeners,
                         target,
-                        data,
+                        event::EventRecord::Owned(record),
+                        transfer,
                         event::empty_str(),
                         None,
                     );

@@ -1,0 +1,848 @@
+//! Our runtime and Node.js doing the same work, in one run, interleaved over several
+//! rounds, summarized in one table (figure, ours, Node, ratio, target, met).
+//!
+//! ```text
+//! cargo bench -p webmessaging --bench compare
+//! BENCH_ROUNDS=5 cargo bench -p webmessaging --bench compare   # more rounds (default 3)
+//! BENCH_QUICK=1 cargo bench -p webmessaging --bench compare    # smaller sizes, 1 round
+//! ```
+//!
+//! Other knobs: `BENCH_ONLY=mc,many,worker,clone,bc,mem` runs only those groups,
+//! `BENCH_NO_NODE=1` runs only our side, `BENCH_MEMORY_1M=0` skips the 1M-channel memory figures (about two
+//! minutes of Node), `BENCH_NODE=/path/to/node` picks the Node binary, `BENCH_PEERS=dir`
+//! the folder holding `node/*.js` (default `../shared/bench-peers` next to the
+//! workspace). The table is also written as markdown to `target/bench-compare.md`.
+//!
+//! Each round runs one of our workloads, then the Node script doing the same work, then
+//! the next pair; ours are timed with their own clocks (not criterion) at the Node
+//! scripts' sizes. Medians are over rounds.
+
+#[path = "support/memory.rs"]
+mod memory;
+#[path = "support/workloads.rs"]
+mod workloads;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use workloads::*;
+
+/// How a row is judged.
+#[derive(Clone, Copy)]
+enum Target {
+    /// Information only.
+    None,
+    /// ours / Node at least this (higher is better).
+    AtLeast(f64),
+    /// ours / Node at most this (lower is better).
+    AtMost(f64),
+    /// ours at most this multiple of another of our rows (constant time).
+    ConstantVs(&'static str, f64),
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Unit {
+    PerSec,
+    Micros,
+    Bytes,
+}
+
+struct Row {
+    key: &'static str,
+    label: &'static str,
+    unit: Unit,
+    /// (Node bench name, JSON field), if Node has the figure.
+    node: Option<(&'static str, &'static str)>,
+    target: Target,
+}
+
+const fn row(
+    key: &'static str,
+    label: &'static str,
+    unit: Unit,
+    node: Option<(&'static str, &'static str)>,
+    target: Target,
+) -> Row {
+    Row {
+        key,
+        label,
+        unit,
+        node,
+        target,
+    }
+}
+
+const SAME: &str = "messagechannel_same_thread";
+const WORKER: &str = "messagechannel_worker";
+const CLONE: &str = "structuredclone";
+const BC: &str = "broadcastchannel_fanout";
+const BC10K: &str = "broadcastchannel_fanout_10000";
+const MANY: &str = "messagechannel_many";
+const MEM: &str = "messagechannel_memory";
+const MEM10K: &str = "messagechannel_memory_10000";
+const MEM1M: &str = "messagechannel_memory_1000000";
+
+const ROWS: &[Row] = &[
+    row(
+        "mc_burst",
+        "MessageChannel same thread, burst of N (msgs/s)",
+        Unit::PerSec,
+        Some((SAME, "burst_msgs_per_sec")),
+        Target::AtLeast(5.0),
+    ),
+    row(
+        "mc_post_only",
+        "  same, posting only (msgs/s)",
+        Unit::PerSec,
+        Some((SAME, "burst_post_only_msgs_per_sec")),
+        Target::None,
+    ),
+    row(
+        "mc_one",
+        "MessageChannel same thread, one in flight (msgs/s)",
+        Unit::PerSec,
+        Some((SAME, "one_in_flight_msgs_per_sec")),
+        Target::None,
+    ),
+    row(
+        "mc_rtt_p50",
+        "port round trip, same thread, p50",
+        Unit::Micros,
+        Some((SAME, "rtt_p50_us")),
+        Target::AtMost(0.2),
+    ),
+    row(
+        "mc_rtt_p99",
+        "port round trip, same thread, p99",
+        Unit::Micros,
+        Some((SAME, "rtt_p99_us")),
+        Target::None,
+    ),
+    row(
+        "many_1",
+        "1 channel busy (msgs/s)",
+        Unit::PerSec,
+        Some((MANY, "channels_1_msgs_per_sec")),
+        Target::None,
+    ),
+    row(
+        "many_10",
+        "10 channels busy at once (msgs/s)",
+        Unit::PerSec,
+        Some((MANY, "channels_10_msgs_per_sec")),
+        Target::None,
+    ),
+    row(
+        "many_100",
+        "100 channels busy at once (msgs/s)",
+        Unit::PerSec,
+        Some((MANY, "channels_100_msgs_per_sec")),
+        Target::None,
+    ),
+    row(
+        "many_1000",
+        "1,000 channels busy at once (msgs/s)",
+        Unit::PerSec,
+        Some((MANY, "channels_1000_msgs_per_sec")),
+        Target::None,
+    ),
+    row(
+        "worker_burst",
+        "port moved to a worker, burst (msgs/s)",
+        Unit::PerSec,
+        Some((WORKER, "burst_msgs_per_sec")),
+        Target::None,
+    ),
+    row(
+        "worker_windowed",
+        "port moved to a worker, window 1000 (msgs/s)",
+        Unit::PerSec,
+        Some((WORKER, "windowed_msgs_per_sec")),
+        Target::None,
+    ),
+    row(
+        "worker_rtt_p50",
+        "port round trip to a worker, p50",
+        Unit::Micros,
+        Some((WORKER, "rtt_p50_us")),
+        Target::None,
+    ),
+    row(
+        "worker_rtt_p99",
+        "port round trip to a worker, p99",
+        Unit::Micros,
+        Some((WORKER, "rtt_p99_us")),
+        Target::None,
+    ),
+    row(
+        "wg_rtt_p50",
+        "window-worker round trip (worker.postMessage), p50 [Node: port]",
+        Unit::Micros,
+        Some((WORKER, "rtt_p50_us")),
+        Target::None,
+    ),
+    row(
+        "wg_rtt_p99",
+        "window-worker round trip (worker.postMessage), p99 [Node: port]",
+        Unit::Micros,
+        Some((WORKER, "rtt_p99_us")),
+        Target::None,
+    ),
+    row(
+        "w2w",
+        "window to iframe postMessage, same thread (msgs/s)",
+        Unit::PerSec,
+        None,
+        Target::None,
+    ),
+    row(
+        "clone_nested",
+        "structured clone, 1 KB nested object (clones/s)",
+        Unit::PerSec,
+        Some((CLONE, "nested_clones_per_sec")),
+        Target::AtLeast(5.0),
+    ),
+    row(
+        "buf1_copy",
+        "1 MiB ArrayBuffer clone by copy",
+        Unit::Micros,
+        Some((CLONE, "buf1mib_copy_us_per_clone")),
+        Target::None,
+    ),
+    row(
+        "buf1_xfer",
+        "1 MiB ArrayBuffer transfer",
+        Unit::Micros,
+        Some((CLONE, "buf1mib_transfer_us_per_clone")),
+        Target::None,
+    ),
+    row(
+        "buf64_xfer",
+        "64 MiB ArrayBuffer transfer (constant time: vs 1 MiB)",
+        Unit::Micros,
+        None,
+        Target::ConstantVs("buf1_xfer", 2.0),
+    ),
+    row(
+        "mem_idle_10k",
+        "memory per live channel, 10k idle (RSS)",
+        Unit::Bytes,
+        Some((MEM10K, "idle_rss_bytes_per_channel")),
+        Target::None,
+    ),
+    row(
+        "mem_idle_100k",
+        "memory per live channel, 100k idle (RSS)",
+        Unit::Bytes,
+        Some((MEM, "idle_rss_bytes_per_channel")),
+        Target::AtMost(0.25),
+    ),
+    row(
+        "mem_idle_1m",
+        "memory per live channel, 1M idle (RSS)",
+        Unit::Bytes,
+        Some((MEM1M, "idle_rss_bytes_per_channel")),
+        Target::None,
+    ),
+    row(
+        "mem_started_10k",
+        "memory per live channel, 10k started (RSS)",
+        Unit::Bytes,
+        Some((MEM10K, "started_rss_bytes_per_channel")),
+        Target::None,
+    ),
+    row(
+        "mem_started_100k",
+        "memory per live channel, 100k started (RSS)",
+        Unit::Bytes,
+        Some((MEM, "started_rss_bytes_per_channel")),
+        Target::AtMost(0.25),
+    ),
+    row(
+        "mem_started_1m",
+        "memory per live channel, 1M started (RSS)",
+        Unit::Bytes,
+        Some((MEM1M, "started_rss_bytes_per_channel")),
+        Target::None,
+    ),
+    row(
+        "bc_100",
+        "BroadcastChannel 1 -> 100, same thread (deliveries/s)",
+        Unit::PerSec,
+        Some((BC, "same_thread_deliveries_per_sec")),
+        Target::AtLeast(10.0),
+    ),
+    row(
+        "bc_1",
+        "BroadcastChannel 1 -> 1, same thread (deliveries/s)",
+        Unit::PerSec,
+        Some((BC, "same_thread_1rx_deliveries_per_sec")),
+        Target::None,
+    ),
+    row(
+        "bc_10000",
+        "BroadcastChannel 1 -> 10,000, same thread (deliveries/s)",
+        Unit::PerSec,
+        Some((BC10K, "same_thread_deliveries_per_sec")),
+        Target::None,
+    ),
+];
+
+/// Sizes, the same as the Node scripts' defaults (smaller with `BENCH_QUICK=1`).
+struct Sizes {
+    n: u64,
+    rt: usize,
+    window: u64,
+    bc_n: u64,
+    bc_batch: u64,
+    bc10k_n: u64,
+    bc10k_batch: u64,
+    obj_iters: u64,
+    buf_iters: u64,
+    xfer_iters: u64,
+    many_total: u64,
+    mem: Vec<usize>,
+    mem_1m: bool,
+}
+
+impl Sizes {
+    fn from_env(quick: bool) -> Sizes {
+        let mem_1m = std::env::var("BENCH_MEMORY_1M")
+            .map(|v| v != "0")
+            .unwrap_or(!quick);
+        if quick {
+            Sizes {
+                n: 100_000,
+                rt: 10_000,
+                window: 1000,
+                bc_n: 10_000,
+                bc_batch: 1000,
+                bc10k_n: 20,
+                bc10k_batch: 10,
+                obj_iters: 20_000,
+                buf_iters: 500,
+                xfer_iters: 20_000,
+                many_total: 100_000,
+                mem: vec![10_000, 100_000],
+                mem_1m,
+            }
+        } else {
+            Sizes {
+                n: 1_000_000,
+                rt: 100_000,
+                window: 1000,
+                bc_n: 100_000,
+                bc_batch: 1000,
+                bc10k_n: 200,
+                bc10k_batch: 100,
+                obj_iters: 200_000,
+                buf_iters: 5000,
+                xfer_iters: 200_000,
+                many_total: 1_000_000,
+                mem: vec![10_000, 100_000],
+                mem_1m,
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Samples(BTreeMap<String, Vec<f64>>);
+
+impl Samples {
+    fn push(&mut self, key: &str, v: f64) {
+        self.0.entry(key.to_owned()).or_default().push(v);
+    }
+
+    fn median(&self, key: &str) -> Option<f64> {
+        let v = self.0.get(key)?;
+        if v.is_empty() {
+            return None;
+        }
+        let mut s = v.clone();
+        s.sort_by(|a, b| a.total_cmp(b));
+        let m = s.len() / 2;
+        Some(if s.len() % 2 == 1 {
+            s[m]
+        } else {
+            (s[m - 1] + s[m]) / 2.0
+        })
+    }
+
+    fn count(&self, key: &str) -> usize {
+        self.0.get(key).map_or(0, Vec::len)
+    }
+}
+
+fn per_sec(count: u64, d: Duration) -> f64 {
+    count as f64 / d.as_secs_f64()
+}
+
+fn us_per(d: Duration, iters: u64) -> f64 {
+    d.as_secs_f64() * 1e6 / iters as f64
+}
+
+/// The Node side: finds `node` and the scripts, runs one, returns its JSON line.
+struct NodeSide {
+    node: String,
+    peers: PathBuf,
+    ours: PathBuf,
+}
+
+impl NodeSide {
+    fn find(root: &Path) -> std::result::Result<NodeSide, String> {
+        let node = std::env::var("BENCH_NODE").unwrap_or_else(|_| "node".to_owned());
+        let version = Command::new(&node).arg("--version").output();
+        match version {
+            Ok(o) if o.status.success() => {}
+            _ => return Err(format!("`{node}` was not found or does not run")),
+        }
+        let candidates = [
+            std::env::var("BENCH_PEERS").ok().map(PathBuf::from),
+            Some(root.join("../shared/bench-peers")),
+            Some(root.join("shared/bench-peers")),
+        ];
+        let peers = candidates
+            .into_iter()
+            .flatten()
+            .find(|p| p.join("node/messagechannel-same-thread.js").is_file())
+            .ok_or_else(|| {
+                format!(
+                    "the Node scripts were not found (looked for {}; set BENCH_PEERS)",
+                    root.join("../shared/bench-peers").display()
+                )
+            })?;
+        Ok(NodeSide {
+            node,
+            peers,
+            ours: root.join("benches/node"),
+        })
+    }
+
+    fn run(&self, script: &str, args: &[String], round: usize) -> Option<serde_json::Value> {
+        let path = if script == "messagechannel-many.js" {
+            self.ours.join(script)
+        } else {
+            self.peers.join("node").join(script)
+        };
+        let out = Command::new(&self.node)
+            .arg(&path)
+            .args(args)
+            .env("BENCH_RUN", round.to_string())
+            .output();
+        let out = match out {
+            Ok(o) => o,
+            Err(e) => {
+                eprintln!("  node {script}: {e}");
+                return None;
+            }
+        };
+        if !out.status.success() {
+            eprintln!(
+                "  node {script} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+            );
+            return None;
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let line = text.lines().rev().find(|l| l.starts_with('{'))?;
+        serde_json::from_str(line).ok()
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    // actors/ is the runtime package; the workspace root is its parent.
+    if manifest.join("../Cargo.toml").is_file() && manifest.join("../benches").is_dir() {
+        manifest.join("..")
+    } else {
+        manifest
+    }
+}
+
+fn fmt_value(unit: Unit, v: f64) -> String {
+    match unit {
+        Unit::PerSec => {
+            if v >= 1e6 {
+                format!("{:.2}M/s", v / 1e6)
+            } else if v >= 1e3 {
+                format!("{:.1}k/s", v / 1e3)
+            } else {
+                format!("{v:.0}/s")
+            }
+        }
+        Unit::Micros => {
+            if v >= 100.0 {
+                format!("{v:.0} us")
+            } else if v >= 1.0 {
+                format!("{v:.2} us")
+            } else {
+                format!("{:.0} ns", v * 1000.0)
+            }
+        }
+        Unit::Bytes => format!("{v:.0} B"),
+    }
+}
+
+fn main() {
+    if memory::run_child_if_asked() {
+        return;
+    }
+    // `cargo bench` passes `--bench`; nothing else is expected.
+    let quick = std::env::var("BENCH_QUICK").is_ok_and(|v| v != "0");
+    let rounds: usize = std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if quick { 1 } else { 3 });
+    let sizes = Sizes::from_env(quick);
+    let root = workspace_root();
+    let node = if std::env::var("BENCH_NO_NODE").is_ok_and(|v| v != "0") {
+        Err("BENCH_NO_NODE is set".to_owned())
+    } else {
+        NodeSide::find(&root)
+    };
+    let only: Option<Vec<String>> = std::env::var("BENCH_ONLY")
+        .ok()
+        .map(|v| v.split(',').map(|s| s.trim().to_owned()).collect());
+    let wants = |group: &str| only.as_ref().map_or(true, |o| o.iter().any(|g| g == group));
+    if let Err(why) = &node {
+        eprintln!("NOTE: Node.js side skipped: {why}. Only our figures are printed; install Node.js (or set BENCH_NODE) to compare.");
+    }
+    let node = node.ok();
+    eprintln!(
+        "bench compare: {rounds} round(s){}, N={}, round trips={}",
+        if quick { " (quick sizes)" } else { "" },
+        sizes.n,
+        sizes.rt
+    );
+
+    let mut ours = Samples::default();
+    let mut theirs = Samples::default();
+    let sys = actix_rt::System::new();
+    let bench = sys.block_on(Bench::new());
+
+    for round in 0..rounds {
+        eprintln!("round {} of {rounds}", round + 1);
+        let node_run = |theirs: &mut Samples, bench_name: &str, script: &str, args: Vec<String>| {
+            if let Some(n) = &node {
+                eprintln!("  node: {script} {}", args.join(" "));
+                if let Some(v) = n.run(script, &args, round) {
+                    if let Some(obj) = v.as_object() {
+                        for (k, val) in obj {
+                            if let Some(x) = val.as_f64() {
+                                theirs.push(&format!("{bench_name}.{k}"), x);
+                            }
+                        }
+                    }
+                }
+            }
+        };
+
+        if !wants("mc") && wants("rtt") {
+            // Only the same-thread round trip (for profiling).
+            sys.block_on(async {
+                let lat = mc_ping_pong(&bench, sizes.rt, (sizes.rt / 10).max(1)).await;
+                ours.push("mc_rtt_p50", lat.p50_us);
+                ours.push("mc_rtt_p99", lat.p99_us);
+            });
+        }
+        if wants("mc") {
+            // MessageChannel, same thread.
+            eprintln!("  ours: MessageChannel same thread");
+            sys.block_on(async {
+                mc_burst(&bench, sizes.n.min(50_000)).await; // warm-up, as Node does
+                let (total, posted) = mc_burst(&bench, sizes.n).await;
+                ours.push("mc_burst", per_sec(sizes.n, total));
+                ours.push("mc_post_only", per_sec(sizes.n, posted));
+                let one = mc_one_in_flight(&bench, sizes.n).await;
+                ours.push("mc_one", per_sec(sizes.n, one));
+                let lat = mc_ping_pong(&bench, sizes.rt, (sizes.rt / 10).max(1)).await;
+                ours.push("mc_rtt_p50", lat.p50_us);
+                ours.push("mc_rtt_p99", lat.p99_us);
+            });
+            node_run(
+                &mut theirs,
+                SAME,
+                "messagechannel-same-thread.js",
+                vec![format!("--n={}", sizes.n), format!("--rt={}", sizes.rt)],
+            );
+        }
+
+        if wants("many") {
+            // Many channels busy at once.
+            eprintln!("  ours: 1 to 1,000 channels busy");
+            sys.block_on(async {
+                mc_many(&bench, 10, sizes.many_total.min(50_000)).await;
+                for k in [1usize, 10, 100, 1000] {
+                    let d = mc_many(&bench, k, sizes.many_total).await;
+                    let delivered = sizes.many_total / k as u64 * k as u64;
+                    ours.push(&format!("many_{k}"), per_sec(delivered, d));
+                }
+            });
+            node_run(
+                &mut theirs,
+                MANY,
+                "messagechannel-many.js",
+                vec![format!("--total={}", sizes.many_total)],
+            );
+        }
+
+        if wants("worker") {
+            // A port moved to a worker; worker round trips.
+            eprintln!("  ours: worker");
+            sys.block_on(async {
+                worker_burst(&bench, sizes.n.min(50_000)).await;
+                let d = worker_burst(&bench, sizes.n).await;
+                ours.push("worker_burst", per_sec(sizes.n, d));
+                let d = worker_windowed(&bench, sizes.n, sizes.window).await;
+                ours.push("worker_windowed", per_sec(sizes.n, d));
+                let lat = worker_port_ping_pong(&bench, sizes.rt, (sizes.rt / 10).max(1)).await;
+                ours.push("worker_rtt_p50", lat.p50_us);
+                ours.push("worker_rtt_p99", lat.p99_us);
+                let lat = worker_global_ping_pong(&bench, sizes.rt, (sizes.rt / 10).max(1)).await;
+                ours.push("wg_rtt_p50", lat.p50_us);
+                ours.push("wg_rtt_p99", lat.p99_us);
+                window_to_window(&bench, sizes.n.min(50_000)).await;
+                let d = window_to_window(&bench, sizes.n).await;
+                ours.push("w2w", per_sec(sizes.n, d));
+            });
+            node_run(
+                &mut theirs,
+                WORKER,
+                "messagechannel-worker.js",
+                vec![
+                    format!("--n={}", sizes.n),
+                    format!("--rt={}", sizes.rt),
+                    format!("--window={}", sizes.window),
+                ],
+            );
+        }
+
+        if wants("clone") {
+            // Structured clone.
+            eprintln!("  ours: structured clone");
+            ours.push(
+                "clone_nested",
+                per_sec(sizes.obj_iters, clone_nested(sizes.obj_iters)),
+            );
+            ours.push(
+                "buf1_copy",
+                us_per(clone_buffer_copy(1 << 20, sizes.buf_iters), sizes.buf_iters),
+            );
+            ours.push(
+                "buf1_xfer",
+                us_per(
+                    clone_buffer_transfer(1 << 20, sizes.xfer_iters),
+                    sizes.xfer_iters,
+                ),
+            );
+            ours.push(
+                "buf64_xfer",
+                us_per(
+                    clone_buffer_transfer(64 << 20, sizes.xfer_iters),
+                    sizes.xfer_iters,
+                ),
+            );
+            node_run(
+                &mut theirs,
+                CLONE,
+                "structuredclone.js",
+                vec![
+                    format!("--obj_iters={}", sizes.obj_iters),
+                    format!("--buf_iters={}", sizes.buf_iters),
+                    format!("--xfer_iters={}", sizes.xfer_iters),
+                ],
+            );
+        }
+
+        if wants("bc") {
+            // BroadcastChannel fan-out.
+            eprintln!("  ours: BroadcastChannel");
+            sys.block_on(async {
+                bc_fanout(&bench, sizes.bc_n.min(2000), 100, sizes.bc_batch.min(1000)).await;
+                let d = bc_fanout(&bench, sizes.bc_n, 100, sizes.bc_batch).await;
+                ours.push("bc_100", per_sec(sizes.bc_n * 100, d));
+                let d = bc_fanout(&bench, sizes.bc_n, 1, sizes.bc_batch).await;
+                ours.push("bc_1", per_sec(sizes.bc_n, d));
+                let d = bc_fanout(&bench, sizes.bc10k_n, 10_000, sizes.bc10k_batch).await;
+                ours.push("bc_10000", per_sec(sizes.bc10k_n * 10_000, d));
+            });
+            node_run(
+                &mut theirs,
+                BC,
+                "broadcastchannel-fanout.js",
+                vec![
+                    format!("--n={}", sizes.bc_n),
+                    "--receivers=100".into(),
+                    format!("--batch={}", sizes.bc_batch),
+                    "--workers=0".into(),
+                ],
+            );
+            node_run(
+                &mut theirs,
+                BC10K,
+                "broadcastchannel-fanout.js",
+                vec![
+                    format!("--n={}", sizes.bc10k_n),
+                    "--receivers=10000".into(),
+                    format!("--batch={}", sizes.bc10k_batch),
+                    "--workers=0".into(),
+                ],
+            );
+        }
+
+        // Memory per live channel (fresh processes on both sides).
+        let mut mem_sizes = if wants("mem") {
+            sizes.mem.clone()
+        } else {
+            Vec::new()
+        };
+        if sizes.mem_1m && round == 0 && wants("mem") {
+            mem_sizes.push(1_000_000);
+        }
+        for c in mem_sizes {
+            let suffix = match c {
+                10_000 => "10k",
+                100_000 => "100k",
+                1_000_000 => "1m",
+                _ => continue,
+            };
+            eprintln!("  ours: memory, {c} channels");
+            for variant in ["idle", "started"] {
+                if let Some(m) = memory::measure(variant, c) {
+                    ours.push(&format!("mem_{variant}_{suffix}"), m.rss_bytes_per_channel);
+                }
+            }
+            let name = match c {
+                100_000 => MEM,
+                10_000 => MEM10K,
+                _ => MEM1M,
+            };
+            node_run(
+                &mut theirs,
+                name,
+                "messagechannel-memory.js",
+                vec![format!("--channels={c}")],
+            );
+        }
+    }
+    bench.shutdown();
+    drop(sys);
+
+    let table = render(&ours, &theirs, rounds, node.is_some(), &sizes);
+    println!("{table}");
+    let target_dir = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root.join("target"));
+    let path = target_dir.join("bench-compare.md");
+    match std::fs::write(&path, &table) {
+        Ok(()) => eprintln!("(also written to {})", path.display()),
+        Err(e) => eprintln!("could not write {}: {e}", path.display()),
+    }
+}
+
+fn render(
+    ours: &Samples,
+    theirs: &Samples,
+    rounds: usize,
+    have_node: bool,
+    sizes: &Sizes,
+) -> String {
+    let mut out = String::new();
+    let machine = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let _ = writeln!(
+        out,
+        "# webmessaging vs Node.js: medians over {rounds} round(s), {cpus} CPUs ({machine}), N = {}, round trips = {}\n",
+        sizes.n, sizes.rt
+    );
+    if !have_node {
+        let _ = writeln!(
+            out,
+            "**Node.js was not found: the Node column is empty.**\n"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "| figure | ours (median) | Node (median) | ratio ours/Node | target | met |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---|---|");
+    for r in ROWS {
+        let o = ours.median(r.key);
+        let n = r.node.and_then(|(b, f)| theirs.median(&format!("{b}.{f}")));
+        let ratio = match (o, n) {
+            (Some(o), Some(n)) if n != 0.0 => Some(o / n),
+            _ => None,
+        };
+        let (target, met) = match r.target {
+            Target::None => ("—".to_owned(), "—".to_owned()),
+            Target::AtLeast(x) => (
+                format!("≥ {x}x Node"),
+                ratio.map_or(
+                    "?".into(),
+                    |q| if q >= x { "yes".into() } else { "NO".into() },
+                ),
+            ),
+            Target::AtMost(x) => (
+                format!("≤ {x}x Node"),
+                ratio.map_or(
+                    "?".into(),
+                    |q| if q <= x { "yes".into() } else { "NO".into() },
+                ),
+            ),
+            Target::ConstantVs(other, x) => {
+                let base = ours.median(other);
+                (
+                    format!("constant (≤ {x}x the 1 MiB time)"),
+                    match (o, base) {
+                        (Some(o), Some(b)) => {
+                            let q = o / b;
+                            if q <= x {
+                                format!("yes ({q:.2}x)")
+                            } else {
+                                format!("NO ({q:.2}x)")
+                            }
+                        }
+                        _ => "?".into(),
+                    },
+                )
+            }
+        };
+        let rounds_note = match ours.count(r.key) {
+            c if c > 0 && c < rounds => format!(" ({c} run)"),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {}{} | {} | {} | {} | {} |",
+            r.label.trim(),
+            o.map_or("—".into(), |v| fmt_value(r.unit, v)),
+            rounds_note,
+            n.map_or("—".into(), |v| fmt_value(r.unit, v)),
+            ratio.map_or("—".into(), |q| format!("{q:.2}x")),
+            target,
+            met
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nRatios are ours ÷ Node: above 1 is more for throughput, below 1 is less for times and bytes. \
+         Throughput rows deliver to listeners that deserialize each message (`on_message_as::<Msg>`, \
+         Node: `e.data`)."
+    );
+    out
+}

@@ -1,0 +1,92 @@
+//! Memory per live `MessageChannel`, as `../shared/bench-peers/node/messagechannel-memory.js`
+//! measures it: each variant runs in a fresh child process (this benchmark binary run
+//! again with `BENCH_MEMORY_CHILD=variant:channels`), which creates the channels in a
+//! window, keeps them reachable, and reports the RSS delta per channel. Variants:
+//! `idle` (no listener) and `started` (port2 has a `message` listener, so it is started).
+
+#![allow(dead_code)]
+
+use std::process::Command;
+
+use webmessaging::prelude::*;
+
+use crate::workloads::Bench;
+
+/// The environment variable that makes a benchmark binary a memory child.
+pub const CHILD_ENV: &str = "BENCH_MEMORY_CHILD";
+
+/// Resident set size of this process, in bytes (`/proc/self/statm`).
+pub fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+/// Per-channel figures of one child run.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MemFigures {
+    pub rss_bytes_per_channel: f64,
+    pub rss_delta_mib: f64,
+}
+
+/// If this process is a memory child, runs the measurement, prints one JSON line and
+/// returns true.
+pub fn run_child_if_asked() -> bool {
+    let Ok(spec) = std::env::var(CHILD_ENV) else {
+        return false;
+    };
+    let (variant, channels) = spec.split_once(':').expect("variant:channels");
+    let channels: usize = channels.parse().expect("channel count");
+    let started = variant == "started";
+    let sys = actix_rt::System::new();
+    let (before, after) = sys.block_on(async move {
+        let b = Bench::new().await;
+        let r = b
+            .window
+            .run(move |scope: &Scope| {
+                let before = rss_bytes();
+                let mut live: Vec<MessageChannel> = Vec::with_capacity(channels);
+                for _ in 0..channels {
+                    let ch = scope.message_channel();
+                    if started {
+                        ch.port2().on_message(|_: &Scope, _: &MessageEvent| {});
+                    }
+                    live.push(ch);
+                }
+                let after = rss_bytes();
+                // Keep them reachable until the realm goes away.
+                scope.set_global(live);
+                (before, after)
+            })
+            .await
+            .expect("run");
+        b.shutdown();
+        r
+    });
+    let per = (after as f64 - before as f64) / channels as f64;
+    println!(
+        "{{\"variant\":\"{variant}\",\"channels\":{channels},\"rss_bytes_per_channel\":{per:.1},\"rss_delta_mib\":{:.1}}}",
+        (after as f64 - before as f64) / (1u64 << 20) as f64
+    );
+    true
+}
+
+/// Runs this binary again as a memory child for `variant` and `channels`.
+pub fn measure(variant: &str, channels: usize) -> Option<MemFigures> {
+    let exe = std::env::current_exe().ok()?;
+    let out = Command::new(exe)
+        .env(CHILD_ENV, format!("{variant}:{channels}"))
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find(|l| l.starts_with('{'))?;
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    Some(MemFigures {
+        rss_bytes_per_channel: v["rss_bytes_per_channel"].as_f64()?,
+        rss_delta_mib: v["rss_delta_mib"].as_f64()?,
+    })
+}
