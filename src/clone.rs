@@ -57,6 +57,16 @@
 //! knows the sizes and skips the duplicate-key lookups a decoder must do on
 //! untrusted input. The per-value functions are `#[inline(always)]` and the
 //! per-object ones `#[inline(never)]`, so that primitives (most values) cost no call.
+//!
+//! Since the 2026-11-26 afternoon pass, objects are recycled per thread (see the
+//! pool in [`crate::value`]): the last reference to an object hands its allocation
+//! back, a plain object or array with its emptied buffer, keyed by capacity; the
+//! direct clone and the decoder build unshared plain objects and arrays in place in
+//! a recycled one of the right size (`Object::build_plain`, `Object::build_array`),
+//! so a steady stream of clones makes almost no `malloc`/`free` calls (glibc's
+//! per-thread cache holds only 7 blocks of a size, and freeing a message of dozens
+//! of objects went through its slow path). Values that own nothing are copied
+//! bitwise, and emptying a container skips the drop call for them.
 
 use std::any::Any;
 use std::cell::Cell;
@@ -69,9 +79,9 @@ use num_bigint::{BigInt, Sign};
 
 use crate::error::{Error, Result};
 use crate::value::{
-    check_view, ArrayBufferData, ArrayData, ArrayElements, BlobData, CollectionData,
-    DomExceptionData, ErrorData, ErrorKind, FileData, JsString, Object, ObjectData, PortReceiver,
-    PropertyMap, RegExpData, TransferablePort, Value, ViewData, ViewKind,
+    check_view, take_entries_buffer, ArrayBufferData, ArrayData, ArrayElements, BlobData,
+    CollectionData, DomExceptionData, ErrorData, ErrorKind, FileData, JsString, Object, ObjectData,
+    PortReceiver, PropertyMap, RegExpData, TransferablePort, Value, ViewData, ViewKind,
 };
 
 /// The record format version written as the first byte.
@@ -1053,7 +1063,7 @@ fn direct_clone(value: &Value, transfer: &[Value]) -> Result<Value> {
         depth: 0,
     };
     // Step 5 (and StructuredDeserialize): walk and copy.
-    let out = c.value(value)?;
+    let out = c.value(value).map_err(|e| *e)?;
     // Steps 6-7: detached checks, then the transfer steps.
     let data = list.detach_all()?;
     for ((_, target), holder) in targets.iter().zip(data.buffers) {
@@ -1065,6 +1075,10 @@ fn direct_clone(value: &Value, transfer: &[Value]) -> Result<Value> {
     Ok(out)
 }
 
+/// The copier's result: the error is boxed so that an `Object` result is returned in
+/// registers.
+type CopyResult<T> = std::result::Result<T, Box<Error>>;
+
 struct Copier<'t> {
     /// Source object address -> its copy, for objects that can be met twice.
     memory: AddrMap<Object>,
@@ -1074,17 +1088,23 @@ struct Copier<'t> {
 
 impl Copier<'_> {
     #[inline(always)]
-    fn value(&mut self, v: &Value) -> Result<Value> {
+    fn value(&mut self, v: &Value) -> CopyResult<Value> {
         // The common primitives are copied here rather than by `Value::clone`,
         // which is not inlined (its BigInt arm makes it large) and so cost a call
-        // per value.
+        // per value. Values that own nothing (numbers, short strings...) are copied
+        // bitwise, without a dispatch on their kind.
+        if v.owns_nothing() {
+            // SAFETY: `owns_nothing` means the value holds no reference or heap data,
+            // so the copy is independent of `v` and dropping both is sound.
+            return Ok(unsafe { std::ptr::read(v) });
+        }
         Ok(match v {
             Value::Undefined => Value::Undefined,
             Value::Null => Value::Null,
             Value::Bool(b) => Value::Bool(*b),
             Value::Number(n) => Value::Number(*n),
             Value::String(s) => Value::String(s.clone()),
-            Value::Symbol(s) => return Err(err_symbol(s)),
+            Value::Symbol(s) => return Err(err_symbol(s).into()),
             Value::Object(o) => Value::Object(self.object(o)?),
             Value::BigInt(_) => v.clone(),
         })
@@ -1092,7 +1112,7 @@ impl Copier<'_> {
 
     /// The copied properties: the keys are distinct already, so they are moved into
     /// a `Vec` of the exact size without lookups.
-    fn props(&mut self, p: &PropertyMap) -> Result<PropertyMap> {
+    fn props(&mut self, p: &PropertyMap) -> CopyResult<PropertyMap> {
         let mut out = Vec::with_capacity(p.len());
         for (k, v) in p.iter() {
             let v = self.value(v)?;
@@ -1108,8 +1128,8 @@ impl Copier<'_> {
         o: &Object,
         shared: bool,
         empty: fn() -> ObjectData,
-        fill: impl FnOnce(&mut Self) -> Result<ObjectData>,
-    ) -> Result<Object> {
+        fill: impl FnOnce(&mut Self) -> CopyResult<ObjectData>,
+    ) -> CopyResult<Object> {
         if shared {
             let c = Object::from_data(empty());
             self.memory.insert(o.addr(), c.clone());
@@ -1122,7 +1142,7 @@ impl Copier<'_> {
     }
 
     #[inline(never)]
-    fn object(&mut self, o: &Object) -> Result<Object> {
+    fn object(&mut self, o: &Object) -> CopyResult<Object> {
         let shared = o.ref_count() > 1;
         if shared {
             if let Some(c) = self.memory.get(&o.addr()) {
@@ -1131,7 +1151,7 @@ impl Copier<'_> {
         }
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(err_too_deep());
+            return Err(err_too_deep().into());
         }
         let d = o.borrow();
         let leaf = match &*d {
@@ -1139,6 +1159,35 @@ impl Copier<'_> {
             // with them (one allocation, no borrow per item); one that can be met
             // again is registered empty before its children, which may point back
             // to it (a cycle), and filled in afterwards.
+            ObjectData::Plain(p) if !shared => {
+                // Built in place, in a recycled object of the right size if any.
+                let r = Object::build_plain(p.len(), |out| {
+                    for (k, v) in p.iter() {
+                        let v = self.value(v)?;
+                        out.push((k.clone(), v));
+                    }
+                    Ok(())
+                });
+                self.depth -= 1;
+                return r;
+            }
+            ObjectData::Array(a) if !shared => {
+                let n = a.elements.len().min(a.length as usize);
+                let r = Object::build_array(n, a.length, |elements| {
+                    for e in &a.elements[..n] {
+                        elements.push(match e {
+                            Some(v) => Some(self.value(v)?),
+                            None => None,
+                        });
+                    }
+                    Ok(match a.props.as_ref().filter(|p| !p.is_empty()) {
+                        Some(p) => Some(Box::new(self.props(p)?)),
+                        None => None,
+                    })
+                });
+                self.depth -= 1;
+                return r;
+            }
             ObjectData::Plain(p) => {
                 let r = self.container(
                     o,
@@ -1188,7 +1237,7 @@ impl Copier<'_> {
                     // The source's keys are distinct by SameValueZero, and so are
                     // their copies (object keys become distinct new objects), so no
                     // lookups are needed.
-                    let mut out = Vec::with_capacity(m.len());
+                    let mut out = take_entries_buffer(m.len());
                     for (k, v) in m.iter() {
                         let k = c.value(k)?;
                         let v = if is_map {
@@ -1217,7 +1266,7 @@ impl Copier<'_> {
                         let mut out = Vec::with_capacity(files.len());
                         for f in files {
                             if !matches!(&*f.borrow(), ObjectData::File(_)) {
-                                return Err(err_file_list_item(f));
+                                return Err(err_file_list_item(f).into());
                             }
                             out.push(c.object(f)?);
                         }
@@ -1229,7 +1278,7 @@ impl Copier<'_> {
             }
             ObjectData::View(v) => {
                 if v.current_length().1 {
-                    return Err(err_out_of_bounds(v.kind));
+                    return Err(err_out_of_bounds(v.kind).into());
                 }
                 let buffer = self.object(&v.buffer)?;
                 ObjectData::View(ViewData {
@@ -1245,7 +1294,7 @@ impl Copier<'_> {
                     return Ok(t.clone());
                 }
                 if ab.detached {
-                    return Err(err_detached_buffer());
+                    return Err(err_detached_buffer().into());
                 }
                 ObjectData::ArrayBuffer(ArrayBufferData {
                     bytes: ab.bytes.clone(),
@@ -1253,7 +1302,7 @@ impl Copier<'_> {
                     detached: false,
                 })
             }
-            ObjectData::Port(_) => return Err(err_port_not_transferred()),
+            ObjectData::Port(_) => return Err(err_port_not_transferred().into()),
             ObjectData::BooleanObject(b) => ObjectData::BooleanObject(*b),
             ObjectData::NumberObject(n) => ObjectData::NumberObject(*n),
             ObjectData::StringObject(s) => ObjectData::StringObject(s.clone()),
@@ -1278,8 +1327,8 @@ impl Copier<'_> {
                 })
             }
             ObjectData::DomException(e) => ObjectData::DomException(e.clone()),
-            ObjectData::Function { name } => return Err(err_function(name)),
-            ObjectData::Platform { interface } => return Err(err_platform(interface)),
+            ObjectData::Function { name } => return Err(err_function(name).into()),
+            ObjectData::Platform { interface } => return Err(err_platform(interface).into()),
         };
         let c = Object::from_data(leaf);
         if shared {
@@ -1670,6 +1719,17 @@ impl<'a> Deserializer<'a> {
 
     fn plain_object(&mut self) -> Result<Object> {
         let shared = self.reserve_shared(|| ObjectData::Plain(PropertyMap::new()));
+        if shared.is_none() {
+            // Built in a recycled object of the right size if any.
+            let start = self.scratch.props.len();
+            while let Some(key) = self.key()? {
+                let v = self.value()?;
+                self.scratch.props.push((key, v));
+            }
+            return Ok(Object::build_plain_from_entries(
+                self.scratch.props.drain(start..),
+            ));
+        }
         let p = self.props()?;
         Ok(Self::finish_container(shared, ObjectData::Plain(p)))
     }
@@ -1688,6 +1748,27 @@ impl<'a> Deserializer<'a> {
         let length = self.r.varint()?;
         if length > u32::MAX as u64 || (length as usize) < self.scratch.elements.len() - start {
             return Err(bad_array_length());
+        }
+        if shared.is_none() {
+            // Built in a recycled array of the right size if any; the properties
+            // (decoded on the other scratch stacks) come first.
+            let props = match self.r.peek()? {
+                tag::END => {
+                    self.r.pos += 1;
+                    None
+                }
+                _ => Some(Box::new(self.props()?)),
+            };
+            let n = self.scratch.elements.len() - start;
+            let r: std::result::Result<Object, std::convert::Infallible> =
+                Object::build_array(n, length as u32, |elements| {
+                    elements.extend(self.scratch.elements.drain(start..));
+                    Ok(props)
+                });
+            return Ok(match r {
+                Ok(o) => o,
+                Err(never) => match never {},
+            });
         }
         let elements: ArrayElements = self.scratch.elements.drain(start..).collect();
         let props = match self.r.peek()? {

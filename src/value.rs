@@ -26,6 +26,7 @@ use std::cell::{Ref, RefCell, RefMut};
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
+use std::mem::ManuallyDrop;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -60,6 +61,12 @@ enum StrRepr {
 pub struct JsString(StrRepr);
 
 impl JsString {
+    /// True when the string holds a reference to heap text (dropping it does work).
+    #[inline(always)]
+    fn owns_heap(&self) -> bool {
+        !matches!(self.0, StrRepr::Inline { .. })
+    }
+
     /// Builds a string from UTF-8 text.
     pub fn new(s: &str) -> JsString {
         if s.len() <= INLINE_CAP {
@@ -297,6 +304,17 @@ pub enum Value {
 }
 
 impl Value {
+    /// True when dropping the value does nothing (no reference, no heap data), so a
+    /// bitwise copy of it is a valid, independent value (crate use: copying).
+    #[inline(always)]
+    pub(crate) fn owns_nothing(&self) -> bool {
+        match self {
+            Value::Undefined | Value::Null | Value::Bool(_) | Value::Number(_) => true,
+            Value::String(s) => !s.owns_heap(),
+            _ => false,
+        }
+    }
+
     /// True for `undefined`.
     pub fn is_undefined(&self) -> bool {
         matches!(self, Value::Undefined)
@@ -684,23 +702,27 @@ impl PropertyMap {
     pub(crate) fn from_entries(
         entries: impl ExactSizeIterator<Item = (JsString, Value)>,
     ) -> PropertyMap {
-        let n = entries.len();
-        let mut map = PropertyMap::with_capacity(n);
-        if n > INDEX_THRESHOLD {
+        let mut map = PropertyMap::with_capacity(entries.len());
+        map.extend_entries(entries);
+        map
+    }
+
+    /// Adds these entries to an empty map, as [`PropertyMap::from_entries`] does.
+    fn extend_entries(&mut self, entries: impl ExactSizeIterator<Item = (JsString, Value)>) {
+        if entries.len() > INDEX_THRESHOLD {
             for (k, v) in entries {
-                map.insert(k, v);
+                self.insert(k, v);
             }
-            return map;
+            return;
         }
         // Small maps (nearly all): `insert` without its index checks, since no
         // index is built at this size.
         for (k, v) in entries {
-            match map.entries.iter().position(|(e, _)| *e == k) {
-                Some(i) => map.entries[i].1 = v,
-                None => map.entries.push((k, v)),
+            match self.entries.iter().position(|(e, _)| *e == k) {
+                Some(i) => self.entries[i].1 = v,
+                None => self.entries.push((k, v)),
             }
         }
-        map
     }
 
     fn position(&self, key: &JsString) -> Option<usize> {
@@ -1262,12 +1284,284 @@ impl ObjectData {
 /// A reference to a JavaScript object. Cloning the `Object` clones the reference,
 /// not the object: identity is [`Object::ptr_eq`].
 #[derive(Clone)]
-pub struct Object(Rc<RefCell<ObjectData>>);
+pub struct Object(ManuallyDrop<Rc<RefCell<ObjectData>>>);
+
+impl Drop for Object {
+    #[inline]
+    fn drop(&mut self) {
+        if Rc::strong_count(&self.0) == 1 && Rc::weak_count(&self.0) == 0 {
+            // SAFETY: `self.0` is not used again (this is `drop`).
+            recycle(unsafe { ManuallyDrop::take(&mut self.0) });
+        } else {
+            // SAFETY: as above.
+            unsafe { ManuallyDrop::drop(&mut self.0) }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Recycling
+// ---------------------------------------------------------------------------
+
+/// Per-thread free lists of object allocations, with their small content buffers.
+///
+/// Building and freeing objects is most of the cost of a structured clone (one
+/// `Rc` allocation per object, one more for a container's contents), and glibc's
+/// per-thread cache holds only 7 blocks of a size, so freeing a cloned message
+/// (dozens of same-sized blocks at once) goes through its slow path. Objects are
+/// `!Send`, so they are always freed on the thread that made them: the last
+/// reference to an object hands its (emptied) allocation back here, plain objects
+/// and arrays together with their emptied buffer (keyed by its exact capacity),
+/// and the clone takes them back. Bounded, so little memory is kept.
+struct Pool {
+    /// Allocations holding [`EMPTY`] (owning nothing).
+    objects: Vec<Rc<RefCell<ObjectData>>>,
+    /// Plain objects with no properties and room for exactly `i + 1`.
+    plain: [Vec<Rc<RefCell<ObjectData>>>; POOL_CLASSES],
+    /// Arrays with no elements or properties and room for exactly `i + 1` elements.
+    arrays: [Vec<Rc<RefCell<ObjectData>>>; POOL_CLASSES],
+    /// Empty Map and Set entry buffers with room for exactly `i + 1`.
+    entries: [Vec<Vec<(Value, Value)>>; POOL_CLASSES],
+}
+
+/// What a pooled allocation without a buffer holds.
+const EMPTY: ObjectData = ObjectData::BooleanObject(false);
+/// Buffers of capacity 1 to `POOL_CLASSES` are recycled.
+const POOL_CLASSES: usize = 16;
+/// At most this many buffer-less object allocations are kept per thread.
+const POOL_OBJECTS: usize = 128;
+/// At most this many objects or buffers of each capacity and kind are kept.
+const POOL_BUFFERS: usize = 16;
+
+thread_local! {
+    static POOL: RefCell<Pool> = const {
+        RefCell::new(Pool {
+            objects: Vec::new(),
+            plain: [const { Vec::new() }; POOL_CLASSES],
+            arrays: [const { Vec::new() }; POOL_CLASSES],
+            entries: [const { Vec::new() }; POOL_CLASSES],
+        })
+    };
+}
+
+/// Runs `f` on this thread's pool, unless it is gone (thread exit) or busy.
+#[inline(always)]
+fn with_pool<R>(f: impl FnOnce(&mut Pool) -> Option<R>) -> Option<R> {
+    POOL.try_with(|p| match p.try_borrow_mut() {
+        Ok(mut p) => f(&mut p),
+        Err(_) => None,
+    })
+    .ok()
+    .flatten()
+}
+
+/// A Map or Set entry buffer with room for exactly `n` entries (crate use).
+#[inline]
+pub(crate) fn take_entries_buffer(n: usize) -> Vec<(Value, Value)> {
+    if n.wrapping_sub(1) < POOL_CLASSES {
+        if let Some(v) = with_pool(|p| p.entries[n - 1].pop()) {
+            return v;
+        }
+    }
+    Vec::with_capacity(n)
+}
+
+/// Empties `v`, in order, without a call per item that owns nothing.
+#[inline(always)]
+fn clear_entries<T>(v: &mut Vec<T>, trivial: impl Fn(&T) -> bool) {
+    let len = v.len();
+    let p = v.as_mut_ptr();
+    // SAFETY: the length is set to 0 first, so the items (each dropped at most once
+    // below, or forgotten when a drop panics) are never reached again through `v`.
+    unsafe {
+        v.set_len(0);
+        for i in 0..len {
+            let item = p.add(i);
+            if !trivial(&*item) {
+                std::ptr::drop_in_place(item);
+            }
+        }
+    }
+}
+
+/// Where a recycled allocation goes.
+enum Keep {
+    Plain(usize),
+    Array(usize),
+    Entries(Vec<(Value, Value)>),
+    Object,
+}
+
+/// Frees the last reference to an object: its contents are dropped (recursively),
+/// and its allocation and small buffers are kept for reuse.
+#[inline(never)]
+fn recycle(mut rc: Rc<RefCell<ObjectData>>) {
+    let Some(cell) = Rc::get_mut(&mut rc) else {
+        return;
+    };
+    // Empty the object in place (dropping what it holds, which may recycle more
+    // objects: the pool is not borrowed meanwhile).
+    let keep = match cell.get_mut() {
+        ObjectData::Plain(p) => {
+            p.index = None;
+            clear_entries(&mut p.entries, |(k, v)| !k.owns_heap() && v.owns_nothing());
+            Keep::Plain(p.entries.capacity())
+        }
+        ObjectData::Array(a) => {
+            a.props = None;
+            a.length = 0;
+            clear_entries(&mut a.elements, |e| {
+                e.as_ref().map_or(true, Value::owns_nothing)
+            });
+            Keep::Array(a.elements.capacity())
+        }
+        ObjectData::Map(c) | ObjectData::Set(c) => {
+            c.index = None;
+            clear_entries(&mut c.entries, |(k, v)| {
+                k.owns_nothing() && v.owns_nothing()
+            });
+            Keep::Entries(std::mem::take(&mut c.entries))
+        }
+        _ => Keep::Object,
+    };
+    let keep = match keep {
+        Keep::Plain(cap) | Keep::Array(cap) if cap.wrapping_sub(1) >= POOL_CLASSES => Keep::Object,
+        k => k,
+    };
+    if let Keep::Object | Keep::Entries(_) = keep {
+        *cell.get_mut() = EMPTY;
+    }
+    with_pool(|p| {
+        let list = match keep {
+            Keep::Plain(cap) => &mut p.plain[cap - 1],
+            Keep::Array(cap) => &mut p.arrays[cap - 1],
+            Keep::Entries(v) => {
+                let cap = v.capacity();
+                if cap.wrapping_sub(1) < POOL_CLASSES && p.entries[cap - 1].len() < POOL_BUFFERS {
+                    p.entries[cap - 1].push(v);
+                }
+                if p.objects.len() < POOL_OBJECTS {
+                    p.objects.push(rc);
+                }
+                return Some(());
+            }
+            Keep::Object => {
+                if p.objects.len() < POOL_OBJECTS {
+                    p.objects.push(rc);
+                }
+                return Some(());
+            }
+        };
+        if list.len() < POOL_BUFFERS {
+            list.push(rc);
+        }
+        Some(())
+    });
+}
 
 impl Object {
+    /// A new plain object, with room for exactly `n` properties, whose properties
+    /// `fill` pushes; their keys must be distinct (crate use: copying an object).
+    #[inline]
+    pub(crate) fn build_plain<E>(
+        n: usize,
+        fill: impl FnOnce(&mut Vec<(JsString, Value)>) -> std::result::Result<(), E>,
+    ) -> std::result::Result<Object, E> {
+        let pooled = if n.wrapping_sub(1) < POOL_CLASSES {
+            with_pool(|p| p.plain[n - 1].pop())
+        } else {
+            None
+        };
+        let mut rc = pooled.unwrap_or_else(|| {
+            Rc::new(RefCell::new(ObjectData::Plain(PropertyMap::with_capacity(
+                n,
+            ))))
+        });
+        let r = match Rc::get_mut(&mut rc).map(RefCell::get_mut) {
+            Some(ObjectData::Plain(p)) => {
+                let r = fill(&mut p.entries);
+                if p.entries.len() > INDEX_THRESHOLD {
+                    p.rebuild_index();
+                }
+                r
+            }
+            _ => unreachable!("a pooled plain object is a plain object"),
+        };
+        let o = Object(ManuallyDrop::new(rc));
+        r.map(|()| o)
+    }
+
+    /// A new plain object of these entries, as [`PropertyMap::from_entries`] builds
+    /// them (crate use: decoding), in a recycled object of the right size if any.
+    #[inline]
+    pub(crate) fn build_plain_from_entries(
+        entries: impl ExactSizeIterator<Item = (JsString, Value)>,
+    ) -> Object {
+        let n = entries.len();
+        let pooled = if n.wrapping_sub(1) < POOL_CLASSES {
+            with_pool(|p| p.plain[n - 1].pop())
+        } else {
+            None
+        };
+        let mut rc = pooled.unwrap_or_else(|| {
+            Rc::new(RefCell::new(ObjectData::Plain(PropertyMap::with_capacity(
+                n,
+            ))))
+        });
+        match Rc::get_mut(&mut rc).map(RefCell::get_mut) {
+            Some(ObjectData::Plain(p)) => p.extend_entries(entries),
+            _ => unreachable!("a pooled plain object is a plain object"),
+        }
+        Object(ManuallyDrop::new(rc))
+    }
+
+    /// A new Array of `length`, with room for exactly `n` elements, whose elements
+    /// `fill` pushes and whose extra properties it returns (crate use: copying).
+    #[inline]
+    pub(crate) fn build_array<E>(
+        n: usize,
+        length: u32,
+        fill: impl FnOnce(&mut ArrayElements) -> std::result::Result<Option<Box<PropertyMap>>, E>,
+    ) -> std::result::Result<Object, E> {
+        let pooled = if n.wrapping_sub(1) < POOL_CLASSES {
+            with_pool(|p| p.arrays[n - 1].pop())
+        } else {
+            None
+        };
+        let mut rc = pooled.unwrap_or_else(|| {
+            Rc::new(RefCell::new(ObjectData::Array(ArrayData {
+                length: 0,
+                elements: ArrayElements::with_capacity(n),
+                props: None,
+            })))
+        });
+        let r = match Rc::get_mut(&mut rc).map(RefCell::get_mut) {
+            Some(ObjectData::Array(a)) => fill(&mut a.elements).map(|props| {
+                a.props = props;
+                a.length = length;
+            }),
+            _ => unreachable!("a pooled array is an array"),
+        };
+        let o = Object(ManuallyDrop::new(rc));
+        r.map(|()| o)
+    }
+
     /// An object with the given data.
+    #[inline]
     pub fn from_data(data: ObjectData) -> Object {
-        Object(Rc::new(RefCell::new(data)))
+        match with_pool(|p| p.objects.pop()) {
+            Some(mut rc) => {
+                if let Some(cell) = Rc::get_mut(&mut rc) {
+                    // SAFETY: the cell is ours alone (`get_mut`); it holds `EMPTY`,
+                    // which owns nothing, so overwriting it without dropping it leaks
+                    // nothing.
+                    unsafe { std::ptr::write(cell.get_mut(), data) };
+                    return Object(ManuallyDrop::new(rc));
+                }
+                Object(ManuallyDrop::new(Rc::new(RefCell::new(data))))
+            }
+            None => Object(ManuallyDrop::new(Rc::new(RefCell::new(data)))),
+        }
     }
 
     /// True when both refer to the same object.
