@@ -67,15 +67,74 @@ use crate::trace;
 static SEQ: AtomicU64 = AtomicU64::new(1);
 
 thread_local! {
-    /// The channels living on this thread (an event loop), by id, for the root actor that
-    /// runs their deliveries.
-    static CHANNELS: RefCell<HashMap<u64, Weak<ChannelObject>, crate::id_hash::IdHash>> = RefCell::new(HashMap::default());
+    /// The channels living on this thread (an event loop), for the root actor that runs
+    /// their deliveries.
+    static CHANNELS: RefCell<ChannelTable> = const {
+        RefCell::new(ChannelTable {
+            slots: Vec::new(),
+            free: Vec::new(),
+        })
+    };
+}
+
+/// A slab of this thread's channels. The registry carries each destination's slot with its
+/// id ([`Target`]), so a delivery finds its channel by index instead of hashing the id; the
+/// id is checked because a freed slot is reused by a later channel.
+struct ChannelTable {
+    /// (channel id, channel); id 0 marks a free slot (ids start at 1).
+    slots: Vec<(u64, Weak<ChannelObject>)>,
+    free: Vec<u32>,
+}
+
+impl ChannelTable {
+    fn insert(&mut self, id: u64, channel: Weak<ChannelObject>) -> u32 {
+        if let Some(slot) = self.free.pop() {
+            self.slots[slot as usize] = (id, channel);
+            slot
+        } else {
+            self.slots.push((id, channel));
+            u32::try_from(self.slots.len() - 1).expect("fewer than 2^32 channels per thread")
+        }
+    }
+
+    /// Frees `slot` if it still holds channel `id`; returns its `Weak` (to drop outside
+    /// the borrow).
+    fn remove(&mut self, slot: u32, id: u64) -> Option<Weak<ChannelObject>> {
+        let s = self.slots.get_mut(slot as usize)?;
+        if s.0 != id {
+            return None;
+        }
+        s.0 = 0;
+        let w = std::mem::take(&mut s.1);
+        self.free.push(slot);
+        Some(w)
+    }
+
+    #[inline]
+    fn get(&self, t: Target) -> Option<Rc<ChannelObject>> {
+        let s = self.slots.get(t.slot as usize)?;
+        if s.0 == t.id {
+            s.1.upgrade()
+        } else {
+            None
+        }
+    }
+}
+
+/// A destination of a broadcast: the channel's id and its slot in its thread's
+/// [`ChannelTable`].
+#[derive(Clone, Copy)]
+pub(crate) struct Target {
+    id: u64,
+    slot: u32,
 }
 
 type Key = (Origin, Arc<str>);
 
 pub(crate) struct ChannelObject {
     id: u64,
+    /// The channel's slot in its thread's [`ChannelTable`] (registered channels only).
+    slot: u32,
     name: Arc<str>,
     origin: Origin,
     /// `origin` serialized, shared by every post (`event.origin` at the receivers).
@@ -105,11 +164,13 @@ impl ChannelObject {
             }
         }
         // `try_with`: a channel may be dropped while its thread's locals are torn down.
-        let _ = CHANNELS.try_with(|c| {
-            if let Ok(mut c) = c.try_borrow_mut() {
-                c.remove(&self.id);
-            }
-        });
+        if self.registered {
+            let _ = CHANNELS.try_with(|c| {
+                if let Ok(mut c) = c.try_borrow_mut() {
+                    c.remove(self.slot, self.id);
+                }
+            });
+        }
         self.listeners.clear();
         if let Some(realm) = self.realm.upgrade() {
             realm.broadcast.release(self.id);
@@ -152,26 +213,35 @@ impl BroadcastChannel {
         let registry = realm.browser.registry();
         let closed = Arc::new(AtomicBool::new(false));
         let loop_addr = event_loop_root(realm);
-        let obj = Rc::new(ChannelObject {
+        let registered = active && loop_addr.is_some();
+        let obj = Rc::new_cyclic(|weak| ChannelObject {
             id,
+            // Registered channels take a slot in this thread's table now (a `Weak` that
+            // upgrades once the channel is built).
+            slot: if registered {
+                CHANNELS.with(|c| c.borrow_mut().insert(id, weak.clone()))
+            } else {
+                u32::MAX
+            },
             name: name.clone(),
             origin: realm.origin.clone(),
             serialized_origin: Arc::from(realm.origin.serialize()),
             realm: Rc::downgrade(realm),
             realm_addr: realm.addr.clone(),
             closed: closed.clone(),
-            registered: active && loop_addr.is_some(),
+            registered,
             registry: Some(registry.clone()),
             listeners: Listeners::default(),
             kept: Cell::new(false),
         });
         if obj.registered {
-            CHANNELS.with(|c| c.borrow_mut().insert(id, Rc::downgrade(&obj)));
             realm.broadcast.track(&obj);
             registry.do_send(RegistryMessage::Register {
                 key: (realm.origin.clone(), name),
                 entry: Entry {
                     id,
+                    slot: obj.slot,
+                    removed: false,
                     closed,
                     event_loop: loop_addr.expect("checked above"),
                 },
@@ -434,55 +504,74 @@ impl BroadcastScope {
 
 /// A batch of deliveries for one event loop, in creation order.
 pub(crate) struct BroadcastDelivery {
-    targets: Vec<u64>,
+    /// Shared with the registry's cache of the source's destinations ([`ChannelList`]).
+    targets: Arc<[Target]>,
     record: Arc<SerializedRecord>,
     origin: Arc<str>,
 }
 
 /// Runs a batch on the event loop's thread (called by its root actor).
+///
+/// Each destination is still its own task in creation order, with the checks made when
+/// its turn comes (an earlier listener of the batch may have closed it or made its realm
+/// not fully active), but what every delivery shares is made once per batch: one event
+/// (`realm::broadcast_event`: the shared record and origin; each delivery sets its target
+/// and starts with an empty value cell, so each destination deserializes its own copy)
+/// and the `Scope` of consecutive destinations in one realm.
 pub(crate) fn run_deliveries(d: BroadcastDelivery) {
-    let origin: Rc<str> = Rc::from(&*d.origin);
-    for id in d.targets {
-        let Some(channel) = CHANNELS.with(|c| c.borrow().get(&id).and_then(Weak::upgrade)) else {
+    let mut ev = realm::broadcast_event(d.record, Rc::from(&*d.origin));
+    // The realm of the previous destination (kept for the batch only).
+    let mut scope: Option<Scope> = None;
+    for &t in d.targets.iter() {
+        let Some(channel) = CHANNELS.with(|c| c.borrow().get(t)) else {
             continue;
         };
         // Closed after the message was posted (or never open): it gets nothing.
         if channel.closed.load(Ordering::Acquire) {
             continue;
         }
-        let Some(realm) = channel.realm.upgrade() else {
-            continue;
+        let s = match &mut scope {
+            // Same realm as the previous destination: the cached `Scope` holds it alive,
+            // so the address comparison is sound.
+            Some(s) if std::ptr::eq(Rc::as_ptr(&s.0), channel.realm.as_ptr()) => s,
+            cached => {
+                let Some(realm) = channel.realm.upgrade() else {
+                    continue;
+                };
+                cached.insert(Scope(realm))
+            }
         };
         // A destination that stopped being eligible (its document is no longer fully
         // active, its worker is closing) runs no task.
-        if !eligible(&realm) {
+        if !eligible(&s.0) {
             continue;
         }
-        let target = EventTarget::BroadcastChannel(BroadcastChannel(channel.clone()));
-        // Every destination shares the record (no copy per destination) and deserializes
-        // its own value from it.
-        if let Some(message) = realm::deliver_record(
-            &realm,
-            &channel.listeners,
-            target,
-            crate::event::EventRecord::Shared(d.record.clone()),
-            clone::TransferData::empty(),
-            origin.clone(),
-            None,
-        ) {
+        // The event's target holds this delivery's handle on the channel.
+        ev.target = Some(EventTarget::BroadcastChannel(BroadcastChannel(channel)));
+        let Some(EventTarget::BroadcastChannel(BroadcastChannel(channel))) = &ev.target else {
+            unreachable!("set above");
+        };
+        if let Some(message) = realm::fire_in(s, &channel.listeners, &ev) {
             // The destination's realm crashed: its own actor tears it down and tells its
             // supervisor; no more deliveries to it in this batch.
             // Until then it is not fully active: nothing more is delivered to it, in this
             // batch or in batches already queued on this event loop.
-            realm.alive.set(false);
+            s.0.alive.set(false);
             channel.realm_addr.do_send(RealmMessage::Crash { message });
         }
+        // What this delivery made is dropped now, before the next one (as its own event
+        // was before): the channel handle, and the value a listener may have deserialized.
+        ev.target = None;
+        ev.clear_value();
     }
 }
 
 #[derive(Clone)]
 pub(crate) struct Entry {
     id: u64,
+    slot: u32,
+    /// Unregistered (see [`ChannelList::removed`]).
+    removed: bool,
     closed: Arc<AtomicBool>,
     event_loop: Addr<RealmActor>,
 }
@@ -513,7 +602,62 @@ impl actix::Message for RegistryMessage {
 /// order.
 #[derive(Default)]
 pub struct BroadcastRegistry {
-    channels: HashMap<Key, Vec<Entry>>,
+    channels: HashMap<Key, ChannelList>,
+}
+
+/// The channels of one (origin, name), sorted by id (creation order).
+#[derive(Default)]
+struct ChannelList {
+    entries: Vec<Entry>,
+    /// Entries unregistered but still in `entries` (marked `removed`): removing from the
+    /// middle of a long list shifts it, so closing n channels one by one would be O(n^2);
+    /// they are dropped in one pass once they are half the list.
+    removed: usize,
+    /// The destinations of the last post (its source channel's id and the batches), reused
+    /// by the next posts from the same source while the list does not change: a burst from
+    /// one channel does not rebuild (and allocate) the same batches per post. Cleared by
+    /// every `Register` and `Unregister`. Channels closed since it was made are still in it;
+    /// the event loop skips them (a closed channel never reopens).
+    cache: Option<(u64, Batches)>,
+}
+
+/// A post's destinations, one list per event loop, each in creation order.
+type Batches = Vec<(Addr<RealmActor>, Arc<[Target]>)>;
+
+impl ChannelList {
+    fn live(&self) -> usize {
+        self.entries.len() - self.removed
+    }
+
+    /// Steps 7-9: the destinations of a post from `source` with creation number `seq`: same
+    /// origin and name (this list), open, not the source, created before the post, grouped
+    /// by event loop in creation order.
+    fn destinations(&self, source: u64, seq: u64) -> Batches {
+        let mut batches: Vec<(Addr<RealmActor>, Vec<Target>)> = Vec::new();
+        for e in &self.entries {
+            if e.id == source || e.id > seq || e.removed || e.closed.load(Ordering::Acquire) {
+                continue;
+            }
+            let t = Target {
+                id: e.id,
+                slot: e.slot,
+            };
+            // Consecutive destinations are usually on one event loop: the last batch is
+            // tried first.
+            if let Some((_, v)) = batches.last_mut().filter(|(a, _)| a == &e.event_loop) {
+                v.push(t);
+                continue;
+            }
+            match batches.iter_mut().find(|(a, _)| a == &e.event_loop) {
+                Some((_, v)) => v.push(t),
+                None => batches.push((e.event_loop.clone(), vec![t])),
+            }
+        }
+        batches
+            .into_iter()
+            .map(|(a, v)| (a, Arc::from(v)))
+            .collect()
+    }
 }
 
 impl BroadcastRegistry {
@@ -539,20 +683,31 @@ impl Handler<RegistryMessage> for BroadcastRegistry {
         match msg {
             RegistryMessage::Register { key, entry } => {
                 let list = self.channels.entry(key).or_default();
+                list.cache = None;
+                let list = &mut list.entries;
                 // Keep creation order even if registrations from two threads cross.
                 let at = list.partition_point(|e| e.id < entry.id);
                 list.insert(at, entry);
             }
             RegistryMessage::Unregister { key, id } => {
                 if let Some(list) = self.channels.get_mut(&key) {
+                    list.cache = None;
                     // The list is sorted by id (see Register): find the entry by binary
-                    // search, so closing n channels of one name is not O(n^2).
-                    let at = list.partition_point(|e| e.id < id);
-                    if list.get(at).is_some_and(|e| e.id == id) {
-                        list.remove(at);
+                    // search and mark it removed; the marked entries are dropped in one
+                    // pass once they are half the list, so closing n channels of one
+                    // name is O(n log n), not O(n^2) (a `Vec::remove` each).
+                    let at = list.entries.partition_point(|e| e.id < id);
+                    if let Some(e) = list.entries.get_mut(at) {
+                        if e.id == id && !e.removed {
+                            e.removed = true;
+                            list.removed += 1;
+                        }
                     }
-                    if list.is_empty() {
+                    if list.live() == 0 {
                         self.channels.remove(&key);
+                    } else if list.removed * 2 > list.entries.len() {
+                        list.entries.retain(|e| !e.removed);
+                        list.removed = 0;
                     }
                 }
             }
@@ -563,25 +718,30 @@ impl Handler<RegistryMessage> for BroadcastRegistry {
                 record,
                 origin,
             } => {
-                let Some(list) = self.channels.get(&key) else {
+                let Some(list) = self.channels.get_mut(&key) else {
                     return;
                 };
-                // Step 7-9: destinations: same origin and name, open, not the source,
-                // sorted by creation order per event loop.
-                let mut batches: Vec<(Addr<RealmActor>, Vec<u64>)> = Vec::new();
-                for e in list {
-                    if e.id == source || e.id > seq || e.closed.load(Ordering::Acquire) {
-                        continue;
+                // The cached destinations serve this post if they were made for the same
+                // source and every channel of the list was created before this post (the
+                // list is sorted by id), so none is excluded by `seq`.
+                let all_before = list.entries.last().is_some_and(|e| e.id < seq);
+                let fresh;
+                let batches = match &list.cache {
+                    Some((s, b)) if *s == source && all_before => b,
+                    _ => {
+                        let b = list.destinations(source, seq);
+                        if all_before {
+                            &list.cache.insert((source, b)).1
+                        } else {
+                            fresh = b;
+                            &fresh
+                        }
                     }
-                    match batches.iter_mut().find(|(a, _)| a == &e.event_loop) {
-                        Some((_, v)) => v.push(e.id),
-                        None => batches.push((e.event_loop.clone(), vec![e.id])),
-                    }
-                }
+                };
                 // Step 10: queue one task per destination (as one batch per event loop).
                 for (addr, targets) in batches {
                     addr.do_send(RealmMessage::Broadcast(BroadcastDelivery {
-                        targets,
+                        targets: targets.clone(),
                         record: record.clone(),
                         origin: origin.clone(),
                     }));
@@ -608,6 +768,6 @@ impl Handler<CountChannels> for BroadcastRegistry {
     type Result = usize;
 
     fn handle(&mut self, _: CountChannels, _: &mut Self::Context) -> usize {
-        self.channels.values().map(Vec::len).sum()
+        self.channels.values().map(ChannelList::live).sum()
     }
 }

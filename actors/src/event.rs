@@ -184,6 +184,18 @@ impl MessageEvent {
         }
     }
 
+    /// Empties the cell of `data` deserialized as a `Value`, so the event can be fired at
+    /// another destination that deserializes its own copy (a broadcast batch's event).
+    #[inline]
+    pub(crate) fn clear_value(&mut self) {
+        if let EventData::Serialized { value, .. } = &mut self.data {
+            // Usually unset (typed listeners read the record): no write then.
+            if value.get().is_some() {
+                value.take();
+            }
+        }
+    }
+
     /// The event's type.
     pub fn event_type(&self) -> EventType {
         self.event_type
@@ -213,6 +225,7 @@ impl MessageEvent {
     ///
     /// A mismatch is a `DataCloneError`; listeners registered with
     /// [`Scope::on_message_as`] get a `messageerror` event instead in that case.
+    #[inline]
     pub fn data_as<T: DeserializeOwned>(&self) -> webmessaging_core::Result<T> {
         match &self.data {
             EventData::Serialized { record, .. } => from_record(record),
@@ -452,6 +465,7 @@ impl Listeners {
     ///
     /// Allocation-free when at most one listener matches (the usual case: one
     /// `onmessage`), which keeps the dispatch of every message free of a `Vec`.
+    #[inline]
     pub(crate) fn snapshot(&self, event_type: EventType) -> Snapshot {
         let list = self.list.borrow();
         let mut matching = list.iter().filter(|l| l.event_type == event_type);
@@ -468,6 +482,19 @@ impl Listeners {
         Snapshot::Many(v)
     }
 
+    /// The callback of the target's only listener, if it is for `event_type` and, when
+    /// `no_value` is set, reads no `Value` (see `realm::fire_in`'s fast path); `None`
+    /// otherwise (dispatch then takes a [`snapshot`](Self::snapshot)).
+    #[inline]
+    pub(crate) fn sole(&self, event_type: EventType, no_value: bool) -> Option<Callback> {
+        match &self.list.borrow()[..] {
+            [l] if l.event_type == event_type && !(no_value && l.reads_value) => {
+                Some(l.callback.clone())
+            }
+            _ => None,
+        }
+    }
+
     pub(crate) fn clear(&self) {
         self.list.borrow_mut().clear();
         self.handlers.borrow_mut().clear();
@@ -482,6 +509,7 @@ pub(crate) enum Snapshot {
 }
 
 impl Snapshot {
+    #[inline]
     pub(crate) fn as_slice(&self) -> &[Listener] {
         match self {
             Snapshot::Empty => &[],
@@ -492,10 +520,6 @@ impl Snapshot {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.as_slice().is_empty()
-    }
-
-    pub(crate) fn iter(&self) -> std::slice::Iter<'_, Listener> {
-        self.as_slice().iter()
     }
 }
 

@@ -829,6 +829,35 @@ pub(crate) fn deliver_record(
 /// returned errors. For `message` events, data is deserialized before the first listener
 /// that reads it as a `Value`; failure turns the event into `messageerror`.
 pub(crate) fn fire(realm: &Rc<RealmInner>, listeners: &Listeners, ev: &MessageEvent) -> Crashed {
+    fire_in(&Scope(realm.clone()), listeners, ev)
+}
+
+/// A broadcast's `message` event, built once per delivery batch (see
+/// `broadcast::run_deliveries`): every destination shares the record and origin; each
+/// delivery sets its own target and starts with an empty value cell, so each destination
+/// still deserializes its own copy.
+pub(crate) fn broadcast_event(
+    record: Arc<clone::SerializedRecord>,
+    origin: Rc<str>,
+) -> MessageEvent {
+    MessageEvent {
+        event_type: EventType::Message,
+        data: event::serialized_data(event::EventRecord::Shared(record), Transferred::default()),
+        origin,
+        last_event_id: event::empty_str(),
+        source: None,
+        ports: event::no_ports(),
+        target: None,
+        trusted: true,
+        error_message: None,
+    }
+}
+
+/// [`fire`] with the realm's [`Scope`] borrowed from the caller (a broadcast batch makes
+/// one per realm instead of one per delivery).
+#[inline]
+pub(crate) fn fire_in(scope: &Scope, listeners: &Listeners, ev: &MessageEvent) -> Crashed {
+    let realm = &scope.0;
     if realm.observers.is_active() {
         realm
             .observers
@@ -838,7 +867,35 @@ pub(crate) fn fire(realm: &Rc<RealmInner>, listeners: &Listeners, ev: &MessageEv
         let target = target_name(realm, ev.target());
         trace::delivered(&realm.name, &target, ev.event_type().as_str(), ev.origin());
     }
+    // Fast path: the target's only listener, when it needs no `Value` first (a typed
+    // `onmessage`, which reads the record itself): no snapshot to build and drop. Its
+    // callback is cloned out of the list, as a snapshot would, so it may replace or
+    // remove itself while it runs.
+    if let Some(callback) = listeners.sole(ev.event_type, ev.event_type == EventType::Message) {
+        if !realm.alive.get() {
+            return None;
+        }
+        let r = catch_unwind(AssertUnwindSafe(|| callback(scope, ev)));
+        // The listener ran and returned `Ok` (checked inline, the rest out of line). That
+        // variant owns nothing: `forget` skips the call to the result's drop glue.
+        if matches!(r, Ok(Outcome::Ran(Ok(())))) {
+            std::mem::forget(r);
+            return None;
+        }
+        return after_listener(realm, listeners, ev, r, &mut false).unwrap_or(None);
+    }
+    fire_snapshot(scope, listeners, ev)
+}
+
+/// [`fire_in`] for any other set of listeners: on a snapshot of them, deserializing the
+/// data first if one of them reads it as a `Value`. Out of line, so that the fast path
+/// stays small.
+#[inline(never)]
+fn fire_snapshot(scope: &Scope, listeners: &Listeners, ev: &MessageEvent) -> Crashed {
+    let realm = &scope.0;
     let snapshot = listeners.snapshot(ev.event_type);
+    // Iterated by reference: cheaper than the snapshot's by-value chained iterator.
+    let snapshot = snapshot.as_slice();
     if snapshot.is_empty() {
         return None;
     }
@@ -868,46 +925,71 @@ pub(crate) fn fire(realm: &Rc<RealmInner>, listeners: &Listeners, ev: &MessageEv
             }
         }
     }
-    let scope = Scope(realm.clone());
     let mut message_error_fired = false;
     for l in snapshot {
         if !realm.alive.get() {
             return None;
         }
-        let r = catch_unwind(AssertUnwindSafe(|| (l.callback)(&scope, ev)));
-        match r {
+        match catch_unwind(AssertUnwindSafe(|| (l.callback)(scope, ev))) {
             Ok(Outcome::Ran(Ok(()))) => {}
-            Ok(Outcome::Ran(Err(e))) => {
-                if ev.event_type == EventType::Error {
-                    log::error!(target: "webmessaging::realm", "{}: error listener failed: {e}", realm.name);
-                } else {
-                    report_error(realm, &e.to_string());
+            r => {
+                if let Some(crashed) =
+                    after_listener(realm, listeners, ev, r, &mut message_error_fired)
+                {
+                    return crashed;
                 }
-            }
-            Ok(Outcome::Undeserializable(e)) => {
-                if !message_error_fired {
-                    message_error_fired = true;
-                    log::debug!(target: "webmessaging::realm", "{}: typed listener could not deserialize: {e}", realm.name);
-                    let err = error_event(
-                        EventType::MessageError,
-                        ev.target.clone().unwrap_or(EventTarget::Window),
-                        ev.origin.clone(),
-                        ev.source.clone(),
-                    );
-                    if let Some(p) = fire(realm, listeners, &err) {
-                        return Some(p);
-                    }
-                }
-            }
-            Err(panic) => {
-                let message = panic_message(&panic);
-                log::error!(target: "webmessaging::realm", "{}: {} listener panicked: {message}", realm.name, ev.event_type);
-                // No other listener of a crashed realm runs; the caller tears it down.
-                return Some(message);
             }
         }
     }
     None
+}
+
+/// What one listener's invocation (`r`) means for its dispatch ([`fire_in`]): reports a
+/// returned error, fires `messageerror` (once per event) for a typed listener that could
+/// not deserialize. `Some(result)` ends the dispatch with that result (a panic: the realm
+/// crashed, no other listener runs; or a crash in the `messageerror` listeners), `None`
+/// goes on with the next listener.
+#[inline(never)]
+fn after_listener(
+    realm: &Rc<RealmInner>,
+    listeners: &Listeners,
+    ev: &MessageEvent,
+    r: std::thread::Result<Outcome>,
+    message_error_fired: &mut bool,
+) -> Option<Crashed> {
+    match r {
+        Ok(Outcome::Ran(Ok(()))) => None,
+        Ok(Outcome::Ran(Err(e))) => {
+            if ev.event_type == EventType::Error {
+                log::error!(target: "webmessaging::realm", "{}: error listener failed: {e}", realm.name);
+            } else {
+                report_error(realm, &e.to_string());
+            }
+            None
+        }
+        Ok(Outcome::Undeserializable(e)) => {
+            if !*message_error_fired {
+                *message_error_fired = true;
+                log::debug!(target: "webmessaging::realm", "{}: typed listener could not deserialize: {e}", realm.name);
+                let err = error_event(
+                    EventType::MessageError,
+                    ev.target.clone().unwrap_or(EventTarget::Window),
+                    ev.origin.clone(),
+                    ev.source.clone(),
+                );
+                if let Some(p) = fire(realm, listeners, &err) {
+                    return Some(Some(p));
+                }
+            }
+            None
+        }
+        Err(panic) => {
+            let message = panic_message(&panic);
+            log::error!(target: "webmessaging::realm", "{}: {} listener panicked: {message}", realm.name, ev.event_type);
+            // No other listener of a crashed realm runs; the caller tears it down.
+            Some(Some(message))
+        }
+    }
 }
 
 fn drop_msg(at: &str, reason: &str) {
