@@ -9,6 +9,8 @@
 
 #[path = "support/memory.rs"]
 mod memory;
+#[path = "support/nested.rs"]
+mod nested;
 #[path = "support/workloads.rs"]
 mod workloads;
 

@@ -10,6 +10,8 @@
 //! cargo bench -p webmessaging --bench runtime -- mc_burst    # one group
 //! ```
 
+#[path = "support/nested.rs"]
+mod nested;
 #[path = "support/workloads.rs"]
 mod workloads;
 

@@ -593,77 +593,7 @@ pub async fn bc_fanout(b: &Bench, n: u64, r: usize, batch: u64) -> Duration {
 // Structured clone (structuredclone.js)
 // ---------------------------------------------------------------------------
 
-/// The object `makeNested()` of structuredclone.js builds (as core's benches/clone.rs).
-pub fn make_nested() -> Value {
-    let s = |x: &str| Value::from(x);
-    let user = Object::from_pairs([
-        ("name", s("Ada Lovelace")),
-        ("email", s("ada@example.org")),
-        (
-            "roles",
-            Value::from(Object::new_array(vec![
-                s("admin"),
-                s("editor"),
-                s("viewer"),
-            ])),
-        ),
-        (
-            "address",
-            Value::from(Object::from_pairs([
-                ("street", s("12 Analytical Engine Rd")),
-                ("city", s("London")),
-                ("zip", s("NW1 6XE")),
-            ])),
-        ),
-    ]);
-    let items = (0..8)
-        .map(|i| {
-            Value::from(Object::from_pairs([
-                ("sku", Value::from(format!("SKU-{}", 1000 + i))),
-                ("qty", Value::from(i + 1)),
-                ("price", Value::from(9.99 * (i + 1) as f64)),
-                ("tags", Value::from(Object::new_array(vec![s("a"), s("b")]))),
-            ]))
-        })
-        .collect();
-    let row =
-        |a: i32, b: i32, c: i32| Value::from(Object::new_array(vec![a.into(), b.into(), c.into()]));
-    let meta = Object::new_map([
-        (s("trace"), s("abcdef0123456789")),
-        (s("retries"), Value::from(3)),
-        (s("region"), s("eu-west")),
-        (
-            s("flags"),
-            Value::from(Object::new_array(vec![
-                true.into(),
-                false.into(),
-                true.into(),
-            ])),
-        ),
-    ]);
-    Value::from(Object::from_pairs([
-        ("id", Value::from(123456789)),
-        ("kind", s("order.updated")),
-        ("ok", Value::from(true)),
-        ("ratio", Value::from(0.3333333333333333)),
-        (
-            "created",
-            Value::from(Object::new_date(1_704_164_645_000.0)),
-        ),
-        ("user", Value::from(user)),
-        ("items", Value::from(Object::new_array(items))),
-        (
-            "matrix",
-            Value::from(Object::new_array(vec![
-                row(1, 2, 3),
-                row(4, 5, 6),
-                row(7, 8, 9),
-            ])),
-        ),
-        ("meta", Value::from(meta)),
-        ("note", Value::from("x".repeat(120))),
-    ]))
-}
+pub use crate::nested::make_nested;
 
 /// `iters` structured clones of the nested object (after 5,000 warm-up clones).
 pub fn clone_nested(iters: u64) -> Duration {
