@@ -466,7 +466,7 @@ impl RealmActor {
             return;
         };
         log::error!(target: "webmessaging::supervision", "{}: crashed during {during}: {message}", realm.name);
-        trace::dropped_crash(&realm.name, &message);
+        trace::realm_crashed(&realm.name, &message);
         realm.tear_down("crashed");
         supervision::on_crash(self, ctx, &realm, message);
     }

@@ -297,7 +297,7 @@ pub(crate) fn dropped(at: &str, reason: &str) {
 }
 
 #[inline]
-pub(crate) fn dropped_crash(realm: &str, message: &str) {
+pub(crate) fn realm_crashed(realm: &str, message: &str) {
     if is_enabled() {
         record(TraceKind::Crash, realm, "", message);
     }
