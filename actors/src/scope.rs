@@ -198,7 +198,6 @@ impl Scope {
         match &self.0.kind {
             RealmKind::Window(w) => w.post_message(self, message, "/", transfer),
             RealmKind::Worker(s) => {
-                crate::port::transfer_ports(transfer)?;
                 let data = clone::structured_serialize_with_transfer(message, transfer)?;
                 s.post_to_parent(data);
                 Ok(())
@@ -230,7 +229,6 @@ impl Scope {
         match &self.0.kind {
             RealmKind::Window(w) => w.post_with_transfer(self, data, "/", transfer),
             RealmKind::Worker(s) => {
-                crate::port::transfer_ports(transfer)?;
                 let data = clone::serialize_transfer_only(
                     webmessaging_core::serde_bridge::to_record(data)?,
                     transfer,
@@ -244,7 +242,6 @@ impl Scope {
     /// `structuredClone(value, { transfer })` in this realm (ports in `transfer` come back
     /// as new ports of this realm, still entangled).
     pub fn structured_clone(&self, value: &Value, transfer: &[Value]) -> Result<Value> {
-        crate::port::transfer_ports(transfer)?;
         clone::structured_clone_with_ports(
             value,
             transfer,

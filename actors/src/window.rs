@@ -215,8 +215,6 @@ impl WindowProxy {
         let thrown = |e: &Error| trace::thrown(&caller.name(), "window.postMessage", e);
         check_window_caller(caller).inspect_err(thrown)?;
         let target = TargetOrigin::parse(target_origin).inspect_err(thrown)?;
-        let ports = crate::port::transfer_ports(transfer).inspect_err(thrown)?;
-        drop(ports);
         // Step 6: serialize with transfer; rethrow any exception.
         let data =
             clone::structured_serialize_with_transfer(message, transfer).inspect_err(thrown)?;
@@ -262,7 +260,6 @@ impl WindowProxy {
     ) -> Result<()> {
         check_window_caller(caller)?;
         let target = TargetOrigin::parse(target_origin)?;
-        crate::port::transfer_ports(transfer)?;
         let data = clone::serialize_transfer_only(to_record(data)?, transfer)?;
         self.queue_posted(caller, target, data);
         Ok(())

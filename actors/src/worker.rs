@@ -234,7 +234,6 @@ impl Worker {
 
     /// `worker.postMessage(message, transfer)`.
     pub fn post_message(&self, message: &Value, transfer: &[Value]) -> Result<()> {
-        crate::port::transfer_ports(transfer)?;
         let data = clone::structured_serialize_with_transfer(message, transfer)?;
         self.send(data);
         Ok(())
@@ -265,7 +264,6 @@ impl Worker {
         data: &T,
         transfer: &[Value],
     ) -> Result<()> {
-        crate::port::transfer_ports(transfer)?;
         let data = clone::serialize_transfer_only(to_record(data)?, transfer)?;
         self.send(data);
         Ok(())
