@@ -191,6 +191,21 @@ impl<M, O: Clone> EntangledPair<M, O> {
         Ok(self.wake_if_needed(to))
     }
 
+    /// Forgets a pending wake-up of `end` and wakes its owner again if it has tasks to
+    /// run: for a runtime that ran `end`'s tasks by other means (one task per post, as
+    /// the unshipped port message queue does) and now hands them to the wake-up protocol.
+    pub fn rewake(&mut self, end: End) -> Option<Wake<O>> {
+        self.ends[end.index()].wake_pending = false;
+        self.wake_if_needed(end)
+    }
+
+    /// Whether closing `end` now would queue a `close` task on its peer.
+    pub fn close_would_notify(&self, end: End) -> bool {
+        self.entangled
+            && !matches!(self.ends[end.index()].ownership, Ownership::Closed)
+            && !matches!(self.ends[end.peer().index()].ownership, Ownership::Closed)
+    }
+
     /// `port.start()`: enables `end`'s queue (once enabled, never disabled again).
     pub fn start(&mut self, end: End) -> Option<Wake<O>> {
         if !matches!(self.ends[end.index()].ownership, Ownership::Owned { .. }) {

@@ -602,15 +602,23 @@ async fn navigation_race_does_not_leak_to_new_document() {
     ] {
         let browser = Browser::new();
         let (tx, mut rx) = channel();
+        let (ltx, mut loads) = channel();
         route_echo(&browser, "https://b.example.org/", &tx);
         route_echo(&browser, new_url, &tx);
-        let top = open_reporting(&browser, "https://example.com/", &tx, |scope| {
+        let top = open_reporting(&browser, "https://example.com/", &tx, move |scope| {
+            let ltx = ltx.clone();
+            scope.on_iframe_load(move |_s: &Scope, e: &MessageEvent| {
+                if let Some(EventTarget::Iframe(w)) = e.target() {
+                    ltx.send(format!("load {}", w.current_url())).unwrap();
+                }
+            });
             let f = scope.create_iframe("https://b.example.org/")?;
             f.post_message(scope, &Value::from("hello"), "*", &[])?;
             scope.set_global(f);
             Ok(())
         });
         // The iframe's first document is loaded and answers.
+        assert_eq!(recv(&mut loads).await, "load https://b.example.org/");
         assert_eq!(
             recv(&mut rx).await,
             "https://b.example.org/ got hello from https://example.com"
@@ -624,7 +632,7 @@ async fn navigation_race_does_not_leak_to_new_document() {
             .run(move |scope: &Scope| {
                 let f = scope.global::<WindowProxy>().unwrap();
                 let before = f.document_serial();
-                // One task: post, then navigate before the message can be delivered.
+                // One task: post, queue a navigation, post again.
                 f.post_message(scope, &Value::from("secret"), &to, &[])
                     .unwrap();
                 f.navigate(&nu).unwrap();
@@ -636,20 +644,38 @@ async fn navigation_race_does_not_leak_to_new_document() {
             .await
             .unwrap();
         assert_eq!(
-            serials.1,
-            serials.0 + 1,
-            "navigate bumps the document serial at once"
+            serials.1, serials.0,
+            "navigation is asynchronous: the current document stays until it runs"
+        );
+        // The old document was still current when "secret" was delivered; "marker" was
+        // bound to it too, and was dropped once the new document replaced it.
+        assert_eq!(
+            recv(&mut rx).await,
+            "https://b.example.org/ got secret from https://example.com"
         );
         assert_eq!(
             recv(&mut rx).await,
-            format!("{new_url} got marker from https://example.com")
+            "top got echo secret from https://b.example.org"
+        );
+        assert_eq!(recv(&mut loads).await, format!("load {new_url}"));
+        top.run(|scope: &Scope| {
+            let f = scope.global::<WindowProxy>().unwrap();
+            f.post_message(scope, &Value::from("after"), "*", &[])
+                .unwrap();
+        })
+        .await
+        .unwrap();
+        // The next thing the new document sees is the message posted after it existed.
+        assert_eq!(
+            recv(&mut rx).await,
+            format!("{new_url} got after from https://example.com")
         );
         let new_origin = Origin::from_url(&url::Url::parse(new_url).unwrap())
             .serialize()
             .to_owned();
         assert_eq!(
             recv(&mut rx).await,
-            format!("top got echo marker from {new_origin}")
+            format!("top got echo after from {new_origin}")
         );
         browser.shutdown();
     }
@@ -1391,9 +1417,18 @@ async fn add_and_remove_event_listener() {
 async fn navigation_race_from_another_thread() {
     let browser = Browser::new();
     let (tx, mut rx) = channel();
+    let (ltx, mut loads) = channel();
     route_echo(&browser, "https://b.example.org/", &tx);
     route_echo(&browser, "https://evil.example/", &tx);
-    let top = open_reporting(&browser, "https://example.com/", &tx, |_| Ok(()));
+    let top = open_reporting(&browser, "https://example.com/", &tx, move |scope| {
+        let ltx = ltx.clone();
+        scope.on_iframe_load(move |_s: &Scope, e: &MessageEvent| {
+            if let Some(EventTarget::Iframe(w)) = e.target() {
+                ltx.send(format!("load {}", w.current_url())).unwrap();
+            }
+        });
+        Ok(())
+    });
     let frame = top
         .run(|scope: &Scope| {
             let f = scope.create_iframe("https://b.example.org/").unwrap();
@@ -1402,6 +1437,7 @@ async fn navigation_race_from_another_thread() {
         })
         .await
         .unwrap();
+    assert_eq!(recv(&mut loads).await, "load https://b.example.org/");
     let (gate_tx, gate_rx) = std::sync::mpsc::channel::<()>();
     let t = tx.clone();
     let poster = top.clone();
@@ -1426,12 +1462,38 @@ async fn navigation_race_from_another_thread() {
         .unwrap();
     gate_tx.send(()).unwrap();
     task.await.unwrap().unwrap();
+    // Both messages were posted to the document that was current then; the navigation,
+    // queued from another thread, ran after them: that document received them, and the
+    // new one never does.
+    let (frames, top_got) = recv_split(&mut rx, 4).await;
+    assert_eq!(
+        frames,
+        [
+            "https://b.example.org/ got secret from https://example.com",
+            "https://b.example.org/ got marker from https://example.com"
+        ]
+    );
+    assert_eq!(
+        top_got,
+        [
+            "top got echo secret from https://b.example.org",
+            "top got echo marker from https://b.example.org"
+        ]
+    );
+    assert_eq!(recv(&mut loads).await, "load https://evil.example/");
+    top.run(|scope: &Scope| {
+        let f = scope.global::<WindowProxy>().unwrap();
+        f.post_message(scope, &Value::from("after"), "*", &[])
+            .unwrap();
+    })
+    .await
+    .unwrap();
     let (frames, top_got) = recv_split(&mut rx, 2).await;
     assert_eq!(
         frames,
-        ["https://evil.example/ got marker from https://example.com"]
+        ["https://evil.example/ got after from https://example.com"]
     );
-    assert_eq!(top_got, ["top got echo marker from https://evil.example"]);
+    assert_eq!(top_got, ["top got echo after from https://evil.example"]);
     browser.shutdown();
 }
 

@@ -55,10 +55,13 @@ use webmessaging_core::serde_bridge::to_record;
 use webmessaging_core::value::Value;
 use webmessaging_core::{Error, Result};
 
+use crate::dispatch;
 use crate::event::{
     self, EventTarget, EventType, ListenerId, ListenerOutput, Listeners, MessageEvent,
 };
-use crate::realm::{self, RealmActor, RealmInner, RealmKind, RealmMessage};
+use crate::event_loop::{EventLoop, LoopMessage};
+use crate::realm::{RealmInner, RealmKind};
+use crate::realm_actor::{RealmActor, RealmAddr, RealmMessage};
 use crate::scope::Scope;
 use crate::trace;
 
@@ -140,7 +143,7 @@ pub(crate) struct ChannelObject {
     /// `origin` serialized, shared by every post (`event.origin` at the receivers).
     serialized_origin: Arc<str>,
     realm: Weak<RealmInner>,
-    realm_addr: Addr<RealmActor>,
+    realm_addr: RealmAddr,
     closed: Arc<AtomicBool>,
     /// Registered with the registry (false for channels made in a realm that was not
     /// fully active: they neither send nor receive).
@@ -432,11 +435,8 @@ fn eligible(realm: &RealmInner) -> bool {
 
 /// The actor that runs broadcast deliveries for `realm`'s event loop: the top-level
 /// window of its group, or the worker itself.
-fn event_loop_root(realm: &RealmInner) -> Option<Addr<RealmActor>> {
-    match &realm.kind {
-        RealmKind::Window(w) => w.top().0.addr().cloned(),
-        RealmKind::Worker(_) => Some(realm.addr.clone()),
-    }
+fn event_loop_root(realm: &RealmInner) -> Option<Addr<EventLoop<RealmActor>>> {
+    Some(realm.addr.event_loop().clone())
 }
 
 /// The broadcast channels of one realm: kept alive while they have listeners, closed when
@@ -519,7 +519,7 @@ pub(crate) struct BroadcastDelivery {
 /// and starts with an empty value cell, so each destination deserializes its own copy)
 /// and the `Scope` of consecutive destinations in one realm.
 pub(crate) fn run_deliveries(d: BroadcastDelivery) {
-    let mut ev = realm::broadcast_event(d.record, Rc::from(&*d.origin));
+    let mut ev = dispatch::broadcast_event(d.record, Rc::from(&*d.origin));
     // The realm of the previous destination (kept for the batch only).
     let mut scope: Option<Scope> = None;
     for &t in d.targets.iter() {
@@ -551,7 +551,7 @@ pub(crate) fn run_deliveries(d: BroadcastDelivery) {
         let Some(EventTarget::BroadcastChannel(BroadcastChannel(channel))) = &ev.target else {
             unreachable!("set above");
         };
-        if let Some(message) = realm::fire_in(s, &channel.listeners, &ev) {
+        if let Some(message) = dispatch::fire_in(s, &channel.listeners, &ev) {
             // The destination's realm crashed: its own actor tears it down and tells its
             // supervisor; no more deliveries to it in this batch.
             // Until then it is not fully active: nothing more is delivered to it, in this
@@ -573,7 +573,7 @@ pub(crate) struct Entry {
     /// Unregistered (see [`ChannelList::removed`]).
     removed: bool,
     closed: Arc<AtomicBool>,
-    event_loop: Addr<RealmActor>,
+    event_loop: Addr<EventLoop<RealmActor>>,
 }
 
 pub(crate) enum RegistryMessage {
@@ -622,7 +622,7 @@ struct ChannelList {
 }
 
 /// A post's destinations, one list per event loop, each in creation order.
-type Batches = Vec<(Addr<RealmActor>, Arc<[Target]>)>;
+type Batches = Vec<(Addr<EventLoop<RealmActor>>, Arc<[Target]>)>;
 
 impl ChannelList {
     fn live(&self) -> usize {
@@ -633,7 +633,7 @@ impl ChannelList {
     /// origin and name (this list), open, not the source, created before the post, grouped
     /// by event loop in creation order.
     fn destinations(&self, source: u64, seq: u64) -> Batches {
-        let mut batches: Vec<(Addr<RealmActor>, Vec<Target>)> = Vec::new();
+        let mut batches: Vec<(Addr<EventLoop<RealmActor>>, Vec<Target>)> = Vec::new();
         for e in &self.entries {
             if e.id == source || e.id > seq || e.removed || e.closed.load(Ordering::Acquire) {
                 continue;
@@ -740,7 +740,7 @@ impl Handler<RegistryMessage> for BroadcastRegistry {
                 };
                 // Step 10: queue one task per destination (as one batch per event loop).
                 for (addr, targets) in batches {
-                    addr.do_send(RealmMessage::Broadcast(BroadcastDelivery {
+                    addr.do_send(LoopMessage::Delivery(BroadcastDelivery {
                         targets: targets.clone(),
                         record: record.clone(),
                         origin: origin.clone(),

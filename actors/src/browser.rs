@@ -14,7 +14,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
-use actix::{Addr, Arbiter};
+use actix::Addr;
 use url::Url;
 use webmessaging_core::origin::Origin;
 use webmessaging_core::{Error, Result};
@@ -22,7 +22,7 @@ use webmessaging_core::{Error, Result};
 use crate::broadcast::BroadcastRegistry;
 use crate::event::{ListenerOutput, ScriptError};
 use crate::observe::{EventLog, Observers};
-use crate::realm::RealmMessage;
+use crate::realm_actor::RealmMessage;
 use crate::scope::Scope;
 use crate::supervision::{LifecycleEvent, LifecycleLog, RestartPolicy};
 use crate::window::{BrowsingContext, BrowsingContextId, DocumentState, WindowProxy};
@@ -168,15 +168,15 @@ impl Browser {
         if self.0.shut_down.load(Ordering::Acquire) {
             return Err(Error::InvalidState("the browser was shut down".into()));
         }
-        let arbiter = Arbiter::new();
         let origin = origin_for(&url, None);
         let ctx = Arc::new(BrowsingContext {
             id: BrowsingContextId(self.next_id()),
             name: url.to_string(),
             browser: self.clone(),
             addr: OnceLock::new(),
-            arbiter: arbiter.handle(),
             parent: None,
+            opener: None,
+            pending_navigation: Mutex::new(None),
             doc: Mutex::new(DocumentState {
                 document: 1,
                 url,
@@ -188,7 +188,7 @@ impl Browser {
         });
         let proxy = WindowProxy(ctx.clone());
         self.register_context(&proxy);
-        crate::realm::start_window_actor(ctx);
+        crate::realm_actor::start_window_actor(ctx);
         Ok(WindowHandle { proxy })
     }
 

@@ -34,9 +34,25 @@ pub enum EventType {
     Close,
     /// `error`: a listener of this realm returned an error.
     Error,
+    /// `load`: a document finished loading (at its `Window`), or an iframe's document did
+    /// (at the iframe element, in the parent's document).
+    Load,
+    /// `pagehide`: the document is being navigated away from (before `unload`).
+    PageHide,
+    /// `unload`: the document is being unloaded.
+    Unload,
 }
 
 impl EventType {
+    /// Whether this is a messaging event (`message`, `messageerror`, `close`, `error`),
+    /// not a document lifecycle one.
+    pub fn is_messaging(self) -> bool {
+        !matches!(
+            self,
+            EventType::Load | EventType::PageHide | EventType::Unload
+        )
+    }
+
     /// The event type as the standard spells it (`"message"`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -44,6 +60,9 @@ impl EventType {
             EventType::MessageError => "messageerror",
             EventType::Close => "close",
             EventType::Error => "error",
+            EventType::Load => "load",
+            EventType::PageHide => "pagehide",
+            EventType::Unload => "unload",
         }
     }
 }
@@ -67,6 +86,8 @@ pub enum EventTarget {
     Port(MessagePort),
     /// A `BroadcastChannel`.
     BroadcastChannel(crate::broadcast::BroadcastChannel),
+    /// An iframe element of the realm's document, named by its content window.
+    Iframe(WindowProxy),
 }
 
 /// `MessageEvent.source`: a `WindowProxy` for window messages (the standard also allows a

@@ -50,7 +50,7 @@
 //! | standard | here |
 //! | --- | --- |
 //! | agent / event loop | an actix [`Arbiter`](actix::Arbiter): one thread per browsing-context group (a top-level window and its iframes), one per dedicated worker |
-//! | realm + global (`Window` with its `Document`, `DedicatedWorkerGlobalScope`) | a realm actor ([`realm::RealmActor`]); each actix message it handles is one task; script sees the global as a [`Scope`] |
+//! | realm + global (`Window` with its `Document`, `DedicatedWorkerGlobalScope`) | a realm shell ([`realm_actor::RealmActor`]) hosted by its agent's event loop; each task it runs is one task of the standard's event loop; script sees the global as a [`Scope`] |
 //! | `WindowProxy` | [`WindowProxy`]: a `Send` handle naming a browsing context; after navigation or restart it reaches the new document |
 //! | `window.postMessage(message, targetOrigin, transfer)` | [`WindowProxy::post_message`], [`WindowProxy::post`] for any `T: Serialize` |
 //! | `MessageChannel`, `MessagePort`, port message queue | [`MessageChannel`], [`MessagePort`]; both queues of a channel live in its entanglement, and the owner realm's actor runs them ([`port`] explains why) |
@@ -88,11 +88,16 @@
 
 pub mod broadcast;
 pub mod browser;
+mod dispatch;
 pub mod event;
+pub mod event_loop;
+pub mod global_scope;
 mod id_hash;
+pub mod kernel;
 pub mod observe;
 pub mod port;
-pub mod realm;
+mod realm;
+pub mod realm_actor;
 pub mod scope;
 pub mod supervision;
 pub mod trace;

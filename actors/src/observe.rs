@@ -50,6 +50,7 @@ impl ObservedEvent {
                 Some(EventTarget::Worker(_)) => "worker".into(),
                 Some(EventTarget::Port(p)) => p.name().to_owned(),
                 Some(EventTarget::BroadcastChannel(c)) => format!("broadcast:{}", c.name()),
+                Some(EventTarget::Iframe(w)) => format!("iframe:{}", w.name()),
             },
             origin: ev.origin().to_owned(),
             source: ev.source_window().map(|w| w.name().to_owned()),

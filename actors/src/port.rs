@@ -54,22 +54,25 @@
 //! refers to the transferred port listed in the transfer list.
 
 use std::any::Any;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::rc::{Rc, Weak};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use actix::Addr;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use webmessaging_core::clone::{self, SerializedRecord, SerializedWithTransfer};
-use webmessaging_core::port_queue::{End, EntangledPair};
+use webmessaging_core::port_queue::{End, EntangledPair, Ownership};
 use webmessaging_core::serde_bridge::to_record;
 use webmessaging_core::value::{Object, TransferablePort, Value};
 use webmessaging_core::{Error, Result};
 
 use crate::event::{self, EventType, ListenerId, ListenerOutput, Listeners, MessageEvent};
-use crate::realm::{RealmActor, RealmInner, RealmMessage};
+use crate::event_loop::Task;
+use crate::kernel::TaskSource;
+use crate::realm::RealmInner;
+use crate::realm_actor::{RealmAddr, RealmMessage};
 use crate::scope::Scope;
 use crate::trace;
 
@@ -80,7 +83,7 @@ use crate::trace;
 /// when every message wakes the realm (a ping-pong).
 #[derive(Clone)]
 pub(crate) struct PortOwner {
-    pub(crate) addr: Arc<Addr<RealmActor>>,
+    pub(crate) addr: Arc<RealmAddr>,
     pub(crate) key: u64,
 }
 
@@ -118,6 +121,11 @@ impl Queued {
 pub(crate) struct Channel {
     pub(crate) id: u64,
     pub(crate) pair: Entanglement,
+    /// The has-been-shipped flag of both ports: set when either is transferred. Until
+    /// then both ends belong to the realm that made the channel, and their tasks run from
+    /// its event loop's unshipped port message queue, one queue entry per task; after,
+    /// each end's queue is a task source of its own, woken once per burst.
+    pub(crate) shipped: std::sync::atomic::AtomicBool,
 }
 
 impl Channel {
@@ -157,6 +165,10 @@ pub(crate) struct PortObject {
     pub(crate) state: Cell<PortObjectState>,
     pub(crate) listeners: Listeners,
     pub(crate) name: Rc<str>,
+    /// The sequence numbers (in the event loop's order) of the tasks added to this port's
+    /// queue while it was disabled and unshipped: they join the unshipped port message
+    /// queue at their places when the port is started.
+    pending: RefCell<Vec<u64>>,
 }
 
 impl PortObject {
@@ -189,10 +201,97 @@ impl PortObject {
             state: Cell::new(PortObjectState::Active),
             listeners: Listeners::default(),
             name,
+            pending: RefCell::new(Vec::new()),
         });
         realm.register_port(&obj);
         trace::port_owned(&obj.name, &realm.name);
         obj
+    }
+
+    /// Whether the has-been-shipped flag is set (on this port and its twin).
+    pub(crate) fn is_shipped(&self) -> bool {
+        self.channel.shipped.load(Ordering::Acquire)
+    }
+
+    /// For a never-shipped channel: the peer end's key and whether its queue is enabled
+    /// (both ends are in this realm). `None` once shipped.
+    fn unshipped_peer(&self, pair: &EntangledPair<Queued, PortOwner>) -> Option<(u64, bool)> {
+        if self.is_shipped() {
+            return None;
+        }
+        let peer = self.end.peer();
+        match pair.ownership(peer) {
+            Ownership::Owned { owner, .. } => Some((owner.key, pair.is_enabled(peer))),
+            _ => None,
+        }
+    }
+
+    /// A task was added to the queue of the unshipped peer `(key, enabled)`: it takes its
+    /// place in the unshipped port message queue now, or, while the peer's queue is
+    /// disabled, its place in line for when it is started.
+    fn task_added_unshipped(&self, (key, enabled): (u64, bool)) {
+        let Some(realm) = self.realm.upgrade() else {
+            return;
+        };
+        if enabled {
+            realm.event_loop.enqueue(
+                TaskSource::UnshippedPorts,
+                Task::Unshipped {
+                    realm: realm.host_id(),
+                    key,
+                    generation: 0,
+                },
+            );
+        } else if let Some(peer) = realm.port(key) {
+            let seq = realm.event_loop.next_seq();
+            peer.pending.borrow_mut().push(seq);
+        }
+    }
+
+    /// Closes this end in the entanglement; the peer's `close` task is queued by the
+    /// wake-up protocol or, unshipped, in the unshipped port message queue.
+    fn close_end(&self) {
+        let mut pair = self.channel.lock();
+        let notify = pair.close_would_notify(self.end);
+        let unshipped = if notify {
+            self.unshipped_peer(&pair)
+        } else {
+            None
+        };
+        let (dropped, w) = pair.close(self.end);
+        drop(pair);
+        match unshipped {
+            Some(peer) => self.task_added_unshipped(peer),
+            None => wake(w),
+        }
+        // Dropping the undelivered messages drops the ports they carried, which closes them.
+        drop(dropped);
+    }
+
+    /// Sets the has-been-shipped flag of this port and its twin (transfer steps 1 and 3):
+    /// their queues leave the unshipped port message queue and become task sources of
+    /// their own. Both ends are in this realm until now.
+    fn set_shipped(&self) {
+        if self.channel.shipped.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Some(realm) = self.realm.upgrade() else {
+            return;
+        };
+        let twin_key = match self.channel.lock().ownership(self.end.peer()) {
+            Ownership::Owned { owner, .. } => Some(owner.key),
+            _ => None,
+        };
+        realm.event_loop.take_unshipped(realm.host_id(), self.key);
+        if let Some(k) = twin_key {
+            realm.event_loop.take_unshipped(realm.host_id(), k);
+            if let Some(twin) = realm.port(k) {
+                twin.pending.borrow_mut().clear();
+            }
+            // The twin's tasks (if any) now run from its own source.
+            let w = self.channel.lock().rewake(self.end.peer());
+            wake(w);
+        }
     }
 
     fn close(&self) {
@@ -201,11 +300,8 @@ impl PortObject {
             return;
         }
         self.state.set(PortObjectState::Closed);
-        let (dropped, w) = self.channel.lock().close(self.end);
-        wake(w);
+        self.close_end();
         trace::port_closed(&self.name);
-        // Dropping the undelivered messages drops the ports they carried, which closes them.
-        drop(dropped);
         self.listeners.clear();
         if let Some(realm) = self.realm.upgrade() {
             realm.release_port(self.key);
@@ -216,10 +312,8 @@ impl PortObject {
 impl Drop for PortObject {
     fn drop(&mut self) {
         if self.state.get() == PortObjectState::Active {
-            let (dropped, w) = self.channel.lock().close(self.end);
-            wake(w);
+            self.close_end();
             trace::port_closed(&self.name);
-            drop(dropped);
         }
         if let Some(realm) = self.realm.upgrade() {
             realm.forget_port(self.key);
@@ -236,6 +330,7 @@ impl TransferablePort for PortObject {
         // Transfer steps: set the has-been-shipped flag, move the port message queue into
         // the data holder (here: the queue stays in the entanglement, ownerless), and
         // remember the remote port (the entanglement itself).
+        self.set_shipped();
         let generation = self.channel.lock().ship(self.end);
         self.state.set(PortObjectState::Shipped);
         self.listeners.clear();
@@ -418,11 +513,17 @@ impl MessagePort {
             return Ok(());
         }
         // Step 7: add a task to the entangled port's port message queue.
-        let r = self.0.channel.lock().post(self.0.end, serialized);
+        let mut pair = self.0.channel.lock();
+        let r = pair.post(self.0.end, serialized);
         match r {
             Ok(w) => {
+                let unshipped = self.0.unshipped_peer(&pair);
+                drop(pair);
                 trace::port_posted(&self.0.name);
-                wake(w)
+                match unshipped {
+                    Some(peer) => self.0.task_added_unshipped(peer),
+                    None => wake(w),
+                }
             }
             Err(undelivered) => {
                 trace::dropped(&self.0.name, "port not entangled");
@@ -436,7 +537,26 @@ impl MessagePort {
     pub fn start(&self) {
         if self.is_active() {
             let w = self.0.channel.lock().start(self.0.end);
-            wake(w);
+            if self.0.is_shipped() {
+                wake(w);
+                return;
+            }
+            // Unshipped: the tasks added while the queue was disabled join the unshipped
+            // port message queue in the order they were added, among the other ports'.
+            let pending = std::mem::take(&mut *self.0.pending.borrow_mut());
+            if let Some(realm) = self.0.realm.upgrade() {
+                for seq in pending {
+                    realm.event_loop.enqueue_at(
+                        TaskSource::UnshippedPorts,
+                        seq,
+                        Task::Unshipped {
+                            realm: realm.host_id(),
+                            key: self.0.key,
+                            generation: self.0.generation,
+                        },
+                    );
+                }
+            }
         }
     }
 
@@ -554,6 +674,7 @@ impl MessageChannel {
         let channel = Arc::new(Channel {
             id: trace::next_channel_id(),
             pair: Mutex::new(EntangledPair::new(owner(k1), owner(k2))),
+            shipped: std::sync::atomic::AtomicBool::new(false),
         });
         let p1 = PortObject::new(realm, channel.clone(), End::First, 0, k1);
         let p2 = PortObject::new(realm, channel, End::Second, 0, k2);

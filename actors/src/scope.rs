@@ -205,6 +205,24 @@ impl Scope {
         }
     }
 
+    /// `window.postMessage(message, targetOrigin, transfer)` called on this realm's own
+    /// window, in one call: the message is checked against `target_origin` like any other
+    /// window message (`"*"`, `"/"` or a URL). `NotSupportedError` in a worker, which has
+    /// no `Window`.
+    pub fn window_post_message(
+        &self,
+        message: &Value,
+        target_origin: &str,
+        transfer: &[Value],
+    ) -> Result<()> {
+        match &self.0.kind {
+            RealmKind::Window(w) => w.post_message(self, message, target_origin, transfer),
+            RealmKind::Worker(_) => Err(Error::NotSupported(
+                "a worker has no Window to post to".into(),
+            )),
+        }
+    }
+
     /// The global `postMessage` with any `T: Serialize`.
     pub fn post<T: Serialize + ?Sized>(&self, data: &T) -> Result<()> {
         match &self.0.kind {
@@ -292,8 +310,9 @@ impl Scope {
             name,
             browser: self.0.browser.clone(),
             addr: std::sync::OnceLock::new(),
-            arbiter: parent.0.arbiter.clone(),
             parent: Some(parent),
+            opener: None,
+            pending_navigation: Mutex::new(None),
             doc: Mutex::new(DocumentState {
                 document: 1,
                 url,
@@ -305,9 +324,87 @@ impl Scope {
         });
         let proxy = WindowProxy(ctx.clone());
         self.0.browser.register_context(&proxy);
-        crate::realm::start_window_actor(ctx);
         self.0.children.borrow_mut().push(proxy.clone());
+        crate::realm_actor::start_on_this_loop(&self.0.event_loop, ctx);
         Ok(proxy)
+    }
+
+    /// `window.open(url, name)`: a new top-level browsing context in this window's
+    /// browsing-context group (so on its event loop), whose [`opener`](WindowProxy::opener)
+    /// is this window. If a window of this group already has the name `name` (not empty,
+    /// not `_blank`), it is navigated to `url` instead and returned, as the rules for
+    /// choosing a navigable say. Its first document loads as a later task.
+    pub fn open(&self, url: &str, name: &str) -> Result<WindowProxy> {
+        let opener = self
+            .window()
+            .ok_or_else(|| Error::NotSupported("workers cannot open windows".into()))?;
+        if !self.is_fully_active() {
+            return Err(Error::InvalidState(
+                "the document is not fully active".into(),
+            ));
+        }
+        let url =
+            Url::parse(url).map_err(|e| Error::Syntax(format!("invalid URL {url:?}: {e}")))?;
+        if !name.is_empty() && !name.eq_ignore_ascii_case("_blank") {
+            let group = opener.top();
+            let existing = self.0.browser.contexts().into_iter().find(|w| {
+                w.is_top_level()
+                    && !w.closed()
+                    && w.name() == name
+                    && w.group_root() == group.group_root()
+            });
+            if let Some(w) = existing {
+                let script = self.0.browser.script_for(&url);
+                w.navigate_with(url, script, Some(self.origin().clone()))?;
+                return Ok(w);
+            }
+        }
+        let origin = origin_for(&url, Some(self.origin()));
+        let script = self.0.browser.script_for(&url);
+        let ctx = Arc::new(BrowsingContext {
+            id: BrowsingContextId(self.0.browser.next_id()),
+            name: if name.is_empty() {
+                url.to_string()
+            } else {
+                name.to_owned()
+            },
+            browser: self.0.browser.clone(),
+            addr: std::sync::OnceLock::new(),
+            parent: None,
+            opener: Some(opener),
+            pending_navigation: Mutex::new(None),
+            doc: Mutex::new(DocumentState {
+                document: 1,
+                url,
+                origin,
+                script,
+            }),
+            closed: AtomicBool::new(false),
+            policy: Mutex::new(RestartPolicy::default()),
+        });
+        let proxy = WindowProxy(ctx.clone());
+        self.0.browser.register_context(&proxy);
+        crate::realm_actor::start_on_this_loop(&self.0.event_loop, ctx);
+        Ok(proxy)
+    }
+
+    /// `window.opener`: the window that opened this one with [`open`](Self::open);
+    /// `None` for other windows and in a worker.
+    pub fn opener(&self) -> Option<WindowProxy> {
+        self.0.window().and_then(WindowProxy::opener)
+    }
+
+    /// Listens for the `load` event of this document's iframe elements: fired (as a task)
+    /// each time the document of one of its iframes has loaded, after that document's own
+    /// `load`; `event.target()` is [`EventTarget::Iframe`](crate::EventTarget::Iframe).
+    pub fn on_iframe_load<F, R>(&self, listener: F) -> ListenerId
+    where
+        F: Fn(&Scope, &MessageEvent) -> R + 'static,
+        R: ListenerOutput,
+    {
+        self.0
+            .iframe_listeners
+            .add(EventType::Load, event::untyped(listener), false)
     }
 
     /// Removes an iframe this document created: its browsing context is destroyed.

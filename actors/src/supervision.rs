@@ -102,9 +102,8 @@ use std::rc::Rc;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use actix::Context;
-
-use crate::realm::{RealmActor, RealmInner, RealmKind, RealmMessage};
+use crate::realm::{RealmInner, RealmKind};
+use crate::realm_actor::{Cx, RealmActor, RealmMessage};
 use crate::trace;
 use crate::window::WindowProxy;
 use crate::worker::WorkerShared;
@@ -342,7 +341,7 @@ pub(crate) struct CrashReport {
 /// Called by a realm actor whose realm just crashed (already torn down).
 pub(crate) fn on_crash(
     actor: &mut RealmActor,
-    ctx: &mut Context<RealmActor>,
+    ctx: &mut Cx,
     realm: &Rc<RealmInner>,
     message: String,
 ) {
@@ -418,11 +417,7 @@ pub(crate) fn record_crash_of_replaced(actor: &RealmActor, message: String) {
 }
 
 /// Called in the supervisor when one of its children crashed.
-pub(crate) fn on_child_crashed(
-    actor: &mut RealmActor,
-    ctx: &mut Context<RealmActor>,
-    report: CrashReport,
-) {
+pub(crate) fn on_child_crashed(actor: &mut RealmActor, ctx: &mut Cx, report: CrashReport) {
     let Some(realm) = actor.current.clone().filter(|r| r.alive.get()) else {
         // The supervisor is gone itself: the child stays down.
         report.child.stop();
@@ -517,7 +512,7 @@ pub(crate) fn on_child_crashed(
 
 /// Restarts the actor's realm: a new document at the same URL (or the worker's script
 /// again). Sent by the supervisor; also used by the root for top-level windows.
-pub(crate) fn restart(actor: &mut RealmActor, ctx: &mut Context<RealmActor>, reason: &str) {
+pub(crate) fn restart(actor: &mut RealmActor, ctx: &mut Cx, reason: &str) {
     let browser = match &actor.kind {
         RealmKind::Window(w) => {
             if w.closed() {

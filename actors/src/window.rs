@@ -13,7 +13,6 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
-use actix::Addr;
 use serde::Serialize;
 use url::Url;
 use webmessaging_core::clone::{self, SerializedWithTransfer};
@@ -24,7 +23,7 @@ use webmessaging_core::value::Value;
 use webmessaging_core::{Error, Result};
 
 use crate::browser::{Browser, Script};
-use crate::realm::{RealmActor, RealmMessage};
+use crate::realm_actor::{RealmAddr, RealmMessage};
 use crate::scope::Scope;
 use crate::supervision::RestartPolicy;
 use crate::trace;
@@ -40,6 +39,14 @@ impl fmt::Display for BrowsingContextId {
 }
 
 /// The document a browsing context currently shows.
+/// A navigation queued by `navigate`, applied by the browsing context's navigation task.
+pub(crate) struct PendingNavigation {
+    pub(crate) id: u64,
+    pub(crate) url: Url,
+    pub(crate) origin: Origin,
+    pub(crate) script: Option<Script>,
+}
+
 #[derive(Clone)]
 pub(crate) struct DocumentState {
     /// Increases with every new document (navigation, restart).
@@ -53,9 +60,12 @@ pub(crate) struct BrowsingContext {
     pub(crate) id: BrowsingContextId,
     pub(crate) name: String,
     pub(crate) browser: Browser,
-    pub(crate) addr: OnceLock<Addr<RealmActor>>,
-    pub(crate) arbiter: actix::ArbiterHandle,
+    pub(crate) addr: OnceLock<RealmAddr>,
     pub(crate) parent: Option<WindowProxy>,
+    /// The browsing context that opened this one (`window.open`), if any.
+    pub(crate) opener: Option<WindowProxy>,
+    /// The navigation queued and not yet applied (a later one replaces it).
+    pub(crate) pending_navigation: Mutex<Option<PendingNavigation>>,
     pub(crate) doc: Mutex<DocumentState>,
     pub(crate) closed: AtomicBool,
     pub(crate) policy: Mutex<RestartPolicy>,
@@ -66,8 +76,21 @@ impl BrowsingContext {
         self.doc.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub(crate) fn addr(&self) -> Option<&Addr<RealmActor>> {
+    pub(crate) fn addr(&self) -> Option<&RealmAddr> {
         self.addr.get()
+    }
+
+    /// Takes the pending navigation if it is the one with id `navigation` (a later call to
+    /// `navigate` replaced any earlier one).
+    pub(crate) fn take_pending_navigation(&self, navigation: u64) -> Option<PendingNavigation> {
+        let mut p = self
+            .pending_navigation
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match &*p {
+            Some(n) if n.id == navigation => p.take(),
+            _ => None,
+        }
     }
 }
 
@@ -157,6 +180,34 @@ impl WindowProxy {
         let mut w = self.clone();
         while let Some(p) = w.0.parent.clone() {
             w = p;
+        }
+        w
+    }
+
+    /// `window.opener`: the browsing context whose script opened this one with
+    /// [`Scope::open`], if any.
+    pub fn opener(&self) -> Option<WindowProxy> {
+        self.0.opener.clone()
+    }
+
+    /// `window.frames`: the child browsing contexts (iframes) of this window's current
+    /// document, cross-origin ones too, in creation order. Readable from any thread, as a
+    /// `WindowProxy` is.
+    pub fn frames(&self) -> Vec<WindowProxy> {
+        self.0
+            .browser
+            .contexts()
+            .into_iter()
+            .filter(|c| !c.closed() && c.0.parent.as_ref() == Some(self))
+            .collect()
+    }
+
+    /// The first top-level window of this window's browsing-context group (following
+    /// `top`, then openers).
+    pub(crate) fn group_root(&self) -> WindowProxy {
+        let mut w = self.top();
+        while let Some(o) = w.0.opener.clone() {
+            w = o.top();
         }
         w
     }
@@ -326,17 +377,22 @@ impl WindowProxy {
                 .as_ref()
                 .or(self.0.parent.as_ref().map(|p| p.current_origin()).as_ref()),
         );
-        let mut doc = self.0.doc();
-        doc.document += 1;
-        doc.url = url;
-        doc.origin = origin;
-        doc.script = script;
-        // Queued while the lock is held: a post that reads the new serial is queued after
-        // this `Navigate`, so it reaches the new document instead of being dropped as stale.
+        // The navigation is queued: the current document stays active (and receives the
+        // messages posted to it) until the navigation task creates the new one. A later
+        // navigation replaces this one if it has not run yet.
+        let id = self.0.browser.next_id();
+        *self
+            .0
+            .pending_navigation
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(PendingNavigation {
+            id,
+            url,
+            origin,
+            script,
+        });
         if let Some(addr) = self.0.addr() {
-            addr.do_send(RealmMessage::Navigate {
-                document: doc.document,
-            });
+            addr.do_send(RealmMessage::Navigate { navigation: id });
         }
         Ok(())
     }

@@ -14,7 +14,6 @@ use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use actix::{Actor, Addr, Arbiter, ArbiterHandle};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use url::Url;
@@ -26,7 +25,8 @@ use webmessaging_core::{Error, Result};
 
 use crate::browser::{Browser, Script};
 use crate::event::{self, EventType, ListenerId, ListenerOutput, Listeners, MessageEvent};
-use crate::realm::{RealmActor, RealmInner, RealmKind, RealmMessage};
+use crate::realm::RealmInner;
+use crate::realm_actor::{RealmAddr, RealmMessage};
 use crate::scope::Scope;
 use crate::supervision::RestartPolicy;
 use crate::trace;
@@ -48,9 +48,8 @@ pub(crate) struct WorkerShared {
     pub(crate) url: Url,
     pub(crate) origin: Origin,
     pub(crate) script: Option<Script>,
-    pub(crate) addr: OnceLock<Addr<RealmActor>>,
-    pub(crate) arbiter: ArbiterHandle,
-    pub(crate) parent: Addr<RealmActor>,
+    pub(crate) addr: OnceLock<RealmAddr>,
+    pub(crate) parent: RealmAddr,
     pub(crate) parent_document: u64,
     state: AtomicU8,
     pub(crate) policy: Mutex<RestartPolicy>,
@@ -171,7 +170,6 @@ impl Worker {
             _ => creator.origin.clone(),
         };
         let id = WorkerId(creator.browser.next_id());
-        let arbiter = Arbiter::new();
         let shared = Arc::new(WorkerShared {
             id,
             name: format!("worker{}({})", id.0, url),
@@ -180,18 +178,13 @@ impl Worker {
             origin,
             script,
             addr: OnceLock::new(),
-            arbiter: arbiter.handle(),
             parent: creator.addr.clone(),
             parent_document: creator.document,
             state: AtomicU8::new(RUNNING),
             policy: Mutex::new(RestartPolicy::default()),
         });
         trace::worker_spawned(&shared.name, &creator.name);
-        let s2 = shared.clone();
-        let addr = RealmActor::start_in_arbiter(&arbiter.handle(), move |ctx| {
-            let _ = s2.addr.set(actix::AsyncContext::address(ctx));
-            RealmActor::new(RealmKind::Worker(s2))
-        });
+        let addr = crate::realm_actor::start_worker(shared.clone());
         let _ = shared.addr.set(addr);
         let obj = Rc::new(WorkerObject {
             id,

@@ -1,0 +1,601 @@
+//! The event loop actor: one per agent (a browsing-context group, a dedicated worker),
+//! running the tasks of every realm it hosts, one at a time, from its task sources.
+//!
+//! Spec: <https://html.spec.whatwg.org/multipage/webappapis.html#event-loop-processing-model>.
+//!
+//! | standard | here |
+//! | --- | --- |
+//! | event loop | an `EventLoop` actor, alone on its actix `Arbiter` (one thread) |
+//! | task queues, one per task source | `TaskQueues` inside the loop ([`TaskSource`] names them) |
+//! | "choose a task queue in an implementation-defined manner" | the loop's [`Scheduler`] ([`OldestFirst`] by default) |
+//! | run the task | the hosting realm's `Host::handle` |
+//! | perform a microtask checkpoint | after every task: every queued microtask, in order, including those queued by microtasks |
+//! | timers | the loop's [`Timers`]; a due timer becomes a task on the timer task source |
+//!
+//! The loop hosts realms through the `Host` trait: it never names what a realm holds
+//! (listeners, ports, documents), only how to hand it a task. Tasks reach it in two ways:
+//! from its own thread they are queued directly (no actix message), from other threads
+//! they arrive in its mailbox as `LoopMessage`s and are queued when it handles them.
+//!
+//! A *turn* runs tasks until the queues are empty or a budget is spent, then yields to
+//! the actix runtime (so that the mailbox, timers and other actors on the thread get their
+//! turn) and goes on. No task is ever run from inside another: a task that queues one,
+//! even for its own realm, only queues it.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use actix::{
+    Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Handler, SpawnHandle,
+};
+
+use crate::id_hash::IdHash;
+use crate::kernel::{
+    Clock, DueTimer, OldestFirst, RealClock, Scheduler, TaskQueues, TaskSource, TimerId, Timers,
+};
+
+/// How many tasks one turn runs before the loop yields to the actix runtime.
+const TURN_BUDGET: usize = 128;
+
+/// What an event loop hosts: a realm shell (a browsing context or a worker), handed its
+/// tasks one at a time.
+pub(crate) trait Host: Sized + 'static {
+    /// A task for this host, `Send` so that other threads can queue it.
+    type Message: Send + 'static;
+    /// A microtask of this host.
+    type Microtask: 'static;
+    /// A delivery that runs across the realms of the loop (broadcasts).
+    type Delivery: Send + 'static;
+
+    /// The task source `msg` is queued on.
+    fn source_of(msg: &Self::Message) -> TaskSource;
+    /// Runs one task.
+    fn handle(&mut self, msg: Self::Message, cx: &mut LoopCx<Self>);
+    /// Runs the next task of one of its ports (the unshipped port message queue).
+    fn port_task(&mut self, key: u64, generation: u64, cx: &mut LoopCx<Self>);
+    /// Runs the callback of a due timer.
+    fn timer(&mut self, id: TimerId, cx: &mut LoopCx<Self>);
+    /// Runs one microtask.
+    fn microtask(&mut self, m: Self::Microtask, cx: &mut LoopCx<Self>);
+    /// Runs a delivery to several realms of this loop (one task per destination, in
+    /// order, as one queue entry).
+    fn deliver(d: Self::Delivery);
+    /// The loop is ending: tear down without running script's tasks.
+    fn destroy(&mut self, cx: &mut LoopCx<Self>);
+}
+
+/// One task in the loop's queues.
+pub(crate) enum Task<H: Host> {
+    /// A task for one hosted realm.
+    Realm(u64, H::Message),
+    /// The next task of a never-shipped port of a hosted realm.
+    Unshipped {
+        realm: u64,
+        key: u64,
+        generation: u64,
+    },
+    /// A due timer of a hosted realm.
+    Timer(DueTimer),
+    /// A delivery across realms.
+    Delivery(H::Delivery),
+}
+
+/// What other threads send an event loop.
+pub(crate) enum LoopMessage<H: Host> {
+    /// Queue a task for a hosted realm.
+    Task(u64, H::Message),
+    /// Queue a delivery across realms (DOM manipulation task source).
+    Delivery(H::Delivery),
+    /// Host a new realm (a top-level window, a worker) and queue its first task.
+    Add {
+        id: u64,
+        host: Box<dyn FnOnce() -> H + Send>,
+        first: Option<H::Message>,
+    },
+    /// Wake up: tasks were queued from this thread outside a turn.
+    Kick,
+}
+
+impl<H: Host> actix::Message for LoopMessage<H> {
+    type Result = ();
+}
+
+static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// The event loop whose thread this is (each loop has a thread of its own), as an
+    /// untyped pointer to its shared state.
+    static CURRENT_LOOP: RefCell<Option<(u64, Rc<dyn std::any::Any>)>> = const { RefCell::new(None) };
+}
+
+/// The state of one event loop, shared on its thread by the loop actor and the realms it
+/// hosts (which queue tasks, timers and microtasks into it).
+pub(crate) struct LoopShared<H: Host> {
+    id: u64,
+    addr: Addr<EventLoop<H>>,
+    hosts: RefCell<HashMap<u64, Rc<RefCell<H>>, IdHash>>,
+    queues: RefCell<TaskQueues<Task<H>>>,
+    scheduler: RefCell<Box<dyn Scheduler>>,
+    microtasks: RefCell<VecDeque<(u64, H::Microtask)>>,
+    timers: RefCell<Timers>,
+    clock: RealClock,
+    in_turn: Cell<bool>,
+    kick_pending: Cell<bool>,
+    /// Set when the loop is to end after the current task.
+    ending: Cell<bool>,
+    /// How many hosted realms keep the loop alive (top-level windows, the worker).
+    keep_alive: Cell<usize>,
+}
+
+impl<H: Host> LoopShared<H> {
+    /// The event loop of this thread, if this thread runs one of this host type.
+    pub(crate) fn current() -> Option<Rc<LoopShared<H>>> {
+        CURRENT_LOOP.with(|c| {
+            c.borrow()
+                .as_ref()
+                .and_then(|(_, rc)| rc.clone().downcast::<LoopShared<H>>().ok())
+        })
+    }
+
+    /// The address of hosted realm `id` (hosted now or later).
+    pub(crate) fn realm_addr(&self, id: u64) -> RealmAddr<H> {
+        RealmAddr {
+            event_loop: self.addr.clone(),
+            loop_id: self.id,
+            realm: id,
+        }
+    }
+
+    /// Queues `task` on `source`.
+    pub(crate) fn enqueue(&self, source: TaskSource, task: Task<H>) -> u64 {
+        let seq = self.queues.borrow_mut().push(source, task);
+        self.kick();
+        seq
+    }
+
+    /// Queues `task` on `source` at the place an earlier sequence number gives it.
+    pub(crate) fn enqueue_at(&self, source: TaskSource, seq: u64, task: Task<H>) {
+        self.queues.borrow_mut().insert(source, seq, task);
+        self.kick();
+    }
+
+    /// A sequence number for a task that joins a source later (see [`TaskQueues::next_seq`]).
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.queues.borrow_mut().next_seq()
+    }
+
+    /// Takes the unshipped port tasks of the port `key` of `realm` out of the unshipped
+    /// port message queue (the port was shipped, or its twin was); returns how many.
+    pub(crate) fn take_unshipped(&self, realm: u64, key: u64) -> usize {
+        self.queues
+            .borrow_mut()
+            .extract(TaskSource::UnshippedPorts, |t| {
+                !matches!(t, Task::Unshipped { realm: r, key: k, .. } if *r == realm && *k == key)
+            })
+            .len()
+    }
+
+    fn kick(&self) {
+        if !self.in_turn.get() && !self.kick_pending.replace(true) {
+            self.addr.do_send(LoopMessage::Kick);
+        }
+    }
+
+    /// Hosts a realm created from this thread (an iframe, an auxiliary window).
+    pub(crate) fn add_host(&self, id: u64, host: H) {
+        self.hosts
+            .borrow_mut()
+            .insert(id, Rc::new(RefCell::new(host)));
+    }
+
+    /// Queues a microtask of `realm`, run at the next microtask checkpoint.
+    pub(crate) fn queue_microtask(&self, realm: u64, m: H::Microtask) {
+        self.microtasks.borrow_mut().push_back((realm, m));
+        self.kick();
+    }
+
+    /// Arms a timer of `realm` (the timer initialisation steps).
+    pub(crate) fn set_timer(&self, realm: u64, timeout: Duration, repeat: bool) -> TimerId {
+        let now = self.clock.now();
+        let id = self.timers.borrow_mut().set(realm, timeout, repeat, now);
+        self.kick();
+        id
+    }
+
+    /// Clears a timer of `realm`.
+    pub(crate) fn clear_timer(&self, realm: u64, id: TimerId) -> bool {
+        self.timers.borrow_mut().clear(realm, id)
+    }
+
+    /// Clears every timer of `realm` (its document went away).
+    pub(crate) fn clear_timers_of(&self, realm: u64) {
+        self.timers.borrow_mut().clear_realm(realm);
+    }
+
+    /// Ends the loop after the current task: its queues are dropped, its hosts destroyed,
+    /// its thread stopped.
+    pub(crate) fn end(&self) {
+        self.ending.set(true);
+        self.kick();
+    }
+
+    /// A realm that keeps the loop alive started (a top-level window, a worker).
+    pub(crate) fn retain(&self) {
+        self.keep_alive.set(self.keep_alive.get() + 1);
+    }
+
+    /// A realm that kept the loop alive is gone; the last one ends the loop.
+    pub(crate) fn release(&self) {
+        let n = self.keep_alive.get().saturating_sub(1);
+        self.keep_alive.set(n);
+        if n == 0 {
+            self.end();
+        }
+    }
+
+    /// How many realms keep the loop alive.
+    pub(crate) fn kept_by(&self) -> usize {
+        self.keep_alive.get()
+    }
+}
+
+/// The address of one realm hosted by an event loop: the loop's actor and the realm's id.
+/// From the loop's own thread, [`do_send`](Self::do_send) queues directly.
+pub(crate) struct RealmAddr<H: Host> {
+    event_loop: Addr<EventLoop<H>>,
+    loop_id: u64,
+    realm: u64,
+}
+
+impl<H: Host> Clone for RealmAddr<H> {
+    fn clone(&self) -> Self {
+        RealmAddr {
+            event_loop: self.event_loop.clone(),
+            loop_id: self.loop_id,
+            realm: self.realm,
+        }
+    }
+}
+
+impl<H: Host> PartialEq for RealmAddr<H> {
+    fn eq(&self, other: &Self) -> bool {
+        self.loop_id == other.loop_id && self.realm == other.realm
+    }
+}
+
+impl<H: Host> RealmAddr<H> {
+    /// The address of realm `realm` of the loop `event_loop` (whose id is `loop_id`).
+    pub(crate) fn new(event_loop: Addr<EventLoop<H>>, loop_id: u64, realm: u64) -> Self {
+        RealmAddr {
+            event_loop,
+            loop_id,
+            realm,
+        }
+    }
+
+    /// Queues `msg` as a task of this realm, on the source [`Host::source_of`] names.
+    pub(crate) fn do_send(&self, msg: H::Message) {
+        match LoopShared::<H>::current().filter(|l| l.id == self.loop_id) {
+            Some(l) => {
+                let source = H::source_of(&msg);
+                l.enqueue(source, Task::Realm(self.realm, msg));
+            }
+            None => self.event_loop.do_send(LoopMessage::Task(self.realm, msg)),
+        }
+    }
+
+    /// The realm's id in its loop.
+    pub(crate) fn realm_id(&self) -> u64 {
+        self.realm
+    }
+
+    /// The hosting loop's actor.
+    pub(crate) fn event_loop(&self) -> &Addr<EventLoop<H>> {
+        &self.event_loop
+    }
+}
+
+/// What a host's task sees of its event loop (in place of an actix context).
+pub(crate) struct LoopCx<H: Host> {
+    shared: Rc<LoopShared<H>>,
+    id: u64,
+    stopped: bool,
+}
+
+impl<H: Host> LoopCx<H> {
+    /// The running realm's address.
+    pub(crate) fn address(&self) -> RealmAddr<H> {
+        self.shared.realm_addr(self.id)
+    }
+
+    /// The event loop.
+    pub(crate) fn event_loop(&self) -> &Rc<LoopShared<H>> {
+        &self.shared
+    }
+
+    /// The realm is gone: the loop stops hosting it after this task.
+    pub(crate) fn stop(&mut self) {
+        self.stopped = true;
+    }
+
+    /// Performs a microtask checkpoint inside the running task (between the tasks of a
+    /// batch that runs as one queue entry): runs every queued microtask, those of the
+    /// running realm on `host`.
+    pub(crate) fn checkpoint(&mut self, host: &mut H) {
+        loop {
+            let next = self.shared.microtasks.borrow_mut().pop_front();
+            let Some((id, m)) = next else { break };
+            if id == self.id {
+                host.microtask(m, self);
+            } else {
+                let mut m = Some(m);
+                with_host(&self.shared, id, |h, cx| {
+                    if let Some(m) = m.take() {
+                        h.microtask(m, cx)
+                    }
+                });
+            }
+        }
+    }
+
+    /// Queues a task for the running realm.
+    pub(crate) fn notify(&self, msg: H::Message) {
+        let source = H::source_of(&msg);
+        self.shared.enqueue(source, Task::Realm(self.id, msg));
+    }
+}
+
+/// The actor of one event loop.
+pub(crate) struct EventLoop<H: Host> {
+    shared: Option<Rc<LoopShared<H>>>,
+    /// A turn is queued behind a yield.
+    continuation: bool,
+    /// The timer wake-up armed, and for which deadline.
+    timer_wake: Option<(Duration, SpawnHandle)>,
+}
+
+impl<H: Host> EventLoop<H> {
+    /// Starts an event loop on a new thread; returns its address and its id.
+    pub(crate) fn spawn() -> (Addr<EventLoop<H>>, u64, actix::ArbiterHandle) {
+        let arbiter = actix::Arbiter::new();
+        let handle = arbiter.handle();
+        let id = NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed);
+        let addr = EventLoop::start_in_arbiter(&handle, move |ctx| {
+            let shared = Rc::new(LoopShared {
+                id,
+                addr: ctx.address(),
+                hosts: RefCell::new(HashMap::default()),
+                queues: RefCell::new(TaskQueues::new()),
+                scheduler: RefCell::new(Box::new(OldestFirst)),
+                microtasks: RefCell::new(VecDeque::new()),
+                timers: RefCell::new(Timers::new()),
+                clock: RealClock::new(),
+                in_turn: Cell::new(false),
+                kick_pending: Cell::new(false),
+                ending: Cell::new(false),
+                keep_alive: Cell::new(0),
+            });
+            CURRENT_LOOP.with(|c| {
+                *c.borrow_mut() = Some((id, shared.clone() as Rc<dyn std::any::Any>));
+            });
+            EventLoop {
+                shared: Some(shared),
+                continuation: false,
+                timer_wake: None,
+            }
+        });
+        (addr, id, handle)
+    }
+
+    fn shared(&self) -> Option<Rc<LoopShared<H>>> {
+        self.shared.clone()
+    }
+
+    /// Runs tasks until the queues are empty or the budget is spent.
+    fn turn(&mut self, ctx: &mut Context<Self>) {
+        let Some(shared) = self.shared() else { return };
+        if shared.in_turn.get() {
+            return;
+        }
+        shared.in_turn.set(true);
+        shared.kick_pending.set(false);
+        self.queue_due_timers(&shared);
+        // Microtasks queued outside any task (rare) run first.
+        run_microtasks(&shared);
+        let mut budget = TURN_BUDGET;
+        while budget > 0 && !shared.ending.get() {
+            let next = {
+                let mut scheduler = shared.scheduler.borrow_mut();
+                shared.queues.borrow_mut().pop(&mut **scheduler)
+            };
+            let Some((_, _, task)) = next else { break };
+            run_task(&shared, task);
+            // Perform a microtask checkpoint.
+            run_microtasks(&shared);
+            budget -= 1;
+        }
+        shared.in_turn.set(false);
+        if shared.ending.get() {
+            self.finish(&shared, ctx);
+            return;
+        }
+        self.arm_timer_wake(&shared, ctx);
+        if !shared.queues.borrow().is_empty() && !self.continuation {
+            // Yield to the runtime, then go on.
+            self.continuation = true;
+            ctx.spawn(
+                actix::fut::wrap_future::<_, Self>(tokio::task::yield_now()).map(|_, act, ctx| {
+                    act.continuation = false;
+                    act.turn(ctx);
+                }),
+            );
+        }
+    }
+
+    fn queue_due_timers(&mut self, shared: &Rc<LoopShared<H>>) {
+        let now = shared.clock.now();
+        let due = shared.timers.borrow_mut().take_due(now);
+        if !due.is_empty() {
+            let mut q = shared.queues.borrow_mut();
+            for d in due {
+                q.push(TaskSource::Timers, Task::Timer(d));
+            }
+        }
+    }
+
+    fn arm_timer_wake(&mut self, shared: &Rc<LoopShared<H>>, ctx: &mut Context<Self>) {
+        let next = shared.timers.borrow_mut().next_deadline();
+        match (next, &self.timer_wake) {
+            (None, None) => {}
+            (Some(d), Some((armed, _))) if *armed == d => {}
+            (next, _) => {
+                if let Some((_, h)) = self.timer_wake.take() {
+                    ctx.cancel_future(h);
+                }
+                if let Some(d) = next {
+                    let wait = d.saturating_sub(shared.clock.now());
+                    let h = ctx.run_later(wait, move |act, ctx| {
+                        act.timer_wake = None;
+                        act.turn(ctx);
+                    });
+                    self.timer_wake = Some((d, h));
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self, shared: &Rc<LoopShared<H>>, ctx: &mut Context<Self>) {
+        // Tasks still queued are dropped, never run; then every host is destroyed.
+        let dropped = shared.queues.borrow_mut().clear();
+        drop(dropped);
+        shared.microtasks.borrow_mut().clear();
+        let hosts: Vec<(u64, Rc<RefCell<H>>)> = shared.hosts.borrow_mut().drain().collect();
+        for (id, h) in hosts {
+            if let Ok(mut h) = h.try_borrow_mut() {
+                let mut cx = LoopCx {
+                    shared: shared.clone(),
+                    id,
+                    stopped: true,
+                };
+                let _ = catch_unwind(AssertUnwindSafe(|| h.destroy(&mut cx)));
+            }
+        }
+        shared.queues.borrow_mut().clear();
+        CURRENT_LOOP.with(|c| c.borrow_mut().take());
+        self.shared = None;
+        ctx.stop();
+        actix::Arbiter::current().stop();
+    }
+}
+
+fn host_of<H: Host>(shared: &LoopShared<H>, id: u64) -> Option<Rc<RefCell<H>>> {
+    shared.hosts.borrow().get(&id).cloned()
+}
+
+/// Runs `f` on host `id` with a context; removes the host if it stopped.
+fn with_host<H: Host>(
+    shared: &Rc<LoopShared<H>>,
+    id: u64,
+    f: impl FnOnce(&mut H, &mut LoopCx<H>),
+) -> bool {
+    let Some(host) = host_of(shared, id) else {
+        return false;
+    };
+    let Ok(mut h) = host.try_borrow_mut() else {
+        log::error!(target: "webmessaging::event_loop", "realm {id} is already running a task; task dropped");
+        return false;
+    };
+    let mut cx = LoopCx {
+        shared: shared.clone(),
+        id,
+        stopped: false,
+    };
+    f(&mut h, &mut cx);
+    drop(h);
+    if cx.stopped {
+        let removed = shared.hosts.borrow_mut().remove(&id);
+        drop(removed);
+    }
+    true
+}
+
+fn run_task<H: Host>(shared: &Rc<LoopShared<H>>, task: Task<H>) {
+    match task {
+        Task::Realm(id, msg) => {
+            let mut msg = Some(msg);
+            let ran = with_host(shared, id, |h, cx| {
+                if let Some(m) = msg.take() {
+                    h.handle(m, cx)
+                }
+            });
+            if !ran {
+                log::debug!(target: "webmessaging::event_loop", "task for realm {id}, which this loop no longer hosts, dropped");
+            }
+        }
+        Task::Unshipped {
+            realm,
+            key,
+            generation,
+        } => {
+            with_host(shared, realm, |h, cx| h.port_task(key, generation, cx));
+        }
+        Task::Timer(d) => {
+            if shared.timers.borrow_mut().fired(d.realm, d.id) {
+                with_host(shared, d.realm, |h, cx| h.timer(d.id, cx));
+            }
+        }
+        Task::Delivery(d) => H::deliver(d),
+    }
+}
+
+fn run_microtasks<H: Host>(shared: &Rc<LoopShared<H>>) {
+    loop {
+        let next = shared.microtasks.borrow_mut().pop_front();
+        let Some((id, m)) = next else { break };
+        let mut m = Some(m);
+        with_host(shared, id, |h, cx| {
+            if let Some(m) = m.take() {
+                h.microtask(m, cx)
+            }
+        });
+    }
+}
+
+impl<H: Host> Actor for EventLoop<H> {
+    type Context = Context<Self>;
+}
+
+impl<H: Host> Handler<LoopMessage<H>> for EventLoop<H> {
+    type Result = ();
+
+    fn handle(&mut self, msg: LoopMessage<H>, ctx: &mut Self::Context) {
+        let Some(shared) = self.shared() else { return };
+        match msg {
+            LoopMessage::Task(id, m) => {
+                let source = H::source_of(&m);
+                shared.queues.borrow_mut().push(source, Task::Realm(id, m));
+            }
+            LoopMessage::Delivery(d) => {
+                shared
+                    .queues
+                    .borrow_mut()
+                    .push(TaskSource::DomManipulation, Task::Delivery(d));
+            }
+            LoopMessage::Add { id, host, first } => {
+                shared.add_host(id, host());
+                if let Some(m) = first {
+                    let source = H::source_of(&m);
+                    shared.queues.borrow_mut().push(source, Task::Realm(id, m));
+                }
+            }
+            LoopMessage::Kick => {}
+        }
+        if !self.continuation {
+            self.turn(ctx);
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! The event-loop kernel: what every event loop of the runtime is made of, without actors.
+//!
+//! | standard ([event loops](https://html.spec.whatwg.org/multipage/webappapis.html#event-loops)) | here |
+//! | --- | --- |
+//! | task source | [`TaskSource`] |
+//! | task queue, one per source | [`TaskQueues`] (a FIFO per source, a sequence number per task) |
+//! | "choose a task queue in an implementation-defined manner" | a [`Scheduler`]: [`OldestFirst`] in the threaded runtime |
+//! | the event loop's current high resolution time | a [`Clock`]: [`RealClock`] |
+//! | map of active timers, timer initialisation steps | [`Timers`] |
+//!
+//! The actor that runs an event loop ([`crate::event_loop`]) owns one of each and applies
+//! them; the pieces here are plain data structures with unit tests of their own.
+
+pub mod clock;
+pub mod queues;
+pub mod source;
+pub mod timers;
+
+pub use clock::{Clock, RealClock};
+pub use queues::TaskQueues;
+pub use source::{Candidate, OldestFirst, Scheduler, TaskSource};
+pub use timers::{DueTimer, TimerId, Timers};

@@ -1,0 +1,232 @@
+//! The timers of one event loop: `setTimeout` and `setInterval` as a plain state machine.
+//!
+//! Spec: <https://html.spec.whatwg.org/multipage/timers-and-user-prompts.html#timers>.
+//! The map of active timers belongs to each global; here one table serves the whole event
+//! loop, keyed by the owning realm, so that a document's timers can be cleared when it
+//! goes away. When a timer is due, its task is queued on the timer task source; the
+//! callback itself lives with the realm, not here.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::time::Duration;
+
+/// A timer's handle (the number `setTimeout` returns). Never 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TimerId(pub u32);
+
+/// What a due timer asks to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DueTimer {
+    /// The timer.
+    pub id: TimerId,
+    /// The realm (document or worker global) that owns it.
+    pub realm: u64,
+}
+
+#[derive(Debug)]
+struct Entry {
+    realm: u64,
+    /// `Some` for `setInterval`.
+    repeat: Option<Duration>,
+    /// The deadline of the heap entry that is current for this timer.
+    due: Duration,
+}
+
+/// The active timers of one event loop.
+#[derive(Debug, Default)]
+pub struct Timers {
+    active: HashMap<TimerId, Entry>,
+    /// (deadline, order of arming, id): ties run in the order they were set.
+    heap: BinaryHeap<Reverse<(Duration, u64, TimerId)>>,
+    next_id: u32,
+    armed: u64,
+}
+
+impl Timers {
+    /// No timers.
+    pub fn new() -> Timers {
+        Timers::default()
+    }
+
+    /// The timer initialisation steps: a timer of `realm` due `timeout` after `now`
+    /// (negative timeouts do not exist here; 0 is "as soon as possible"), repeating every
+    /// `timeout` if `repeat`.
+    pub fn set(&mut self, realm: u64, timeout: Duration, repeat: bool, now: Duration) -> TimerId {
+        // Step: "If previousId was given ... otherwise, let id be an implementation-defined
+        // integer that is greater than zero".
+        self.next_id = self.next_id.wrapping_add(1).max(1);
+        while self.active.contains_key(&TimerId(self.next_id)) {
+            self.next_id = self.next_id.wrapping_add(1).max(1);
+        }
+        let id = TimerId(self.next_id);
+        let due = now + timeout;
+        self.active.insert(
+            id,
+            Entry {
+                realm,
+                repeat: repeat.then_some(timeout),
+                due,
+            },
+        );
+        self.arm(id, due);
+        id
+    }
+
+    fn arm(&mut self, id: TimerId, due: Duration) {
+        self.armed += 1;
+        self.heap.push(Reverse((due, self.armed, id)));
+    }
+
+    /// `clearTimeout(id)` / `clearInterval(id)` by `realm`: removes the timer if that realm
+    /// owns it. Returns whether it did.
+    pub fn clear(&mut self, realm: u64, id: TimerId) -> bool {
+        match self.active.get(&id) {
+            Some(e) if e.realm == realm => {
+                self.active.remove(&id);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Clears every timer of `realm` (its document went away, or the worker closed).
+    pub fn clear_realm(&mut self, realm: u64) -> usize {
+        let before = self.active.len();
+        self.active.retain(|_, e| e.realm != realm);
+        before - self.active.len()
+    }
+
+    /// Whether `id` is active and owned by `realm`.
+    pub fn is_active(&self, realm: u64, id: TimerId) -> bool {
+        self.active.get(&id).is_some_and(|e| e.realm == realm)
+    }
+
+    /// The earliest deadline of an active timer.
+    pub fn next_deadline(&mut self) -> Option<Duration> {
+        self.prune();
+        self.heap.peek().map(|Reverse((d, _, _))| *d)
+    }
+
+    fn prune(&mut self) {
+        while let Some(Reverse((due, _, id))) = self.heap.peek() {
+            match self.active.get(id) {
+                Some(e) if e.due == *due => return,
+                _ => {
+                    self.heap.pop();
+                }
+            }
+        }
+    }
+
+    /// Takes the timers due at `now`, in deadline order (ties in the order they were set).
+    /// An interval is re-armed at `now + interval`; a timeout stays active until
+    /// [`fired`](Self::fired) (its task may still be cleared before it runs).
+    pub fn take_due(&mut self, now: Duration) -> Vec<DueTimer> {
+        let mut out = Vec::new();
+        loop {
+            self.prune();
+            let Some(Reverse((due, _, id))) = self.heap.peek().copied() else {
+                break;
+            };
+            if due > now {
+                break;
+            }
+            self.heap.pop();
+            let Some(e) = self.active.get_mut(&id) else {
+                continue;
+            };
+            out.push(DueTimer { id, realm: e.realm });
+            match e.repeat {
+                Some(every) => {
+                    let next = now + every.max(Duration::from_millis(1));
+                    e.due = next;
+                    self.arm(id, next);
+                }
+                // Not re-armed: `due` no longer matches a heap entry.
+                None => e.due = Duration::MAX,
+            }
+        }
+        out
+    }
+
+    /// The task of a due timer is about to run: a timeout is removed from the map of
+    /// active timers (an interval stays). Returns false if the timer was cleared after it
+    /// became due, in which case its callback must not run.
+    pub fn fired(&mut self, realm: u64, id: TimerId) -> bool {
+        match self.active.get(&id) {
+            Some(e) if e.realm == realm => {
+                if e.repeat.is_none() {
+                    self.active.remove(&id);
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// How many timers are active.
+    pub fn len(&self) -> usize {
+        self.active.len()
+    }
+
+    /// Whether no timer is active.
+    pub fn is_empty(&self) -> bool {
+        self.active.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn due_in_deadline_order_ties_in_set_order() {
+        let mut t = Timers::new();
+        let a = t.set(1, 10 * MS, false, Duration::ZERO);
+        let b = t.set(1, 5 * MS, false, Duration::ZERO);
+        let c = t.set(2, 10 * MS, false, Duration::ZERO);
+        assert!(t.take_due(4 * MS).is_empty());
+        assert_eq!(t.next_deadline(), Some(5 * MS));
+        let due: Vec<TimerId> = t.take_due(10 * MS).iter().map(|d| d.id).collect();
+        assert_eq!(due, [b, a, c]);
+        assert!(t.fired(1, b) && t.fired(1, a) && t.fired(2, c));
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn cleared_timers_never_fire() {
+        let mut t = Timers::new();
+        let a = t.set(1, MS, false, Duration::ZERO);
+        assert!(!t.clear(2, a), "another realm cannot clear it");
+        assert!(t.clear(1, a));
+        assert!(t.take_due(5 * MS).is_empty());
+        // Cleared after becoming due, before its task ran.
+        let b = t.set(1, MS, false, Duration::ZERO);
+        assert_eq!(t.take_due(5 * MS).len(), 1);
+        t.clear(1, b);
+        assert!(!t.fired(1, b));
+    }
+
+    #[test]
+    fn intervals_rearm_until_cleared() {
+        let mut t = Timers::new();
+        let i = t.set(7, 10 * MS, true, Duration::ZERO);
+        assert_eq!(t.take_due(10 * MS).len(), 1);
+        assert!(t.fired(7, i));
+        assert_eq!(t.next_deadline(), Some(20 * MS));
+        assert_eq!(t.take_due(20 * MS).len(), 1);
+        assert_eq!(t.clear_realm(7), 1);
+        assert!(t.take_due(100 * MS).is_empty());
+        assert_eq!(t.next_deadline(), None);
+    }
+
+    #[test]
+    fn ids_are_positive_and_distinct() {
+        let mut t = Timers::new();
+        let a = t.set(1, MS, false, Duration::ZERO);
+        let b = t.set(1, MS, false, Duration::ZERO);
+        assert!(a.0 > 0 && b.0 > 0 && a != b);
+    }
+}
