@@ -112,6 +112,7 @@ pub use browser::{script, Browser, Script, WindowHandle};
 pub use event::{
     EventTarget, EventType, ListenerId, MessageEvent, MessageEventInit, MessageEventSource,
 };
+pub use kernel::{TaskSource, TimerId};
 pub use observe::{EventLog, ObservedEvent};
 pub use port::{MessageChannel, MessagePort, StructuredSerializeOptions};
 pub use scope::{GlobalKind, IframeOptions, Scope};

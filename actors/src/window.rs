@@ -94,6 +94,21 @@ impl BrowsingContext {
     }
 }
 
+impl Drop for BrowsingContext {
+    /// A chain of nested iframes (each holding its parent) is dropped in a loop, not by
+    /// recursion: 10,000 nested browsing contexts must not overflow the stack.
+    fn drop(&mut self) {
+        let mut next: Vec<WindowProxy> = self.parent.take().into_iter().collect();
+        next.extend(self.opener.take());
+        while let Some(w) = next.pop() {
+            if let Ok(mut ctx) = Arc::try_unwrap(w.0) {
+                next.extend(ctx.parent.take());
+                next.extend(ctx.opener.take());
+            }
+        }
+    }
+}
+
 /// A `WindowProxy`: a handle on a browsing context (a top-level window or an iframe).
 ///
 /// Compare proxies with `==`: two proxies are equal when they name the same browsing
