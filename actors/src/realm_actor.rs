@@ -59,18 +59,18 @@ pub(crate) enum RealmMessage {
     /// The port message queue of the shipped port with this key has tasks.
     PortReady { key: u64, generation: u64 },
     /// A message from a `Worker` object to its worker's global scope.
-    ToWorkerGlobal { data: SerializedWithTransfer },
+    ToWorkerGlobal { data: Box<SerializedWithTransfer> },
     /// A message from a worker to its `Worker` object, in the creator realm.
     FromWorker {
         worker: u64,
         document: u64,
-        data: SerializedWithTransfer,
+        data: Box<SerializedWithTransfer>,
     },
     /// A worker crashed or stopped: fire `error` at its `Worker` object.
     WorkerError {
         worker: u64,
         document: u64,
-        message: String,
+        message: Box<str>,
     },
     /// Run a closure in the current realm (from code outside the runtime).
     Run(Box<dyn FnOnce(&Scope) + Send>),
@@ -81,14 +81,14 @@ pub(crate) enum RealmMessage {
     /// A child iframe's document loaded: fire `load` at its iframe element.
     ChildLoaded(WindowProxy),
     /// A child realm of this one crashed: apply the supervision strategy.
-    ChildCrashed(CrashReport),
+    ChildCrashed(Box<CrashReport>),
     /// Restart the current document (sent by the supervisor).
     Restart { reason: String },
     /// Crash this realm: a panic in a broadcast delivery run by its event loop, which
     /// marked the realm not fully active (ignored if a new document replaced it).
     Crash { message: String },
     /// A lifecycle event of one of this realm's children.
-    Lifecycle(LifecycleEvent),
+    Lifecycle(Box<LifecycleEvent>),
     /// Close the window, remove the iframe, or terminate the worker.
     Destroy,
 }
@@ -161,22 +161,22 @@ impl Host for RealmActor {
                 }
                 cx.notify(RealmMessage::PortReady { key, generation });
             }
-            RealmMessage::ToWorkerGlobal { data } => self.handle_to_worker_global(cx, data),
+            RealmMessage::ToWorkerGlobal { data } => self.handle_to_worker_global(cx, *data),
             RealmMessage::FromWorker {
                 worker,
                 document,
                 data,
-            } => self.handle_from_worker(cx, worker, document, data),
+            } => self.handle_from_worker(cx, worker, document, *data),
             RealmMessage::WorkerError {
                 worker,
                 document,
                 message,
-            } => self.handle_worker_error(cx, worker, document, message),
+            } => self.handle_worker_error(cx, worker, document, message.into()),
             RealmMessage::Run(f) => self.handle_run(cx, f),
             RealmMessage::Load => self.first_load(cx),
             RealmMessage::Navigate { navigation } => self.navigate(cx, navigation),
             RealmMessage::ChildLoaded(child) => self.child_loaded(cx, child),
-            RealmMessage::ChildCrashed(report) => supervision::on_child_crashed(self, cx, report),
+            RealmMessage::ChildCrashed(report) => supervision::on_child_crashed(self, cx, *report),
             RealmMessage::Restart { reason } => {
                 if !self.loaded {
                     return;
@@ -689,4 +689,15 @@ pub(crate) fn start_on_this_loop(lp: &Rc<Loop>, ctx: Arc<BrowsingContext>) -> Re
 pub(crate) fn start_worker(shared: Arc<WorkerShared>) -> RealmAddr {
     let id = shared.id.0;
     start_on_new_loop(id, RealmKind::Worker(shared))
+}
+
+#[cfg(test)]
+mod size_tests {
+    /// A queued task is small: a burst of a million port messages keeps a million queue
+    /// entries, so the large payloads of rare tasks are boxed.
+    #[test]
+    fn a_queued_task_fits_in_48_bytes() {
+        assert!(std::mem::size_of::<super::RealmMessage>() <= 40);
+        assert!(std::mem::size_of::<crate::event_loop::Task<super::RealmActor>>() <= 48);
+    }
 }

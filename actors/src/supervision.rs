@@ -354,10 +354,10 @@ pub(crate) fn on_crash(
         RealmKind::Window(w) => match &w.0.parent {
             Some(parent) => {
                 if let Some(a) = parent.0.addr() {
-                    a.do_send(RealmMessage::ChildCrashed(CrashReport {
+                    a.do_send(RealmMessage::ChildCrashed(Box::new(CrashReport {
                         child: Child::Window(w.clone()),
                         message,
-                    }));
+                    })));
                 }
             }
             None => {
@@ -393,10 +393,11 @@ pub(crate) fn on_crash(
         },
         RealmKind::Worker(s) => {
             s.report_error_to_parent(&message);
-            s.parent.do_send(RealmMessage::ChildCrashed(CrashReport {
-                child: Child::Worker(s.clone()),
-                message,
-            }));
+            s.parent
+                .do_send(RealmMessage::ChildCrashed(Box::new(CrashReport {
+                    child: Child::Worker(s.clone()),
+                    message,
+                })));
         }
     }
 }
@@ -544,7 +545,7 @@ pub(crate) fn restart(actor: &mut RealmActor, ctx: &mut Cx, reason: &str) {
         RealmKind::Worker(s) => Some(s.parent.clone()),
     };
     if let Some(a) = parent_addr {
-        a.do_send(RealmMessage::Lifecycle(e.clone()));
+        a.do_send(RealmMessage::Lifecycle(Box::new(e.clone())));
     }
     browser.0.lifecycle.push(e);
     actor.reload(ctx);

@@ -90,7 +90,7 @@ impl WorkerShared {
         self.parent.do_send(RealmMessage::FromWorker {
             worker: self.id.0,
             document: self.parent_document,
-            data,
+            data: Box::new(data),
         });
     }
 
@@ -113,7 +113,7 @@ impl WorkerShared {
         self.parent.do_send(RealmMessage::WorkerError {
             worker: self.id.0,
             document: self.parent_document,
-            message: message.to_owned(),
+            message: message.into(),
         });
     }
 
@@ -221,7 +221,9 @@ impl Worker {
             trace::worker_posted(&self.0.shared.name, creator.as_deref(), true);
         }
         if let Some(a) = self.0.shared.addr.get() {
-            a.do_send(RealmMessage::ToWorkerGlobal { data });
+            a.do_send(RealmMessage::ToWorkerGlobal {
+                data: Box::new(data),
+            });
         }
     }
 
