@@ -118,6 +118,24 @@ impl<T> TaskQueues<T> {
         Some((TaskSource::ALL[index], seq, task))
     }
 
+    /// Takes the front task of `source` if `source` is the only one with tasks (so that
+    /// any scheduler would take it next) and `pred` accepts it: lets a runner go on with
+    /// the next task of the same kind without a round through the scheduler.
+    pub fn pop_if_alone(&mut self, source: TaskSource, pred: impl FnOnce(&T) -> bool) -> Option<T> {
+        if self.non_empty != 1 << source.index() {
+            return None;
+        }
+        let q = &mut self.queues[source.index()];
+        if !pred(&q.front()?.1) {
+            return None;
+        }
+        let (_, t) = q.pop_front()?;
+        if q.is_empty() {
+            self.non_empty = 0;
+        }
+        Some(t)
+    }
+
     /// How many tasks wait in `source`.
     pub fn len_of(&self, source: TaskSource) -> usize {
         self.queues[source.index()].len()
@@ -179,6 +197,24 @@ mod tests {
         q.insert(TaskSource::UnshippedPorts, mid, "c");
         q.insert(TaskSource::UnshippedPorts, early, "a");
         assert_eq!(drain(&mut q), ["a", "b", "c", "d"]);
+    }
+
+    #[test]
+    fn pop_if_alone_only_when_no_other_source_waits() {
+        let mut q = TaskQueues::new();
+        q.push(TaskSource::UnshippedPorts, "a");
+        q.push(TaskSource::UnshippedPorts, "b");
+        assert_eq!(
+            q.pop_if_alone(TaskSource::UnshippedPorts, |t| *t == "x"),
+            None
+        );
+        assert_eq!(
+            q.pop_if_alone(TaskSource::UnshippedPorts, |t| *t == "a"),
+            Some("a")
+        );
+        q.push(TaskSource::Timers, "t");
+        assert_eq!(q.pop_if_alone(TaskSource::UnshippedPorts, |_| true), None);
+        assert_eq!(drain(&mut q), ["b", "t"]);
     }
 
     #[test]
