@@ -22,7 +22,7 @@
 
 use std::any::Any;
 use std::borrow::Cow;
-use std::cell::{Ref, RefCell, RefMut};
+use std::cell::{Cell, Ref, RefCell, RefMut};
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
@@ -1283,17 +1283,24 @@ impl ObjectData {
 
 /// A reference to a JavaScript object. Cloning the `Object` clones the reference,
 /// not the object: identity is [`Object::ptr_eq`].
+///
+/// Dropping the last reference to an object frees it and whatever only it kept
+/// alive without recursion, so a graph nested any number of levels deep can be
+/// dropped on any stack.
 #[derive(Clone)]
-pub struct Object(ManuallyDrop<Rc<RefCell<ObjectData>>>);
+pub struct Object(ManuallyDrop<ObjectRc>);
+
+/// An object's allocation.
+type ObjectRc = Rc<RefCell<ObjectData>>;
 
 impl Drop for Object {
     #[inline]
     fn drop(&mut self) {
-        if Rc::strong_count(&self.0) == 1 && Rc::weak_count(&self.0) == 0 {
+        if Rc::strong_count(&self.0) == 1 {
             // SAFETY: `self.0` is not used again (this is `drop`).
             recycle(unsafe { ManuallyDrop::take(&mut self.0) });
         } else {
-            // SAFETY: as above.
+            // SAFETY: as above. Not the last reference: this only decrements the count.
             unsafe { ManuallyDrop::drop(&mut self.0) }
         }
     }
@@ -1366,24 +1373,6 @@ pub(crate) fn take_entries_buffer(n: usize) -> Vec<(Value, Value)> {
     Vec::with_capacity(n)
 }
 
-/// Empties `v`, in order, without a call per item that owns nothing.
-#[inline(always)]
-fn clear_entries<T>(v: &mut Vec<T>, trivial: impl Fn(&T) -> bool) {
-    let len = v.len();
-    let p = v.as_mut_ptr();
-    // SAFETY: the length is set to 0 first, so the items (each dropped at most once
-    // below, or forgotten when a drop panics) are never reached again through `v`.
-    unsafe {
-        v.set_len(0);
-        for i in 0..len {
-            let item = p.add(i);
-            if !trivial(&*item) {
-                std::ptr::drop_in_place(item);
-            }
-        }
-    }
-}
-
 /// Where a recycled allocation goes.
 enum Keep {
     Plain(usize),
@@ -1392,38 +1381,220 @@ enum Keep {
     Object,
 }
 
-/// Frees the last reference to an object: its contents are dropped (recursively),
-/// and its allocation and small buffers are kept for reuse.
+thread_local! {
+    /// The work list of [`recycle`], kept between calls (empty) so that freeing a
+    /// graph allocates nothing. A nested call (a port's drop code dropping values)
+    /// finds it taken and starts with a fresh one.
+    static FREE_LIST: Cell<Vec<ObjectRc>> = const { Cell::new(Vec::new()) };
+}
+
+/// The work list is given back to the thread unless it grew past this many entries.
+const FREE_LIST_KEEP: usize = 1024;
+
+/// Frees the last reference to an object, and with it everything only it kept
+/// alive, without recursion: emptying an object drops what it holds in place, except
+/// the objects it held the last reference to, whose allocations go onto a work list
+/// and are emptied in turn by the loop here. So the stack depth is constant however
+/// deep the graph is (the drop glue of `ObjectData` would recurse once per level and
+/// overflow at a depth of a few thousand). Objects are emptied in the order a
+/// recursive drop would reach them (depth first, children in order), and their
+/// allocations and small buffers are kept for reuse.
 #[inline(never)]
-fn recycle(mut rc: Rc<RefCell<ObjectData>>) {
+fn recycle(rc: ObjectRc) {
+    let mut work = FREE_LIST.try_with(Cell::take).unwrap_or_default();
+    let mut next = Some(rc);
+    while let Some(rc) = next {
+        recycle_one(rc, &mut work);
+        next = work.pop();
+    }
+    if work.capacity() <= FREE_LIST_KEEP {
+        let _ = FREE_LIST.try_with(|c| c.set(work));
+    }
+}
+
+/// Drops `v`, except that an object it holds the last reference to goes onto `work`
+/// (to be emptied by [`recycle`]'s loop) instead of being freed here.
+#[inline(always)]
+fn dispose_value(v: Value, work: &mut Vec<ObjectRc>) {
+    match v {
+        Value::Object(o) => dispose_object(o, work),
+        v if v.owns_nothing() => std::mem::forget(v),
+        v => drop(v),
+    }
+}
+
+/// Drops `o`, except that if it is the last reference, its allocation goes onto
+/// `work` (see [`dispose_value`]).
+#[inline(always)]
+fn dispose_object(o: Object, work: &mut Vec<ObjectRc>) {
+    if Rc::strong_count(&o.0) == 1 {
+        let mut o = ManuallyDrop::new(o);
+        // SAFETY: `o` is never dropped (`ManuallyDrop`) nor used again, so the
+        // reference is moved out of it exactly once.
+        work.push(unsafe { ManuallyDrop::take(&mut o.0) });
+    } else {
+        drop(o);
+    }
+}
+
+/// Drops these properties, putting the objects they held the last reference to on
+/// `work`.
+fn dispose_props(p: PropertyMap, work: &mut Vec<ObjectRc>) {
+    for (k, v) in p.entries {
+        drop(k);
+        dispose_value(v, work);
+    }
+}
+
+/// Drops object data taken out of its object, putting the objects it held the last
+/// reference to on `work`.
+fn dispose_data(d: ObjectData, work: &mut Vec<ObjectRc>) {
+    match d {
+        ObjectData::Plain(p) => dispose_props(p, work),
+        ObjectData::Array(a) => {
+            if let Some(p) = a.props {
+                dispose_props(*p, work);
+            }
+            for v in a.elements.into_iter().flatten() {
+                dispose_value(v, work);
+            }
+        }
+        ObjectData::Map(c) | ObjectData::Set(c) => {
+            for (k, v) in c.entries {
+                dispose_value(k, work);
+                dispose_value(v, work);
+            }
+        }
+        ObjectData::View(v) => dispose_object(v.buffer, work),
+        ObjectData::FileList(l) => {
+            for o in l {
+                dispose_object(o, work);
+            }
+        }
+        d => drop(d),
+    }
+}
+
+/// Drops the value `v` points to in place, except that an object it holds the last
+/// reference to goes onto `work` (see [`dispose_value`]).
+///
+/// # Safety
+///
+/// `v` points to a valid value that is neither used nor dropped again.
+#[inline(always)]
+unsafe fn dispose_value_in_place(v: *mut Value, work: &mut Vec<ObjectRc>) {
+    // SAFETY: `v` is valid and ours to drop (the caller's contract).
+    unsafe {
+        if let Value::Object(o) = &mut *v {
+            if Rc::strong_count(&o.0) == 1 {
+                // The reference is moved out; the value, never dropped or used again,
+                // does not hold it any more.
+                work.push(ManuallyDrop::take(&mut o.0));
+                return;
+            }
+        }
+        std::ptr::drop_in_place(v);
+    }
+}
+
+/// Empties `v`, in order, without a call per item that owns nothing: every other
+/// item is handed to `dispose` (by pointer, once, and never reached through `v`
+/// again, so `dispose` owns it: it drops it or moves out what it owns; an item it
+/// leaves is leaked, as are the items after one whose drop panics).
+#[inline(always)]
+fn clear_entries<T>(v: &mut Vec<T>, trivial: impl Fn(&T) -> bool, mut dispose: impl FnMut(*mut T)) {
+    let len = v.len();
+    let p = v.as_mut_ptr();
+    // SAFETY: the length is set to 0 first, so the items (each handed over at most
+    // once below) are never reached again through `v`; `p.add(i)` for `i < len` is
+    // in bounds and points to a valid item not yet handed over.
+    unsafe {
+        v.set_len(0);
+        for i in 0..len {
+            let item = p.add(i);
+            if !trivial(&*item) {
+                dispose(item);
+            }
+        }
+    }
+}
+
+/// Empties the object `rc` is the last reference to (see [`recycle`]): what it holds
+/// is dropped, except the objects it held the last reference to, which go onto
+/// `work`; the allocation and its small buffer are kept for reuse.
+#[inline(always)]
+fn recycle_one(mut rc: ObjectRc, work: &mut Vec<ObjectRc>) {
+    let start = work.len();
     let Some(cell) = Rc::get_mut(&mut rc) else {
+        // Weak references exist (this crate makes none): free the data, not the
+        // allocation, still without recursion.
+        if let Ok(cell) = Rc::try_unwrap(rc) {
+            dispose_data(cell.into_inner(), work);
+            work[start..].reverse();
+        }
         return;
     };
-    // Empty the object in place (dropping what it holds, which may recycle more
-    // objects: the pool is not borrowed meanwhile).
-    let keep = match cell.get_mut() {
+    // Empty the object in place (dropping what it holds, which may run a port's drop
+    // code and so recycle more objects: neither the pool nor the work list is
+    // borrowed meanwhile).
+    let d = cell.get_mut();
+    let keep = match d {
         ObjectData::Plain(p) => {
             p.index = None;
-            clear_entries(&mut p.entries, |(k, v)| !k.owns_heap() && v.owns_nothing());
+            clear_entries(
+                &mut p.entries,
+                |(k, v)| !k.owns_heap() && v.owns_nothing(),
+                // SAFETY: `clear_entries` hands each entry over once, to be dropped.
+                |e| unsafe {
+                    if (*e).0.owns_heap() {
+                        std::ptr::drop_in_place(&mut (*e).0);
+                    }
+                    dispose_value_in_place(&mut (*e).1, work);
+                },
+            );
             Keep::Plain(p.entries.capacity())
         }
         ObjectData::Array(a) => {
-            a.props = None;
+            if let Some(p) = a.props.take() {
+                dispose_props(*p, work);
+            }
             a.length = 0;
-            clear_entries(&mut a.elements, |e| {
-                e.as_ref().map_or(true, Value::owns_nothing)
-            });
+            clear_entries(
+                &mut a.elements,
+                |e| e.as_ref().map_or(true, Value::owns_nothing),
+                // SAFETY: as above; `trivial` let only `Some` through.
+                |e| unsafe {
+                    if let Some(v) = &mut *e {
+                        dispose_value_in_place(v, work);
+                    }
+                },
+            );
             Keep::Array(a.elements.capacity())
         }
         ObjectData::Map(c) | ObjectData::Set(c) => {
             c.index = None;
-            clear_entries(&mut c.entries, |(k, v)| {
-                k.owns_nothing() && v.owns_nothing()
-            });
+            clear_entries(
+                &mut c.entries,
+                |(k, v)| k.owns_nothing() && v.owns_nothing(),
+                // SAFETY: as above.
+                |e| unsafe {
+                    dispose_value_in_place(&mut (*e).0, work);
+                    dispose_value_in_place(&mut (*e).1, work);
+                },
+            );
             Keep::Entries(std::mem::take(&mut c.entries))
+        }
+        ObjectData::View(_) | ObjectData::FileList(_) => {
+            dispose_data(std::mem::replace(d, EMPTY), work);
+            Keep::Object
         }
         _ => Keep::Object,
     };
+    // The loop pops from the end: reversed, this object's children are emptied first
+    // to last, each before the next (as a recursive drop would).
+    if work.len() - start > 1 {
+        work[start..].reverse();
+    }
     let keep = match keep {
         Keep::Plain(cap) | Keep::Array(cap) if cap.wrapping_sub(1) >= POOL_CLASSES => Keep::Object,
         k => k,
@@ -2257,13 +2428,11 @@ pub(crate) fn check_view(
 }
 
 // ---------------------------------------------------------------------------
-// Debug (cycle-safe)
+// Debug (linear, cycle-safe)
 // ---------------------------------------------------------------------------
 
-thread_local! {
-    static DEBUG_STACK: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
-}
-
+/// Objects nested deeper than this are elided (`[Array ...]`) by `Debug`, which
+/// recurses.
 const DEBUG_MAX_DEPTH: usize = 24;
 
 impl fmt::Debug for Value {
@@ -2287,39 +2456,161 @@ impl fmt::Debug for Value {
     }
 }
 
+/// Prints the graph reachable from the object, each object once: an object met
+/// more than once is labelled where it is first printed (`<ref #1> {...}`), and
+/// printed as a back-reference afterwards (`#1`, or `[Circular #1]` inside itself),
+/// so the output is linear in the size of the graph. Labels are numbered in printing
+/// order, so isomorphic graphs (an object and its structured clone) print the same.
+/// Objects nested more than 24 deep are elided (`[Array ...]`).
 impl fmt::Debug for Object {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let addr = self.addr();
-        let (circular, too_deep) = DEBUG_STACK.with(|s| {
-            let s = s.borrow();
-            (s.contains(&addr), s.len() >= DEBUG_MAX_DEPTH)
+        // Two passes over the same traversal: the first (into nothing) counts how
+        // often each object is met, so that the second labels those met twice.
+        let g = RefCell::new(DebugGraph {
+            counting: true,
+            ..DebugGraph::default()
         });
-        if circular {
-            return f.write_str("[Circular]");
+        let _ = fmt::Write::write_fmt(&mut Discard, format_args!("{:?}", InGraph(self, &g)));
+        {
+            let mut g = g.borrow_mut();
+            g.counting = false;
+            g.stack.clear();
+            for s in g.seen.values_mut() {
+                s.entered = false;
+            }
         }
-        if too_deep {
-            return write!(f, "[{} ...]", self.class_name());
-        }
-        let Ok(d) = self.0.try_borrow() else {
-            return f.write_str("[Object (mutably borrowed)]");
-        };
-        DEBUG_STACK.with(|s| s.borrow_mut().push(addr));
-        let r = debug_data(&d, f);
-        DEBUG_STACK.with(|s| {
-            s.borrow_mut().pop();
-        });
-        r
+        debug_object(self, &g, f)
     }
 }
 
-fn debug_data(d: &ObjectData, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+/// What `Debug` knows of the graph it prints.
+#[derive(Default)]
+struct DebugGraph {
+    /// True in the first pass, which only counts.
+    counting: bool,
+    /// The objects met, by address (they all live while the graph is printed).
+    seen: HashMap<usize, Seen>,
+    /// The objects being printed: the current one and its ancestors.
+    stack: Vec<usize>,
+    /// The last label given.
+    labels: u32,
+}
+
+/// An object met while printing.
+#[derive(Default)]
+struct Seen {
+    /// How often the first pass met it (not counting elided occurrences).
+    visits: u32,
+    /// Its label (0 for none yet).
+    label: u32,
+    /// True once printing (or counting) its contents has begun in this pass.
+    entered: bool,
+}
+
+/// A writer that drops what it is given (the counting pass).
+struct Discard;
+
+impl fmt::Write for Discard {
+    fn write_str(&mut self, _: &str) -> fmt::Result {
+        Ok(())
+    }
+}
+
+/// A value or object printed as part of the graph `.1`.
+struct InGraph<'a, T>(&'a T, &'a RefCell<DebugGraph>);
+
+impl fmt::Debug for InGraph<'_, Value> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Value::Object(o) => debug_object(o, self.1, f),
+            v => fmt::Debug::fmt(v, f),
+        }
+    }
+}
+
+impl fmt::Debug for InGraph<'_, Object> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        debug_object(self.0, self.1, f)
+    }
+}
+
+impl fmt::Debug for InGraph<'_, Vec<Object>> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|o| InGraph(o, self.1)))
+            .finish()
+    }
+}
+
+/// Prints `o` as part of the graph `g`: a back-reference if it was printed before,
+/// else its contents (labelled if it is met again later).
+fn debug_object(o: &Object, g: &RefCell<DebugGraph>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let addr = o.addr();
+    let mut gm = g.borrow_mut();
+    let DebugGraph {
+        counting,
+        seen,
+        stack,
+        labels,
+    } = &mut *gm;
+    if let Some(s) = seen.get_mut(&addr).filter(|s| s.entered) {
+        if *counting {
+            s.visits += 1;
+        } else if s.label == 0 {
+            // Not seen twice by the first pass (cannot happen: both passes make the
+            // same traversal); a label keeps the output finite anyway.
+            *labels += 1;
+            s.label = *labels;
+        }
+        let (label, circular) = (s.label, stack.contains(&addr));
+        drop(gm);
+        return if circular {
+            write!(f, "[Circular #{label}]")
+        } else {
+            write!(f, "#{label}")
+        };
+    }
+    let Ok(d) = o.0.try_borrow() else {
+        drop(gm);
+        return f.write_str("[Object (mutably borrowed)]");
+    };
+    if stack.len() >= DEBUG_MAX_DEPTH {
+        drop(gm);
+        return write!(f, "[{} ...]", d.class_name());
+    }
+    let s = seen.entry(addr).or_default();
+    s.entered = true;
+    let label = if *counting {
+        s.visits = 1;
+        0
+    } else if s.visits > 1 {
+        *labels += 1;
+        s.label = *labels;
+        s.label
+    } else {
+        0
+    };
+    stack.push(addr);
+    drop(gm);
+    if label != 0 {
+        write!(f, "<ref #{label}> ")?;
+    }
+    let r = debug_data(&d, g, f);
+    g.borrow_mut().stack.pop();
+    r
+}
+
+fn debug_data(d: &ObjectData, g: &RefCell<DebugGraph>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     match d {
-        ObjectData::Plain(p) => fmt::Debug::fmt(p, f),
+        ObjectData::Plain(p) => f
+            .debug_map()
+            .entries(p.iter().map(|(k, v)| (k, InGraph(v, g))))
+            .finish(),
         ObjectData::Array(a) => {
             let mut l = f.debug_list();
             for i in 0..a.length.min(a.elements.len() as u32) {
                 match a.get(i) {
-                    Some(v) => l.entry(v),
+                    Some(v) => l.entry(&InGraph(v, g)),
                     None => l.entry(&format_args!("<hole>")),
                 };
             }
@@ -2330,7 +2621,7 @@ fn debug_data(d: &ObjectData, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 ));
             }
             for (k, v) in a.props() {
-                l.entry(&format_args!("{k}: {v:?}"));
+                l.entry(&format_args!("{k}: {:?}", InGraph(v, g)));
             }
             l.finish()
         }
@@ -2357,7 +2648,7 @@ fn debug_data(d: &ObjectData, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             v.kind.class_name(),
             v.byte_offset,
             v.length,
-            v.buffer
+            InGraph(&v.buffer, g)
         ),
         ObjectData::Blob(b) => write!(f, "Blob({} bytes, {:?})", b.bytes.len(), b.mime),
         ObjectData::File(fd) => write!(
@@ -2368,14 +2659,18 @@ fn debug_data(d: &ObjectData, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             fd.blob.mime,
             fd.last_modified
         ),
-        ObjectData::FileList(l) => f.debug_tuple("FileList").field(l).finish(),
+        ObjectData::FileList(l) => f.debug_tuple("FileList").field(&InGraph(l, g)).finish(),
         ObjectData::Map(m) => {
             f.write_str("Map ")?;
-            f.debug_map().entries(m.iter()).finish()
+            f.debug_map()
+                .entries(m.iter().map(|(k, v)| (InGraph(k, g), InGraph(v, g))))
+                .finish()
         }
         ObjectData::Set(s) => {
             f.write_str("Set ")?;
-            f.debug_set().entries(s.iter().map(|(k, _)| k)).finish()
+            f.debug_set()
+                .entries(s.iter().map(|(k, _)| InGraph(k, g)))
+                .finish()
         }
         ObjectData::Error(e) => write!(f, "{}({:?})", e.name, e.message),
         ObjectData::DomException(e) => write!(f, "DOMException({}: {:?})", e.name, e.message),
@@ -2525,5 +2820,152 @@ fn shallow_match(x: &ObjectData, y: &ObjectData, work: &mut Vec<(Value, Value)>)
         (D::Function { name: a }, D::Function { name: b }) => a == b,
         (D::Platform { interface: a }, D::Platform { interface: b }) => a == b,
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every allocation in this thread's pool owns nothing and is unique, and every
+    /// list is within its bound (what `from_data`, `build_plain` and `build_array`
+    /// rely on).
+    fn check_pool() -> (usize, usize, usize) {
+        POOL.with(|p| {
+            let mut p = p.borrow_mut();
+            assert!(p.objects.len() <= POOL_OBJECTS);
+            for rc in &mut p.objects {
+                assert!(matches!(
+                    Rc::get_mut(rc).map(RefCell::get_mut),
+                    Some(ObjectData::BooleanObject(false))
+                ));
+            }
+            for (i, list) in p.plain.iter_mut().enumerate() {
+                assert!(list.len() <= POOL_BUFFERS);
+                for rc in list {
+                    match Rc::get_mut(rc).map(RefCell::get_mut) {
+                        Some(ObjectData::Plain(m)) => {
+                            assert!(m.entries.is_empty() && m.index.is_none());
+                            assert_eq!(m.entries.capacity(), i + 1);
+                        }
+                        _ => panic!("a pooled plain object is not an empty plain object"),
+                    }
+                }
+            }
+            for (i, list) in p.arrays.iter_mut().enumerate() {
+                assert!(list.len() <= POOL_BUFFERS);
+                for rc in list {
+                    match Rc::get_mut(rc).map(RefCell::get_mut) {
+                        Some(ObjectData::Array(a)) => {
+                            assert!(a.elements.is_empty() && a.props.is_none() && a.length == 0);
+                            assert_eq!(a.elements.capacity(), i + 1);
+                        }
+                        _ => panic!("a pooled array is not an empty array"),
+                    }
+                }
+            }
+            for (i, list) in p.entries.iter().enumerate() {
+                assert!(list.len() <= POOL_BUFFERS);
+                for v in list {
+                    assert!(v.is_empty());
+                    assert_eq!(v.capacity(), i + 1);
+                }
+            }
+            (p.objects.len(), p.plain[0].len(), p.arrays[0].len())
+        })
+    }
+
+    /// The work list is empty and small between drops.
+    fn check_free_list() {
+        FREE_LIST.with(|c| {
+            let v = c.take();
+            assert!(v.is_empty());
+            assert!(v.capacity() <= FREE_LIST_KEEP);
+            c.set(v);
+        });
+    }
+
+    /// Dropping a deep graph goes through the pool: its allocations are recycled
+    /// (up to the bounds) with the pool's invariants kept, and then reused.
+    #[test]
+    fn deep_drop_recycles_into_the_pool() {
+        std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(|| {
+                let mut v = Value::Null;
+                for i in 0..100_000u32 {
+                    let o = if i % 3 == 0 {
+                        Object::build_plain(1, |out| {
+                            out.push((JsString::from("k"), v));
+                            Ok::<(), ()>(())
+                        })
+                        .unwrap()
+                    } else if i % 3 == 1 {
+                        Object::build_array(1, 1, |out| {
+                            out.push(Some(v));
+                            Ok::<_, ()>(None)
+                        })
+                        .unwrap()
+                    } else {
+                        Object::new_map([(Value::from(i), v)])
+                    };
+                    v = Value::from(o);
+                }
+                drop(v);
+                let (objects, plain, arrays) = check_pool();
+                assert_eq!(
+                    (objects, plain, arrays),
+                    (POOL_OBJECTS, POOL_BUFFERS, POOL_BUFFERS)
+                );
+                check_free_list();
+                // A recycled plain object of one property is reused as is.
+                let addr =
+                    POOL.with(|p| p.borrow().plain[0].last().map(|rc| Rc::as_ptr(rc) as usize));
+                let o = Object::build_plain(1, |out| {
+                    out.push((JsString::from("x"), Value::from(1)));
+                    Ok::<(), ()>(())
+                })
+                .unwrap();
+                assert_eq!(Some(o.addr()), addr);
+                assert_eq!(check_pool().1, POOL_BUFFERS - 1);
+                drop(o);
+                assert_eq!(check_pool().1, POOL_BUFFERS);
+                // Views and FileLists are emptied too (their allocations are kept).
+                let ab = Object::new_array_buffer(vec![0; 8]);
+                let view = Object::new_typed_array(ViewKind::Uint8, &ab, 0, None).unwrap();
+                drop(ab);
+                let list = Object::new_file_list(vec![view]);
+                drop(list);
+                check_pool();
+                check_free_list();
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    /// Under a borrowed pool (a drop while the pool is in use cannot happen, but the
+    /// code must not rely on it) and a taken work list, freeing still works.
+    #[test]
+    fn drop_with_pool_and_free_list_busy() {
+        std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(|| {
+                let mut v = Value::Null;
+                for _ in 0..100_000 {
+                    v = Value::from(Object::new_array(vec![v]));
+                }
+                let held = FREE_LIST.with(Cell::take);
+                POOL.with(|p| {
+                    let _busy = p.borrow_mut();
+                    drop(v);
+                });
+                FREE_LIST.with(|c| c.set(held));
+                check_pool();
+                check_free_list();
+            })
+            .unwrap()
+            .join()
+            .unwrap();
     }
 }
