@@ -10,6 +10,14 @@ pub trait Clock: Send {
 }
 
 /// The real, monotonic clock (`Instant`), counted from its creation.
+///
+/// ```
+/// use webmessaging::kernel::{Clock, RealClock};
+///
+/// let clock = RealClock::new();
+/// let a = clock.now();
+/// assert!(clock.now() >= a, "monotonic");
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct RealClock {
     origin: Instant,

@@ -12,6 +12,17 @@ use super::source::{Candidate, Scheduler, TaskSource};
 const SOURCES: usize = TaskSource::ALL.len();
 
 /// The task queues of one event loop.
+///
+/// ```
+/// use webmessaging::kernel::{OldestFirst, TaskQueues, TaskSource};
+///
+/// let mut q = TaskQueues::new();
+/// q.push(TaskSource::PostedMessage, "message");
+/// q.push(TaskSource::Timers, "timer");
+/// q.push(TaskSource::PostedMessage, "later message");
+/// let order: Vec<_> = std::iter::from_fn(|| q.pop(&mut OldestFirst).map(|(_, _, t)| t)).collect();
+/// assert_eq!(order, ["message", "timer", "later message"]);
+/// ```
 pub struct TaskQueues<T> {
     queues: [VecDeque<(u64, T)>; SOURCES],
     /// Bit `i` is set when `queues[i]` is not empty.

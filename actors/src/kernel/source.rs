@@ -99,6 +99,16 @@ pub trait Scheduler: Send {
 /// behind every task that was already waiting, so no other realm of the event loop, and
 /// no other source (a due timer, a window message, a closure run from outside), waits
 /// for more than the tasks queued before it.
+///
+/// ```
+/// use webmessaging::kernel::{Candidate, OldestFirst, Scheduler, TaskSource};
+///
+/// let waiting = [
+///     Candidate { source: TaskSource::PostedMessage, seq: 7 },
+///     Candidate { source: TaskSource::Timers, seq: 3 },
+/// ];
+/// assert_eq!(OldestFirst.pick(&waiting), 1, "the timer's task was queued first");
+/// ```
 #[derive(Debug, Default, Clone, Copy)]
 pub struct OldestFirst;
 

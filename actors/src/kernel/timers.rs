@@ -33,6 +33,20 @@ struct Entry {
 }
 
 /// The active timers of one event loop.
+///
+/// ```
+/// use std::time::Duration;
+/// use webmessaging::kernel::Timers;
+///
+/// let ms = Duration::from_millis;
+/// let mut timers = Timers::new();
+/// let slow = timers.set(1, ms(20), false, Duration::ZERO);
+/// let fast = timers.set(1, ms(5), false, Duration::ZERO);
+/// let due: Vec<_> = timers.take_due(ms(20)).into_iter().map(|d| d.id).collect();
+/// assert_eq!(due, [fast, slow]);
+/// assert!(timers.clear(1, slow), "cleared after it was due: its task will not run");
+/// assert!(!timers.fired(1, slow));
+/// ```
 #[derive(Debug, Default)]
 pub struct Timers {
     active: HashMap<TimerId, Entry>,
