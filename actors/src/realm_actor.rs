@@ -654,24 +654,25 @@ impl RealmActor {
 }
 
 /// Starts the event loop of a new browsing-context group (or a worker) and hosts `kind`
-/// there; returns the realm's address.
-pub(crate) fn start_on_new_loop(id: u64, kind: RealmKind) -> RealmAddr {
+/// there. `publish` receives the realm's address before the realm's first task is
+/// queued: script on the new loop may use it (post to its own window, close its worker)
+/// at once.
+fn start_on_new_loop(id: u64, kind: RealmKind, publish: impl FnOnce(RealmAddr)) {
     let (addr, loop_id, _) = EventLoop::<RealmActor>::spawn();
-    let realm_addr = RealmAddr::new(addr.clone(), loop_id, id);
+    publish(RealmAddr::new(addr.clone(), loop_id, id));
     addr.do_send(LoopMessage::Add {
         id,
         host: Box::new(move || RealmActor::new(kind)),
         first: Some(RealmMessage::Load),
     });
-    realm_addr
 }
 
 /// Hosts a new top-level window on a new event loop.
-pub(crate) fn start_window_actor(ctx: Arc<BrowsingContext>) -> RealmAddr {
+pub(crate) fn start_window_actor(ctx: Arc<BrowsingContext>) {
     let proxy = WindowProxy(ctx.clone());
-    let addr = start_on_new_loop(ctx.id.0, RealmKind::Window(proxy));
-    let _ = ctx.addr.set(addr.clone());
-    addr
+    start_on_new_loop(ctx.id.0, RealmKind::Window(proxy), |addr| {
+        let _ = ctx.addr.set(addr);
+    });
 }
 
 /// Hosts a browsing context on the event loop of this thread (an iframe, or a window
@@ -686,18 +687,10 @@ pub(crate) fn start_on_this_loop(lp: &Rc<Loop>, ctx: Arc<BrowsingContext>) -> Re
 }
 
 /// Hosts a worker on an event loop of its own.
-pub(crate) fn start_worker(shared: Arc<WorkerShared>) -> RealmAddr {
+pub(crate) fn start_worker(shared: Arc<WorkerShared>) {
     let id = shared.id.0;
-    start_on_new_loop(id, RealmKind::Worker(shared))
-}
-
-#[cfg(test)]
-mod size_tests {
-    /// A queued task is small: a burst of a million port messages keeps a million queue
-    /// entries, so the large payloads of rare tasks are boxed.
-    #[test]
-    fn a_queued_task_fits_in_48_bytes() {
-        assert!(std::mem::size_of::<super::RealmMessage>() <= 40);
-        assert!(std::mem::size_of::<crate::event_loop::Task<super::RealmActor>>() <= 48);
-    }
+    let s2 = shared.clone();
+    start_on_new_loop(id, RealmKind::Worker(shared), |addr| {
+        let _ = s2.addr.set(addr);
+    });
 }

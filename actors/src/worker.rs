@@ -184,8 +184,7 @@ impl Worker {
             policy: Mutex::new(RestartPolicy::default()),
         });
         trace::worker_spawned(&shared.name, &creator.name);
-        let addr = crate::realm_actor::start_worker(shared.clone());
-        let _ = shared.addr.set(addr);
+        crate::realm_actor::start_worker(shared.clone());
         let obj = Rc::new(WorkerObject {
             id,
             shared,
