@@ -25,7 +25,7 @@ use crate::observe::{EventLog, Observers};
 use crate::realm_actor::RealmMessage;
 use crate::scope::Scope;
 use crate::supervision::{LifecycleEvent, LifecycleLog, RestartPolicy};
-use crate::window::{BrowsingContext, BrowsingContextId, DocumentState, WindowProxy};
+use crate::window::{BrowsingContext, BrowsingContextId, WindowProxy};
 
 /// A script: what runs when a document (or worker) loads. It runs again when the realm is
 /// restarted, so it is `Fn`, and it is `Send + Sync` because realms run on other threads.
@@ -169,25 +169,9 @@ impl Browser {
             return Err(Error::InvalidState("the browser was shut down".into()));
         }
         let origin = origin_for(&url, None);
-        let ctx = Arc::new(BrowsingContext {
-            id: BrowsingContextId(self.next_id()),
-            name: url.to_string(),
-            browser: self.clone(),
-            addr: OnceLock::new(),
-            parent: None,
-            opener: None,
-            pending_navigation: Mutex::new(None),
-            doc: Mutex::new(DocumentState {
-                document: 1,
-                url,
-                origin,
-                script,
-            }),
-            closed: AtomicBool::new(false),
-            policy: Mutex::new(policy),
-        });
+        let name = url.to_string();
+        let ctx = BrowsingContext::create(self, name, None, None, url, origin, script, policy);
         let proxy = WindowProxy(ctx.clone());
-        self.register_context(&proxy);
         crate::realm_actor::start_window_actor(ctx);
         Ok(WindowHandle { proxy })
     }

@@ -7,8 +7,6 @@
 
 use std::fmt;
 use std::rc::Rc;
-use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -24,7 +22,7 @@ use crate::event::{self, EventType, ListenerId, ListenerOutput, MessageEvent};
 use crate::port::MessageChannel;
 use crate::realm::{RealmInner, RealmKind, RealmPortReceiver};
 use crate::supervision::{LifecycleEvent, RestartPolicy, SupervisorSpec};
-use crate::window::{BrowsingContext, BrowsingContextId, DocumentState, WindowProxy};
+use crate::window::{BrowsingContext, WindowProxy};
 use crate::worker::Worker;
 
 /// What kind of global a realm has.
@@ -288,16 +286,7 @@ impl Scope {
 
     /// Adds an iframe with options (its own script, sandboxing, a name, a restart policy).
     pub fn create_iframe_with(&self, url: &str, options: IframeOptions) -> Result<WindowProxy> {
-        let parent = self
-            .window()
-            .ok_or_else(|| Error::NotSupported("workers cannot create iframes".into()))?;
-        if !self.is_fully_active() {
-            return Err(Error::InvalidState(
-                "the document is not fully active".into(),
-            ));
-        }
-        let url =
-            Url::parse(url).map_err(|e| Error::Syntax(format!("invalid URL {url:?}: {e}")))?;
+        let (parent, url) = self.new_context_checks(url, "workers cannot create iframes")?;
         let origin = if options.sandboxed {
             Origin::new_opaque()
         } else {
@@ -305,25 +294,17 @@ impl Scope {
         };
         let script = options.script.or_else(|| self.0.browser.script_for(&url));
         let name = options.name.unwrap_or_else(|| url.to_string());
-        let ctx = Arc::new(BrowsingContext {
-            id: BrowsingContextId(self.0.browser.next_id()),
+        let ctx = BrowsingContext::create(
+            &self.0.browser,
             name,
-            browser: self.0.browser.clone(),
-            addr: std::sync::OnceLock::new(),
-            parent: Some(parent),
-            opener: None,
-            pending_navigation: Mutex::new(None),
-            doc: Mutex::new(DocumentState {
-                document: 1,
-                url,
-                origin,
-                script,
-            }),
-            closed: AtomicBool::new(false),
-            policy: Mutex::new(options.restart_policy.unwrap_or_default()),
-        });
+            Some(parent),
+            None,
+            url,
+            origin,
+            script,
+            options.restart_policy.unwrap_or_default(),
+        );
         let proxy = WindowProxy(ctx.clone());
-        self.0.browser.register_context(&proxy);
         self.0.children.borrow_mut().push(proxy.clone());
         crate::realm_actor::start_on_this_loop(&self.0.event_loop, ctx);
         Ok(proxy)
@@ -335,16 +316,7 @@ impl Scope {
     /// not `_blank`), it is navigated to `url` instead and returned, as the rules for
     /// choosing a navigable say. Its first document loads as a later task.
     pub fn open(&self, url: &str, name: &str) -> Result<WindowProxy> {
-        let opener = self
-            .window()
-            .ok_or_else(|| Error::NotSupported("workers cannot open windows".into()))?;
-        if !self.is_fully_active() {
-            return Err(Error::InvalidState(
-                "the document is not fully active".into(),
-            ));
-        }
-        let url =
-            Url::parse(url).map_err(|e| Error::Syntax(format!("invalid URL {url:?}: {e}")))?;
+        let (opener, url) = self.new_context_checks(url, "workers cannot open windows")?;
         if !name.is_empty() && !name.eq_ignore_ascii_case("_blank") {
             let group = opener.top();
             let existing = self.0.browser.contexts().into_iter().find(|w| {
@@ -361,29 +333,22 @@ impl Scope {
         }
         let origin = origin_for(&url, Some(self.origin()));
         let script = self.0.browser.script_for(&url);
-        let ctx = Arc::new(BrowsingContext {
-            id: BrowsingContextId(self.0.browser.next_id()),
-            name: if name.is_empty() {
-                url.to_string()
-            } else {
-                name.to_owned()
-            },
-            browser: self.0.browser.clone(),
-            addr: std::sync::OnceLock::new(),
-            parent: None,
-            opener: Some(opener),
-            pending_navigation: Mutex::new(None),
-            doc: Mutex::new(DocumentState {
-                document: 1,
-                url,
-                origin,
-                script,
-            }),
-            closed: AtomicBool::new(false),
-            policy: Mutex::new(RestartPolicy::default()),
-        });
+        let name = if name.is_empty() {
+            url.to_string()
+        } else {
+            name.to_owned()
+        };
+        let ctx = BrowsingContext::create(
+            &self.0.browser,
+            name,
+            None,
+            Some(opener),
+            url,
+            origin,
+            script,
+            RestartPolicy::default(),
+        );
         let proxy = WindowProxy(ctx.clone());
-        self.0.browser.register_context(&proxy);
         crate::realm_actor::start_on_this_loop(&self.0.event_loop, ctx);
         Ok(proxy)
     }
@@ -405,6 +370,23 @@ impl Scope {
         self.0
             .iframe_listeners
             .add(EventType::Load, event::untyped(listener), false)
+    }
+
+    /// What creating a browsing context from script checks first: the caller is a window
+    /// (else `NotSupportedError` with `in_worker`), its document is fully active (else
+    /// `InvalidStateError`), and `url` parses (else `SyntaxError`).
+    fn new_context_checks(&self, url: &str, in_worker: &str) -> Result<(WindowProxy, Url)> {
+        let window = self
+            .window()
+            .ok_or_else(|| Error::NotSupported(in_worker.into()))?;
+        if !self.is_fully_active() {
+            return Err(Error::InvalidState(
+                "the document is not fully active".into(),
+            ));
+        }
+        let url =
+            Url::parse(url).map_err(|e| Error::Syntax(format!("invalid URL {url:?}: {e}")))?;
+        Ok((window, url))
     }
 
     /// Removes an iframe this document created: its browsing context is destroyed.

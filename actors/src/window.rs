@@ -72,6 +72,41 @@ pub(crate) struct BrowsingContext {
 }
 
 impl BrowsingContext {
+    /// The one constructor of a browsing context (top-level, iframe, or opened by
+    /// script): its first document is `url` with `origin` and `script`, not yet loaded;
+    /// the `Browser` knows it from here on. The caller starts its shell on a loop.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn create(
+        browser: &Browser,
+        name: String,
+        parent: Option<WindowProxy>,
+        opener: Option<WindowProxy>,
+        url: Url,
+        origin: Origin,
+        script: Option<Script>,
+        policy: RestartPolicy,
+    ) -> Arc<BrowsingContext> {
+        let ctx = Arc::new(BrowsingContext {
+            id: BrowsingContextId(browser.next_id()),
+            name,
+            browser: browser.clone(),
+            addr: OnceLock::new(),
+            parent,
+            opener,
+            pending_navigation: Mutex::new(None),
+            doc: Mutex::new(DocumentState {
+                document: 1,
+                url,
+                origin,
+                script,
+            }),
+            closed: AtomicBool::new(false),
+            policy: Mutex::new(policy),
+        });
+        browser.register_context(&WindowProxy(ctx.clone()));
+        ctx
+    }
+
     pub(crate) fn doc(&self) -> MutexGuard<'_, DocumentState> {
         self.doc.lock().unwrap_or_else(|p| p.into_inner())
     }
