@@ -29,9 +29,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use actix::{
-    Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Handler, SpawnHandle,
-};
+use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, SpawnHandle};
 
 use crate::id_hash::IdHash;
 use crate::kernel::{
@@ -356,8 +354,6 @@ impl<H: Host> LoopCx<H> {
 /// The actor of one event loop.
 pub(crate) struct EventLoop<H: Host> {
     shared: Option<Rc<LoopShared<H>>>,
-    /// A turn is queued behind a yield.
-    continuation: bool,
     /// The timer wake-up armed, and for which deadline.
     timer_wake: Option<(Duration, SpawnHandle)>,
 }
@@ -388,7 +384,6 @@ impl<H: Host> EventLoop<H> {
             });
             EventLoop {
                 shared: Some(shared),
-                continuation: false,
                 timer_wake: None,
             }
         });
@@ -428,15 +423,14 @@ impl<H: Host> EventLoop<H> {
             return;
         }
         self.arm_timer_wake(&shared, ctx);
-        if !shared.queues.borrow().is_empty() && !self.continuation {
-            // Yield to the runtime, then go on.
-            self.continuation = true;
-            ctx.spawn(
-                actix::fut::wrap_future::<_, Self>(tokio::task::yield_now()).map(|_, act, ctx| {
-                    act.continuation = false;
-                    act.turn(ctx);
-                }),
-            );
+        if !shared.queues.borrow().is_empty() && !shared.kick_pending.replace(true) {
+            // Go on in a later turn, through the mailbox: messages from other threads
+            // that came meanwhile are queued first, and actix yields the thread to the
+            // runtime (timers, `Arbiter::stop`) every few hundred mailbox messages.
+            // (A spawned `yield_now` instead could be left unpolled: its wake-up is
+            // deferred by tokio, and a deferred wake-up inside actix's local task set
+            // sometimes never came, leaving the loop asleep with tasks queued.)
+            shared.addr.do_send(LoopMessage::Kick);
         }
     }
 
@@ -617,8 +611,6 @@ impl<H: Host> Handler<LoopMessage<H>> for EventLoop<H> {
             }
             LoopMessage::Kick => {}
         }
-        if !self.continuation {
-            self.turn(ctx);
-        }
+        self.turn(ctx);
     }
 }
