@@ -427,9 +427,6 @@ impl<H: Host> EventLoop<H> {
             // Go on in a later turn, through the mailbox: messages from other threads
             // that came meanwhile are queued first, and actix yields the thread to the
             // runtime (timers, `Arbiter::stop`) every few hundred mailbox messages.
-            // (A spawned `yield_now` instead could be left unpolled: its wake-up is
-            // deferred by tokio, and a deferred wake-up inside actix's local task set
-            // sometimes never came, leaving the loop asleep with tasks queued.)
             shared.addr.do_send(LoopMessage::Kick);
         }
     }
