@@ -34,6 +34,33 @@ use crate::error::{Error, Result};
 /// [same origin](https://html.spec.whatwg.org/multipage/browsers.html#same-origin):
 /// an opaque origin equals only itself (and its clones); a tuple origin equals any tuple
 /// origin with the same scheme, host and port.
+///
+/// ```
+/// use webmessaging_core::origin::Origin;
+/// use webmessaging_core::ExceptionName;
+///
+/// // A URL's origin: scheme and host lower-cased, the default port dropped, no path.
+/// let app = Origin::parse_url("HTTPS://App.Example:443/cart?item=1").unwrap();
+/// assert_eq!(app.serialize(), "https://app.example");
+/// assert_eq!((app.scheme(), app.host(), app.port()), (Some("https"), Some("app.example"), None));
+///
+/// // Same origin: same scheme, host and port; the path does not count.
+/// let other_page: Origin = "https://app.example/checkout".parse().unwrap();
+/// assert!(app.same_origin(&other_page));
+/// assert_ne!(app, Origin::parse_url("https://app.example:8443/").unwrap());
+/// assert_ne!(app, Origin::parse_url("http://app.example/").unwrap());
+///
+/// // A data: URL gets a new opaque origin: serialized "null", the same only as itself.
+/// let opaque = Origin::parse_url("data:text/html,hi").unwrap();
+/// assert!(opaque.is_opaque());
+/// assert_eq!(opaque.to_string(), "null");
+/// assert_eq!(opaque, opaque.clone());
+/// assert_ne!(opaque, Origin::parse_url("data:text/html,hi").unwrap());
+///
+/// // Only absolute URLs parse.
+/// let err = Origin::parse_url("app.example").unwrap_err();
+/// assert_eq!(err.name(), ExceptionName::SyntaxError);
+/// ```
 #[derive(Clone)]
 pub struct Origin(Arc<Inner>);
 

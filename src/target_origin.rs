@@ -18,6 +18,37 @@ use crate::error::{Error, Result};
 use crate::origin::Origin;
 
 /// The `targetOrigin` argument of `Window.postMessage`, as parsed at the call.
+///
+/// ```
+/// use webmessaging_core::origin::Origin;
+/// use webmessaging_core::target_origin::TargetOrigin;
+/// use webmessaging_core::ExceptionName;
+///
+/// let app = Origin::parse_url("https://app.example/").unwrap();
+/// let widget = Origin::parse_url("https://widget.example/").unwrap();
+///
+/// // "*": any target document.
+/// let any = TargetOrigin::parse("*").unwrap();
+/// assert_eq!(any, TargetOrigin::Wildcard);
+/// assert!(any.resolve(&app).admits(&widget));
+///
+/// // "/": the caller's own origin, substituted by `resolve`.
+/// let own = TargetOrigin::parse("/").unwrap();
+/// assert_eq!(own, TargetOrigin::Caller);
+/// assert!(own.resolve(&app).admits(&app));
+/// assert!(!own.resolve(&app).admits(&widget));
+///
+/// // A URL: only its origin counts (path, query and fragment are ignored).
+/// let url = TargetOrigin::parse("https://widget.example/embed?v=2#top").unwrap();
+/// assert_eq!(url.to_string(), "https://widget.example");
+/// assert!(url.resolve(&app).admits(&widget));
+/// assert!(!url.resolve(&app).admits(&app));
+///
+/// // Anything else throws a SyntaxError, synchronously, at the postMessage call.
+/// let err = TargetOrigin::parse("widget.example").unwrap_err();
+/// assert_eq!(err.name(), ExceptionName::SyntaxError);
+/// assert_eq!(err.name().as_str(), "SyntaxError");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum TargetOrigin {
     /// `"*"`: deliver whatever the target document's origin is.

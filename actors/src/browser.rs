@@ -68,6 +68,35 @@ pub(crate) struct BrowserInner {
 /// The runtime: a set of browsing-context groups, workers and the broadcast registry.
 ///
 /// Cheap to clone (all clones are the same runtime).
+///
+/// ```
+/// use std::time::Duration;
+/// use webmessaging::prelude::*;
+///
+/// # #[actix_rt::main]
+/// # async fn main() -> webmessaging::Result<()> {
+/// let browser = Browser::new();
+/// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+/// // Every document loaded from this URL runs this script, on its window's thread.
+/// browser.route("https://app.example/", move |scope: &Scope| {
+///     let _ = tx.send(format!("loaded {} with origin {}", scope.url(), scope.origin()));
+/// })?;
+/// let app = browser.open("https://app.example/")?;
+/// let loaded = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await;
+/// assert_eq!(
+///     loaded.ok().flatten().as_deref(),
+///     Some("loaded https://app.example/ with origin https://app.example")
+/// );
+/// assert_eq!(browser.contexts(), [app.proxy().clone()]);
+///
+/// // Shutting down closes every window (and their iframes and workers); no new ones open.
+/// browser.shutdown();
+/// assert!(app.proxy().closed());
+/// let err = browser.open("https://app.example/").unwrap_err();
+/// assert_eq!(err.name(), ExceptionName::InvalidStateError);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Browser(pub(crate) Arc<BrowserInner>);
 
@@ -265,6 +294,36 @@ fn parse(url: &str) -> Result<Url> {
 
 /// Drives one browsing context from outside the runtime: run closures in its current
 /// realm, navigate it, close it, watch its events.
+///
+/// ```
+/// use std::time::Duration;
+/// use webmessaging::prelude::*;
+///
+/// # #[actix_rt::main]
+/// # async fn main() -> webmessaging::Result<()> {
+/// let browser = Browser::new();
+/// let page = browser.open_with("https://app.example/", |scope: &Scope| {
+///     scope.on_message(|_: &Scope, _: &MessageEvent| {});
+/// })?;
+/// // Record the page's events from now on, then post to it from inside its realm:
+/// // `run` executes the closure as a task of the page and returns its result.
+/// let mut events = page.events();
+/// let url = page
+///     .run(|scope: &Scope| scope.post(&"hello").map(|()| scope.url().to_string()))
+///     .await??;
+/// assert_eq!(url, "https://app.example/");
+///
+/// let event = events.next_within(Duration::from_secs(5)).await.expect("a message");
+/// assert_eq!(event.event_type, EventType::Message);
+/// assert_eq!(event.origin, "https://app.example");
+/// assert_eq!(event.data_as::<String>().as_deref(), Some("hello"));
+/// // Nothing else is queued once the page has settled.
+/// page.settle().await?;
+/// assert!(events.drain().is_empty());
+/// browser.shutdown();
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct WindowHandle {
     proxy: WindowProxy,

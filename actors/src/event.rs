@@ -148,6 +148,42 @@ pub(crate) enum EventData {
 ///
 /// `bubbles`, `cancelable` and `isTrusted` are fixed for events the runtime fires (false,
 /// false, true), as the standard requires; `preventDefault` has no effect on them.
+///
+/// A listener reading a window message that carries a transferred port, then answering
+/// through the port (port messages have origin `""` and no source):
+///
+/// ```
+/// use std::time::Duration;
+/// use webmessaging::prelude::*;
+///
+/// # #[actix_rt::main]
+/// # async fn main() -> webmessaging::Result<()> {
+/// let browser = Browser::new();
+/// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+/// let _page = browser.open_with("https://app.example/", move |scope: &Scope| -> webmessaging::Result<()> {
+///     let (t1, t2) = (tx.clone(), tx.clone());
+///     scope.on_message(move |scope: &Scope, e: &MessageEvent| -> webmessaging::Result<()> {
+///         let from_self = e.source_window() == scope.window().as_ref();
+///         let _ = t1.send(format!("{:?} from {} ({from_self}), {} port", e.data(), e.origin(), e.ports().len()));
+///         e.ports()[0].post(&"reply")
+///     });
+///     let channel = scope.message_channel();
+///     channel.port1().on_message(move |_: &Scope, e: &MessageEvent| {
+///         let _ = t2.send(format!("{:?} with origin {:?}", e.data(), e.origin()));
+///     });
+///     scope.post_with_transfer(&"take this", &[channel.port2().to_value()])?;
+///     scope.set_global(channel); // keep port1 for the reply
+///     Ok(())
+/// })?;
+/// let wait = Duration::from_secs(5);
+/// let window_message = tokio::time::timeout(wait, rx.recv()).await.ok().flatten();
+/// assert_eq!(window_message.as_deref(), Some(r#""take this" from https://app.example (true), 1 port"#));
+/// let port_message = tokio::time::timeout(wait, rx.recv()).await.ok().flatten();
+/// assert_eq!(port_message.as_deref(), Some(r#""reply" with origin """#));
+/// browser.shutdown();
+/// # Ok(())
+/// # }
+/// ```
 pub struct MessageEvent {
     pub(crate) event_type: EventType,
     pub(crate) data: EventData,

@@ -103,6 +103,38 @@ impl Observers {
 }
 
 /// The events of one browsing context, as they are fired.
+///
+/// Each arrives as an [`ObservedEvent`]; here a message, then the `error` event fired
+/// because the listener returned an error:
+///
+/// ```
+/// use std::time::Duration;
+/// use webmessaging::prelude::*;
+///
+/// # #[actix_rt::main]
+/// # async fn main() -> webmessaging::Result<()> {
+/// let browser = Browser::new();
+/// let page = browser.open_with("https://app.example/", |scope: &Scope| {
+///     scope.on_message(|_: &Scope, e: &MessageEvent| -> Result<(), String> {
+///         Err(format!("cannot handle {:?}", e.data_as::<String>().unwrap_or_default()))
+///     });
+/// })?;
+/// let mut log = page.events();
+/// page.run(|scope: &Scope| scope.post(&"order")).await??;
+///
+/// let wait = Duration::from_secs(5);
+/// let message = log.next_within(wait).await.expect("the message");
+/// assert_eq!((message.event_type, message.target.as_str()), (EventType::Message, "window"));
+/// assert_eq!(message.data_as::<String>().as_deref(), Some("order"));
+/// let error = log.next_within(wait).await.expect("the error");
+/// assert_eq!(error.event_type, EventType::Error);
+/// assert_eq!(error.error.as_deref(), Some(r#"cannot handle "order""#));
+/// page.settle().await?;
+/// assert!(log.drain().is_empty());
+/// browser.shutdown();
+/// # Ok(())
+/// # }
+/// ```
 pub struct EventLog {
     rx: mpsc::UnboundedReceiver<ObservedEvent>,
 }

@@ -51,6 +51,36 @@ pub struct IframeOptions {
 }
 
 /// The global scope of a realm, as script sees it.
+///
+/// A script posting to its own window: a message whose `targetOrigin` names another
+/// origin is dropped when it is delivered; one with `"/"` (the default) arrives.
+///
+/// ```
+/// use std::time::Duration;
+/// use webmessaging::prelude::*;
+/// use webmessaging::GlobalKind;
+///
+/// # #[actix_rt::main]
+/// # async fn main() -> webmessaging::Result<()> {
+/// let browser = Browser::new();
+/// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+/// let _page = browser.open_with("https://app.example/", move |scope: &Scope| -> webmessaging::Result<()> {
+///     assert_eq!(scope.kind(), GlobalKind::Window);
+///     let tx = tx.clone();
+///     scope.on_message(move |_: &Scope, event: &MessageEvent| {
+///         let _ = tx.send(event.data_as::<String>().unwrap_or_default());
+///     });
+///     scope.window_post_message(&Value::from("lost"), "https://other.example", &[])?;
+///     scope.post(&"kept")?; // targetOrigin "/": this document's origin
+///     Ok(())
+/// })?;
+/// // Messages arrive in order, so "kept" coming first means "lost" was dropped.
+/// let first = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await;
+/// assert_eq!(first.ok().flatten().as_deref(), Some("kept"));
+/// browser.shutdown();
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Scope(pub(crate) Rc<RealmInner>);
 

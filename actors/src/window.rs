@@ -148,6 +148,43 @@ impl Drop for BrowsingContext {
 ///
 /// Compare proxies with `==`: two proxies are equal when they name the same browsing
 /// context (`event.source === iframe.contentWindow`).
+///
+/// ```
+/// use std::time::Duration;
+/// use webmessaging::prelude::*;
+///
+/// # #[actix_rt::main]
+/// # async fn main() -> webmessaging::Result<()> {
+/// let browser = Browser::new();
+/// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+/// browser.route("https://widget.example/", move |scope: &Scope| {
+///     let tx = tx.clone();
+///     scope.on_message(move |_: &Scope, e: &MessageEvent| {
+///         let _ = tx.send(format!("{} from {}", e.data_as::<String>().unwrap_or_default(), e.origin()));
+///     });
+/// })?;
+/// let app = browser.open_with("https://app.example/", |scope: &Scope| -> webmessaging::Result<()> {
+///     let widget = scope.create_iframe("https://widget.example/")?; // iframe.contentWindow
+///     // The first is for another origin: dropped at delivery, silently.
+///     widget.post_message(scope, &Value::from("secret"), "https://evil.example", &[])?;
+///     widget.post_message(scope, &Value::from("hello"), "https://widget.example", &[])?;
+///     // A malformed targetOrigin throws at once.
+///     let err = widget.post_message(scope, &Value::Null, "widget.example", &[]).unwrap_err();
+///     assert_eq!(err.name(), ExceptionName::SyntaxError);
+///     Ok(())
+/// })?;
+/// let got = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await;
+/// assert_eq!(got.ok().flatten().as_deref(), Some("hello from https://app.example"));
+///
+/// // window.frames, readable from any thread: the cross-origin iframe.
+/// let frames = app.proxy().frames();
+/// assert_eq!(frames.len(), 1);
+/// assert_eq!(frames[0].parent(), *app.proxy());
+/// assert_eq!(frames[0].current_origin().serialize(), "https://widget.example");
+/// browser.shutdown();
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct WindowProxy(pub(crate) Arc<BrowsingContext>);
 

@@ -145,6 +145,34 @@ impl WorkerObject {
 ///
 /// Not `Send`: it belongs to the realm that created the worker. The worker stays alive
 /// until it is terminated, closes itself, or its creator's document goes away.
+///
+/// A dedicated worker that echoes numbers back, doubled:
+///
+/// ```
+/// use std::time::Duration;
+/// use webmessaging::prelude::*;
+///
+/// # #[actix_rt::main]
+/// # async fn main() -> webmessaging::Result<()> {
+/// let browser = Browser::new();
+/// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u32, String)>();
+/// let _page = browser.open_with("https://app.example/", move |scope: &Scope| -> webmessaging::Result<()> {
+///     let worker = scope.spawn_worker_with("https://app.example/double.js", |w: &Scope| {
+///         w.on_message_as(|w: &Scope, _: &MessageEvent, n: u32| w.post(&(n * 2)));
+///     })?;
+///     let tx = tx.clone();
+///     worker.on_message(move |_: &Scope, e: &MessageEvent| {
+///         let _ = tx.send((e.data_as::<u32>().unwrap_or(0), e.origin().to_owned()));
+///     });
+///     worker.post(&21u32)
+/// })?;
+/// let answer = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await;
+/// // Messages between a worker and its creator carry origin "".
+/// assert_eq!(answer.ok().flatten(), Some((42, String::new())));
+/// browser.shutdown();
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Worker(pub(crate) Rc<WorkerObject>);
 
