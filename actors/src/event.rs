@@ -172,7 +172,6 @@ pub(crate) enum EventData {
 ///         let _ = t2.send(format!("{:?} with origin {:?}", e.data(), e.origin()));
 ///     });
 ///     scope.post_with_transfer(&"take this", &[channel.port2().to_value()])?;
-///     scope.set_global(channel); // keep port1 for the reply
 ///     Ok(())
 /// })?;
 /// let wait = Duration::from_secs(5);
