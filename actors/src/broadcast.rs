@@ -46,7 +46,7 @@ use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use actix::{Actor, Addr, Arbiter, Context, Handler};
+use actix::Addr;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use webmessaging_core::clone::{self, SerializedRecord};
@@ -55,15 +55,16 @@ use webmessaging_core::serde_bridge::to_record;
 use webmessaging_core::value::Value;
 use webmessaging_core::{Error, Result};
 
+use crate::broadcast_registry::{self, CountChannels, Entry, RegistryMessage, Target};
 use crate::dispatch;
 use crate::event::{
     self, EventTarget, EventType, ListenerId, ListenerOutput, Listeners, MessageEvent,
 };
-use crate::event_loop::{EventLoop, LoopMessage};
+use crate::event_loop::EventLoop;
+use crate::kernel::trace;
 use crate::realm::{RealmInner, RealmKind};
 use crate::realm_actor::{RealmActor, RealmAddr, RealmMessage};
 use crate::scope::Scope;
-use crate::trace;
 
 /// Creation order of channels and posts, one counter for both: a post's destinations are
 /// the channels whose number is smaller than the post's.
@@ -123,16 +124,6 @@ impl ChannelTable {
         }
     }
 }
-
-/// A destination of a broadcast: the channel's id and its slot in its thread's
-/// [`ChannelTable`].
-#[derive(Clone, Copy)]
-pub(crate) struct Target {
-    id: u64,
-    slot: u32,
-}
-
-type Key = (Origin, Arc<str>);
 
 pub(crate) struct ChannelObject {
     id: u64,
@@ -241,13 +232,7 @@ impl BroadcastChannel {
             realm.broadcast.track(&obj);
             registry.do_send(RegistryMessage::Register {
                 key: (realm.origin.clone(), name),
-                entry: Entry {
-                    id,
-                    slot: obj.slot,
-                    removed: false,
-                    closed,
-                    event_loop: loop_addr.expect("checked above"),
-                },
+                entry: Entry::new(id, obj.slot, closed, loop_addr.expect("checked above")),
             });
         }
         BroadcastChannel(obj)
@@ -502,14 +487,6 @@ impl BroadcastScope {
     }
 }
 
-/// A batch of deliveries for one event loop, in creation order.
-pub(crate) struct BroadcastDelivery {
-    /// Shared with the registry's cache of the source's destinations ([`ChannelList`]).
-    targets: Arc<[Target]>,
-    record: Arc<SerializedRecord>,
-    origin: Arc<str>,
-}
-
 /// Runs a batch on the event loop's thread (called by its root actor).
 ///
 /// Each destination is still its own task in creation order, with the checks made when
@@ -566,191 +543,6 @@ pub(crate) fn run_deliveries(d: BroadcastDelivery) {
     }
 }
 
-#[derive(Clone)]
-pub(crate) struct Entry {
-    id: u64,
-    slot: u32,
-    /// Unregistered (see [`ChannelList::removed`]).
-    removed: bool,
-    closed: Arc<AtomicBool>,
-    event_loop: Addr<EventLoop<RealmActor>>,
-}
-
-pub(crate) enum RegistryMessage {
-    Register {
-        key: Key,
-        entry: Entry,
-    },
-    Unregister {
-        key: Key,
-        id: u64,
-    },
-    Post {
-        key: Key,
-        source: u64,
-        seq: u64,
-        record: Arc<SerializedRecord>,
-        origin: Arc<str>,
-    },
-}
-
-impl actix::Message for RegistryMessage {
-    type Result = ();
-}
-
-/// The registry actor: every open `BroadcastChannel`, keyed by (origin, name), in creation
-/// order.
-#[derive(Default)]
-pub struct BroadcastRegistry {
-    channels: HashMap<Key, ChannelList>,
-}
-
-/// The channels of one (origin, name), sorted by id (creation order).
-#[derive(Default)]
-struct ChannelList {
-    entries: Vec<Entry>,
-    /// Entries unregistered but still in `entries` (marked `removed`): removing from the
-    /// middle of a long list shifts it, so closing n channels one by one would be O(n^2);
-    /// they are dropped in one pass once they are half the list.
-    removed: usize,
-    /// The destinations of the last post (its source channel's id and the batches), reused
-    /// by the next posts from the same source while the list does not change: a burst from
-    /// one channel does not rebuild (and allocate) the same batches per post. Cleared by
-    /// every `Register` and `Unregister`. Channels closed since it was made are still in it;
-    /// the event loop skips them (a closed channel never reopens).
-    cache: Option<(u64, Batches)>,
-}
-
-/// A post's destinations, one list per event loop, each in creation order.
-type Batches = Vec<(Addr<EventLoop<RealmActor>>, Arc<[Target]>)>;
-
-impl ChannelList {
-    fn live(&self) -> usize {
-        self.entries.len() - self.removed
-    }
-
-    /// Steps 7-9: the destinations of a post from `source` with creation number `seq`: same
-    /// origin and name (this list), open, not the source, created before the post, grouped
-    /// by event loop in creation order.
-    fn destinations(&self, source: u64, seq: u64) -> Batches {
-        let mut batches: Vec<(Addr<EventLoop<RealmActor>>, Vec<Target>)> = Vec::new();
-        for e in &self.entries {
-            if e.id == source || e.id > seq || e.removed || e.closed.load(Ordering::Acquire) {
-                continue;
-            }
-            let t = Target {
-                id: e.id,
-                slot: e.slot,
-            };
-            // Consecutive destinations are usually on one event loop: the last batch is
-            // tried first.
-            if let Some((_, v)) = batches.last_mut().filter(|(a, _)| a == &e.event_loop) {
-                v.push(t);
-                continue;
-            }
-            match batches.iter_mut().find(|(a, _)| a == &e.event_loop) {
-                Some((_, v)) => v.push(t),
-                None => batches.push((e.event_loop.clone(), vec![t])),
-            }
-        }
-        batches
-            .into_iter()
-            .map(|(a, v)| (a, Arc::from(v)))
-            .collect()
-    }
-}
-
-impl BroadcastRegistry {
-    /// Starts the registry on a thread of its own; returns its address and that thread's
-    /// handle (stopped by `Browser::shutdown`).
-    pub(crate) fn start() -> (Addr<BroadcastRegistry>, actix::ArbiterHandle) {
-        let arbiter = Arbiter::new();
-        let addr = BroadcastRegistry::start_in_arbiter(&arbiter.handle(), |_| {
-            BroadcastRegistry::default()
-        });
-        (addr, arbiter.handle())
-    }
-}
-
-impl Actor for BroadcastRegistry {
-    type Context = Context<Self>;
-}
-
-impl Handler<RegistryMessage> for BroadcastRegistry {
-    type Result = ();
-
-    fn handle(&mut self, msg: RegistryMessage, _ctx: &mut Self::Context) {
-        match msg {
-            RegistryMessage::Register { key, entry } => {
-                let list = self.channels.entry(key).or_default();
-                list.cache = None;
-                let list = &mut list.entries;
-                // Keep creation order even if registrations from two threads cross.
-                let at = list.partition_point(|e| e.id < entry.id);
-                list.insert(at, entry);
-            }
-            RegistryMessage::Unregister { key, id } => {
-                if let Some(list) = self.channels.get_mut(&key) {
-                    list.cache = None;
-                    // The list is sorted by id (see Register): find the entry by binary
-                    // search and mark it removed; the marked entries are dropped in one
-                    // pass once they are half the list, so closing n channels of one
-                    // name is O(n log n), not O(n^2) (a `Vec::remove` each).
-                    let at = list.entries.partition_point(|e| e.id < id);
-                    if let Some(e) = list.entries.get_mut(at) {
-                        if e.id == id && !e.removed {
-                            e.removed = true;
-                            list.removed += 1;
-                        }
-                    }
-                    if list.live() == 0 {
-                        self.channels.remove(&key);
-                    } else if list.removed * 2 > list.entries.len() {
-                        list.entries.retain(|e| !e.removed);
-                        list.removed = 0;
-                    }
-                }
-            }
-            RegistryMessage::Post {
-                key,
-                source,
-                seq,
-                record,
-                origin,
-            } => {
-                let Some(list) = self.channels.get_mut(&key) else {
-                    return;
-                };
-                // The cached destinations serve this post if they were made for the same
-                // source and every channel of the list was created before this post (the
-                // list is sorted by id), so none is excluded by `seq`.
-                let all_before = list.entries.last().is_some_and(|e| e.id < seq);
-                let fresh;
-                let batches = match &list.cache {
-                    Some((s, b)) if *s == source && all_before => b,
-                    _ => {
-                        let b = list.destinations(source, seq);
-                        if all_before {
-                            &list.cache.insert((source, b)).1
-                        } else {
-                            fresh = b;
-                            &fresh
-                        }
-                    }
-                };
-                // Step 10: queue one task per destination (as one batch per event loop).
-                for (addr, targets) in batches {
-                    addr.do_send(LoopMessage::Delivery(BroadcastDelivery {
-                        targets: targets.clone(),
-                        record: record.clone(),
-                        origin: origin.clone(),
-                    }));
-                }
-            }
-        }
-    }
-}
-
 /// How many broadcast channels are registered now, over all names and origins (for leak
 /// checks; asks the registry).
 pub async fn registered_channel_count(browser: &crate::Browser) -> usize {
@@ -758,16 +550,9 @@ pub async fn registered_channel_count(browser: &crate::Browser) -> usize {
     registry.send(CountChannels).await.unwrap_or_default()
 }
 
-struct CountChannels;
+/// The registry actor of the threaded runtime, holding every open [`BroadcastChannel`] by
+/// (origin, name), in creation order (see [`crate::broadcast_registry`]).
+pub(crate) type BroadcastRegistry = broadcast_registry::BroadcastRegistry<RealmActor>;
 
-impl actix::Message for CountChannels {
-    type Result = usize;
-}
-
-impl Handler<CountChannels> for BroadcastRegistry {
-    type Result = usize;
-
-    fn handle(&mut self, _: CountChannels, _: &mut Self::Context) -> usize {
-        self.channels.values().map(ChannelList::live).sum()
-    }
-}
+/// A batch of broadcast deliveries for one event loop, as the realms' host receives it.
+pub(crate) type BroadcastDelivery = broadcast_registry::BroadcastDelivery;

@@ -17,11 +17,11 @@ use webmessaging_core::clone::{self, SerializedWithTransfer, Transferred};
 use crate::event::{
     self, EventTarget, EventType, Listeners, MessageEvent, MessageEventSource, Outcome,
 };
+use crate::kernel::trace;
 use crate::observe::ObservedEvent;
 use crate::port::MessagePort;
 use crate::realm::{RealmInner, RealmKind, RealmPortReceiver};
 use crate::scope::Scope;
-use crate::trace;
 
 /// A listener panicked: the realm crashed with this message.
 pub(crate) type Crashed = Option<String>;

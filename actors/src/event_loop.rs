@@ -152,6 +152,11 @@ impl<H: Host> LoopShared<H> {
         }
     }
 
+    /// The loop's current time (its clock's).
+    pub(crate) fn now(&self) -> Duration {
+        self.clock.now()
+    }
+
     /// Queues `task` on `source`.
     pub(crate) fn enqueue(&self, source: TaskSource, task: Task<H>) -> u64 {
         let seq = self.queues.borrow_mut().push(source, task);

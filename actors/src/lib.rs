@@ -54,7 +54,7 @@
 //! | `WindowProxy` | [`WindowProxy`]: a `Send` handle naming a browsing context; after navigation or restart it reaches the new document |
 //! | `window.postMessage(message, targetOrigin, transfer)` | [`WindowProxy::post_message`], [`WindowProxy::post`] for any `T: Serialize` |
 //! | `MessageChannel`, `MessagePort`, port message queue | [`MessageChannel`], [`MessagePort`]; both queues of a channel live in its entanglement, and the owner realm's actor runs them ([`port`] explains why) |
-//! | `BroadcastChannel` | [`BroadcastChannel`], fanned out by the [`broadcast::BroadcastRegistry`] actor |
+//! | `BroadcastChannel` | [`BroadcastChannel`], fanned out by the broadcast registry actor |
 //! | `Worker`, dedicated worker global | [`Worker`], and a [`Scope`] whose [`kind`](Scope::kind) is [`GlobalKind::DedicatedWorker`] |
 //! | `MessageEvent` | [`MessageEvent`]; `data` as a [`Value`](webmessaging_core::value::Value) or any `T: Deserialize` ([`MessageEvent::data_as`]) |
 //! | posted message task source, port message queues, DOM manipulation task source | variants of the realm actor's message enum, dispatched in arrival order per source |
@@ -87,6 +87,7 @@
 #![deny(missing_docs)]
 
 pub mod broadcast;
+mod broadcast_registry;
 pub mod browser;
 mod dispatch;
 pub mod event;
@@ -100,6 +101,7 @@ mod realm;
 pub mod realm_actor;
 pub mod scope;
 pub mod supervision;
+mod supervisor;
 pub mod trace;
 pub mod window;
 pub mod worker;

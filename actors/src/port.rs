@@ -70,11 +70,11 @@ use webmessaging_core::{Error, Result};
 
 use crate::event::{self, EventType, ListenerId, ListenerOutput, Listeners, MessageEvent};
 use crate::event_loop::Task;
+use crate::kernel::trace;
 use crate::kernel::TaskSource;
 use crate::realm::RealmInner;
 use crate::realm_actor::{RealmAddr, RealmMessage};
 use crate::scope::Scope;
-use crate::trace;
 
 /// The owner of a port end: the realm actor that runs its tasks, and the port's key there.
 ///

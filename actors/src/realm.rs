@@ -25,13 +25,14 @@ use crate::broadcast::BroadcastScope;
 use crate::browser::Browser;
 use crate::dispatch::panic_message;
 use crate::event::Listeners;
+use crate::kernel::trace;
 use crate::kernel::TimerId;
 use crate::observe::Observers;
 use crate::port::{MessagePort, PortDataHolder, PortObject, PortOwner};
 use crate::realm_actor::{Loop, RealmAddr};
 use crate::scope::Scope;
-use crate::supervision::{Child, LifecycleEvent, RestartHistory, SupervisorSpec};
-use crate::trace;
+use crate::supervision::{Child, LifecycleEvent, SupervisorSpec};
+use crate::supervisor::RestartHistory;
 use crate::window::{BrowsingContextId, WindowProxy};
 use crate::worker::{WorkerObject, WorkerShared};
 
@@ -109,7 +110,7 @@ pub(crate) struct RealmInner {
     timers: RefCell<HashMap<TimerId, TimerCallback>>,
     /// How this realm supervises its children.
     pub(crate) supervisor: Cell<SupervisorSpec>,
-    pub(crate) restart_history: RestartHistory,
+    pub(crate) restart_history: RefCell<RestartHistory>,
     pub(crate) lifecycle_listeners: RefCell<Vec<LifecycleListener>>,
     torn_down: Cell<bool>,
 }
@@ -150,7 +151,7 @@ impl RealmInner {
             children: RefCell::new(Vec::new()),
             broadcast: BroadcastScope::new(),
             supervisor: Cell::new(SupervisorSpec::default()),
-            restart_history: RestartHistory::default(),
+            restart_history: RefCell::default(),
             lifecycle_listeners: RefCell::new(Vec::new()),
             torn_down: Cell::new(false),
             alive: Cell::new(true),

@@ -32,13 +32,14 @@ use crate::browser::Browser;
 use crate::dispatch::{self, deliver, deliver_record, drop_msg, fire, panic_message, Crashed};
 use crate::event::{self, EventTarget, EventType, MessageEvent, MessageEventSource, ScriptError};
 use crate::event_loop::{EventLoop, Host, LoopCx, LoopMessage, LoopShared};
+use crate::kernel::trace;
 use crate::kernel::{TaskSource, TimerId};
 use crate::observe::Observers;
 use crate::port::MessagePort;
 use crate::realm::{RealmInit, RealmInner, RealmKind};
 use crate::scope::Scope;
 use crate::supervision::{self, CrashReport, LifecycleEvent};
-use crate::trace;
+use crate::supervisor::RestartHistory;
 use crate::window::{BrowsingContext, PendingNavigation, PostedMessage, WindowProxy};
 use crate::worker::WorkerShared;
 
@@ -103,7 +104,10 @@ pub(crate) struct Microtask {
 pub struct RealmActor {
     pub(crate) kind: RealmKind,
     pub(crate) current: Option<Rc<RealmInner>>,
-    pub(crate) restarts: supervision::RestartHistory,
+    /// The root's restart history of a top-level window (its group's root supervises it).
+    pub(crate) restarts: RestartHistory,
+    /// This realm's restarts so far.
+    pub(crate) restart_count: u32,
     pub(crate) name: Rc<str>,
     /// The first document was created.
     loaded: bool,
@@ -255,7 +259,8 @@ impl RealmActor {
         RealmActor {
             kind,
             current: None,
-            restarts: supervision::RestartHistory::default(),
+            restarts: RestartHistory::default(),
+            restart_count: 0,
             name,
             loaded: false,
             before_load: Vec::new(),

@@ -96,114 +96,19 @@
 //! - The new document starts with no ports, channels, listeners, iframes or workers: it
 //!   shakes hands again (see `examples/supervised_realms.rs`).
 
-use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+pub use crate::kernel::lifecycle::{
+    Intensity, LifecycleEvent, RestartPolicy, Strategy, SupervisorSpec,
+};
+use crate::kernel::trace;
 use crate::realm::{RealmInner, RealmKind};
 use crate::realm_actor::{Cx, RealmActor, RealmMessage};
-use crate::trace;
+use crate::supervisor::{self, Action, ChildInfo};
 use crate::window::WindowProxy;
 use crate::worker::WorkerShared;
-
-/// What a supervisor does when this realm crashes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum RestartPolicy {
-    /// Load a new document at the same URL (or restart the worker's script).
-    #[default]
-    Reload,
-    /// Close the realm, like a crashed tab (a worker is terminated).
-    Stop,
-    /// Crash the supervisor.
-    Escalate,
-}
-
-/// How a supervisor's other children are affected when one of them is restarted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Strategy {
-    /// Restart only the child that crashed.
-    #[default]
-    OneForOne,
-    /// Restart every child.
-    OneForAll,
-    /// Restart the child that crashed and every child created after it.
-    RestForOne,
-}
-
-/// Restart intensity: at most `max_restarts` restarts within `within`; one more and the
-/// supervisor gives up (the child is stopped and the supervisor crashes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Intensity {
-    /// Restarts allowed in the window.
-    pub max_restarts: u32,
-    /// The sliding time window.
-    pub within: Duration,
-}
-
-impl Default for Intensity {
-    fn default() -> Self {
-        Intensity {
-            max_restarts: 3,
-            within: Duration::from_secs(5),
-        }
-    }
-}
-
-/// How a realm supervises its children (iframes and workers it created).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct SupervisorSpec {
-    /// The strategy.
-    pub strategy: Strategy,
-    /// The restart intensity.
-    pub intensity: Intensity,
-}
-
-/// A lifecycle event of a supervised realm, observable from outside
-/// ([`Browser::lifecycle_events`](crate::Browser::lifecycle_events)) and by the
-/// supervising realm ([`Scope::on_child_lifecycle`](crate::Scope::on_child_lifecycle)).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LifecycleEvent {
-    /// The realm crashed; `message` is the panic message.
-    Crashed {
-        /// The realm's name (its browsing context's or worker's).
-        realm: String,
-        /// The panic message.
-        message: String,
-    },
-    /// The realm was restarted; `count` counts its restarts so far.
-    Restarted {
-        /// The realm's name.
-        realm: String,
-        /// Restarts of this realm so far, this one included.
-        count: u32,
-    },
-    /// The realm was stopped (policy `Stop`, or given up on).
-    Stopped {
-        /// The realm's name.
-        realm: String,
-    },
-    /// The crash was escalated to the supervisor `to`.
-    Escalated {
-        /// The realm's name.
-        realm: String,
-        /// The supervisor's name (`"root"` for a top-level window).
-        to: String,
-    },
-}
-
-impl LifecycleEvent {
-    /// The name of the realm the event is about.
-    pub fn realm(&self) -> &str {
-        match self {
-            LifecycleEvent::Crashed { realm, .. }
-            | LifecycleEvent::Restarted { realm, .. }
-            | LifecycleEvent::Stopped { realm }
-            | LifecycleEvent::Escalated { realm, .. } => realm,
-        }
-    }
-}
 
 /// The runtime-wide record of lifecycle events.
 #[derive(Default)]
@@ -247,32 +152,6 @@ impl LifecycleLog {
                 return self.snapshot().into_iter().find(|e| pred(e));
             }
         }
-    }
-}
-
-/// Restart timestamps of a supervisor, for the intensity check.
-#[derive(Default)]
-pub(crate) struct RestartHistory {
-    restarts: RefCell<VecDeque<Instant>>,
-    pub(crate) count: Cell<u32>,
-}
-
-impl RestartHistory {
-    /// Records a restart if the intensity allows it; false means "give up".
-    pub(crate) fn allow(&self, intensity: Intensity) -> bool {
-        let now = Instant::now();
-        let mut r = self.restarts.borrow_mut();
-        while r
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > intensity.within)
-        {
-            r.pop_front();
-        }
-        if r.len() as u32 >= intensity.max_restarts {
-            return false;
-        }
-        r.push_back(now);
-        true
     }
 }
 
@@ -361,32 +240,22 @@ pub(crate) fn on_crash(
                 }
             }
             None => {
-                // The group's root supervisor: the window's own policy, the default
-                // intensity, nothing to escalate to.
+                // The group's root supervisor.
+                let now = ctx.event_loop().now();
+                let actions = supervisor::decide_root(
+                    &actor.name,
+                    w.restart_policy(),
+                    &mut actor.restarts,
+                    now,
+                    &message,
+                );
                 let w = w.clone();
-                match w.restart_policy() {
-                    RestartPolicy::Reload if actor.restarts.allow(Intensity::default()) => {
-                        restart(actor, ctx, &message)
-                    }
-                    // Closed before the events are recorded: whoever sees `Stopped` sees
-                    // the window closed.
-                    RestartPolicy::Escalate => {
-                        // The root has no supervisor to crash: it stops the window.
-                        w.close();
-                        browser.0.lifecycle.push(LifecycleEvent::Stopped {
-                            realm: actor.name.to_string(),
-                        });
-                        browser.0.lifecycle.push(LifecycleEvent::Escalated {
-                            realm: actor.name.to_string(),
-                            to: "root".into(),
-                        });
-                    }
-                    // `Stop`, or `Reload` beyond the root's intensity.
-                    _ => {
-                        w.close();
-                        browser.0.lifecycle.push(LifecycleEvent::Stopped {
-                            realm: actor.name.to_string(),
-                        });
+                for action in actions {
+                    match action {
+                        Action::Restart { reason, .. } => restart(actor, ctx, &reason),
+                        Action::Stop { .. } => w.close(),
+                        Action::Record(e) | Action::Tell(e) => browser.0.lifecycle.push(e),
+                        Action::CrashSupervisor { .. } => {}
                     }
                 }
             }
@@ -417,7 +286,8 @@ pub(crate) fn record_crash_of_replaced(actor: &RealmActor, message: String) {
     });
 }
 
-/// Called in the supervisor when one of its children crashed.
+/// Called in the supervisor when one of its children crashed: decides
+/// ([`supervisor::decide`]) and carries the actions out.
 pub(crate) fn on_child_crashed(actor: &mut RealmActor, ctx: &mut Cx, report: CrashReport) {
     let Some(realm) = actor.current.clone().filter(|r| r.alive.get()) else {
         // The supervisor is gone itself: the child stays down.
@@ -425,88 +295,41 @@ pub(crate) fn on_child_crashed(actor: &mut RealmActor, ctx: &mut Cx, report: Cra
         return;
     };
     let browser = realm.browser.clone();
-    let child_name = report.child.name();
-    let spec = realm.supervisor.get();
-    let notify = |e: LifecycleEvent| {
-        realm.fire_lifecycle(&e);
-        browser.0.lifecycle.push(e);
+    let children = realm.supervised_children();
+    let info = |c: &Child| ChildInfo {
+        id: c.id(),
+        name: c.name(),
+        policy: c.policy(),
     };
-    // The Browser's log got `Crashed` when the child crashed; the supervising realm hears
-    // about it now, before it decides.
-    realm.fire_lifecycle(&LifecycleEvent::Crashed {
-        realm: child_name.clone(),
-        message: report.message.clone(),
-    });
-    match report.child.policy() {
-        RestartPolicy::Stop => {
-            report.child.stop();
-            notify(LifecycleEvent::Stopped { realm: child_name });
-        }
-        RestartPolicy::Escalate => {
-            report.child.stop();
-            notify(LifecycleEvent::Stopped {
-                realm: child_name.clone(),
-            });
-            notify(LifecycleEvent::Escalated {
-                realm: child_name.clone(),
-                to: actor.name.to_string(),
-            });
-            actor.crash(
-                ctx,
-                format!("escalated: {child_name} crashed: {}", report.message),
-                "supervision",
-            );
-        }
-        RestartPolicy::Reload => {
-            if !realm.restart_history.allow(spec.intensity) {
-                report.child.stop();
-                notify(LifecycleEvent::Stopped {
-                    realm: child_name.clone(),
-                });
-                notify(LifecycleEvent::Escalated {
-                    realm: child_name.clone(),
-                    to: actor.name.to_string(),
-                });
-                actor.crash(
-                    ctx,
-                    format!(
-                        "restart intensity exceeded ({} in {:?}): {child_name} crashed: {}",
-                        spec.intensity.max_restarts, spec.intensity.within, report.message
-                    ),
-                    "supervision",
-                );
-                return;
+    let infos: Vec<ChildInfo> = children.iter().map(info).collect();
+    let now = ctx.event_loop().now();
+    let actions = supervisor::decide(
+        &actor.name,
+        realm.supervisor.get(),
+        &mut realm.restart_history.borrow_mut(),
+        now,
+        &info(&report.child),
+        &report.message,
+        &infos,
+    );
+    let child = |id: u64| {
+        children
+            .iter()
+            .find(|c| c.id() == id)
+            .unwrap_or(&report.child)
+    };
+    for action in actions {
+        match action {
+            Action::Tell(e) => realm.fire_lifecycle(&e),
+            Action::Record(e) => {
+                realm.fire_lifecycle(&e);
+                browser.0.lifecycle.push(e);
             }
-            let children = realm.supervised_children();
-            let crashed_id = report.child.id();
-            let targets: Vec<Child> = match spec.strategy {
-                Strategy::OneForOne => vec![report.child.clone()],
-                Strategy::OneForAll => {
-                    let mut v = children;
-                    if !v.iter().any(|c| c.id() == crashed_id) {
-                        v.push(report.child.clone());
-                    }
-                    v
-                }
-                Strategy::RestForOne => {
-                    let mut v: Vec<Child> = children
-                        .into_iter()
-                        .filter(|c| c.id() >= crashed_id)
-                        .collect();
-                    if !v.iter().any(|c| c.id() == crashed_id) {
-                        v.insert(0, report.child.clone());
-                    }
-                    v
-                }
-            };
-            for t in targets {
-                let reason = if t.id() == crashed_id {
-                    format!("crashed: {}", report.message)
-                } else {
-                    format!("{:?}: sibling {child_name} crashed", spec.strategy)
-                };
-                t.send(RealmMessage::Restart { reason });
+            Action::Stop { child: id } => child(id).stop(),
+            Action::Restart { child: id, reason } => {
+                child(id).send(RealmMessage::Restart { reason })
             }
+            Action::CrashSupervisor { message } => actor.crash(ctx, message, "supervision"),
         }
     }
 }
@@ -530,8 +353,8 @@ pub(crate) fn restart(actor: &mut RealmActor, ctx: &mut Cx, reason: &str) {
             s.browser.clone()
         }
     };
-    let count = actor.restarts.count.get() + 1;
-    actor.restarts.count.set(count);
+    actor.restart_count += 1;
+    let count = actor.restart_count;
     log::info!(target: "webmessaging::supervision", "{}: restarting ({reason})", actor.name);
     // `Restarted` is recorded before the load script runs, so that a crash of the new
     // document's load script comes after it in the log and at the supervisor.

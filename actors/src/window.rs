@@ -23,10 +23,10 @@ use webmessaging_core::value::Value;
 use webmessaging_core::{Error, Result};
 
 use crate::browser::{Browser, Script};
+use crate::kernel::trace;
 use crate::realm_actor::{RealmAddr, RealmMessage};
 use crate::scope::Scope;
 use crate::supervision::RestartPolicy;
-use crate::trace;
 
 /// Identifies a browsing context for its whole life (across navigations and restarts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -25,11 +25,11 @@ use webmessaging_core::{Error, Result};
 
 use crate::browser::{Browser, Script};
 use crate::event::{self, EventType, ListenerId, ListenerOutput, Listeners, MessageEvent};
+use crate::kernel::trace;
 use crate::realm::RealmInner;
 use crate::realm_actor::{RealmAddr, RealmMessage};
 use crate::scope::Scope;
 use crate::supervision::RestartPolicy;
-use crate::trace;
 
 /// Identifies a dedicated worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

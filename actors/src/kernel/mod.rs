@@ -7,16 +7,20 @@
 //! | "choose a task queue in an implementation-defined manner" | a [`Scheduler`]: [`OldestFirst`] in the threaded runtime |
 //! | the event loop's current high resolution time | a [`Clock`]: [`RealClock`] |
 //! | map of active timers, timer initialisation steps | [`Timers`] |
+//! | (supervision, not in the standard) a realm's lifecycle | [`lifecycle`]: [`RestartPolicy`], [`LifecycleEvent`], ... |
 //!
 //! The actor that runs an event loop ([`crate::event_loop`]) owns one of each and applies
 //! them; the pieces here are plain data structures with unit tests of their own.
 
 pub mod clock;
+pub mod lifecycle;
 pub mod queues;
 pub mod source;
 pub mod timers;
+pub mod trace;
 
 pub use clock::{Clock, RealClock};
+pub use lifecycle::{Intensity, LifecycleEvent, RestartPolicy, Strategy, SupervisorSpec};
 pub use queues::TaskQueues;
 pub use source::{Candidate, OldestFirst, Scheduler, TaskSource};
 pub use timers::{DueTimer, TimerId, Timers};

@@ -1,0 +1,278 @@
+//! The broadcast registry: one actor holding every open `BroadcastChannel` of the runtime
+//! by (origin, name), in creation order, fanning a post out as one batch per destination
+//! event loop.
+//!
+//! [`BroadcastChannel.postMessage()`](https://html.spec.whatwg.org/multipage/web-messaging.html#dom-broadcastchannel-postmessage)
+//! steps 7-10: the destinations are the channels of the same origin and name, open, other
+//! than the source, created before the post; one task each, queued on the DOM manipulation
+//! task source of the destination's event loop, in creation order. The registry sees
+//! channels as ids, slots and event-loop addresses: it never names a realm (the handles
+//! layer runs a batch through its [`Host`]).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use actix::{Actor, Addr, Arbiter, Context, Handler};
+use webmessaging_core::clone::SerializedRecord;
+use webmessaging_core::origin::Origin;
+
+use crate::event_loop::{EventLoop, Host, LoopMessage};
+
+/// A destination of a broadcast: the channel's id and its slot in its thread's
+/// channel table.
+#[derive(Clone, Copy)]
+pub(crate) struct Target {
+    pub(crate) id: u64,
+    pub(crate) slot: u32,
+}
+
+pub(crate) type Key = (Origin, Arc<str>);
+
+/// A batch of deliveries for one event loop, in creation order.
+pub(crate) struct BroadcastDelivery {
+    /// Shared with the registry's cache of the source's destinations ([`ChannelList`]).
+    pub(crate) targets: Arc<[Target]>,
+    pub(crate) record: Arc<SerializedRecord>,
+    pub(crate) origin: Arc<str>,
+}
+
+/// One open channel, as the registry knows it.
+pub(crate) struct Entry<H: Host> {
+    id: u64,
+    slot: u32,
+    /// Unregistered (see [`ChannelList::removed`]).
+    removed: bool,
+    closed: Arc<AtomicBool>,
+    event_loop: Addr<EventLoop<H>>,
+}
+
+impl<H: Host> Clone for Entry<H> {
+    fn clone(&self) -> Self {
+        Entry {
+            id: self.id,
+            slot: self.slot,
+            removed: self.removed,
+            closed: self.closed.clone(),
+            event_loop: self.event_loop.clone(),
+        }
+    }
+}
+
+impl<H: Host> Entry<H> {
+    /// The registration of channel `id` (in `slot` of its thread's table), open while
+    /// `closed` is false, living on `event_loop`.
+    pub(crate) fn new(
+        id: u64,
+        slot: u32,
+        closed: Arc<AtomicBool>,
+        event_loop: Addr<EventLoop<H>>,
+    ) -> Self {
+        Entry {
+            id,
+            slot,
+            removed: false,
+            closed,
+            event_loop,
+        }
+    }
+}
+
+/// What the registry is told.
+pub(crate) enum RegistryMessage<H: Host> {
+    Register {
+        key: Key,
+        entry: Entry<H>,
+    },
+    Unregister {
+        key: Key,
+        id: u64,
+    },
+    Post {
+        key: Key,
+        source: u64,
+        seq: u64,
+        record: Arc<SerializedRecord>,
+        origin: Arc<str>,
+    },
+}
+
+impl<H: Host> actix::Message for RegistryMessage<H> {
+    type Result = ();
+}
+
+/// The registry actor: every open `BroadcastChannel`, keyed by (origin, name), in creation
+/// order.
+pub(crate) struct BroadcastRegistry<H: Host> {
+    channels: HashMap<Key, ChannelList<H>>,
+}
+
+/// The channels of one (origin, name), sorted by id (creation order).
+struct ChannelList<H: Host> {
+    entries: Vec<Entry<H>>,
+    /// Entries unregistered but still in `entries` (marked `removed`): removing from the
+    /// middle of a long list shifts it, so closing n channels one by one would be O(n^2);
+    /// they are dropped in one pass once they are half the list.
+    removed: usize,
+    /// The destinations of the last post (its source channel's id and the batches), reused
+    /// by the next posts from the same source while the list does not change: a burst from
+    /// one channel does not rebuild (and allocate) the same batches per post. Cleared by
+    /// every `Register` and `Unregister`. Channels closed since it was made are still in it;
+    /// the event loop skips them (a closed channel never reopens).
+    cache: Option<(u64, Batches<H>)>,
+}
+
+/// A post's destinations, one list per event loop, each in creation order.
+type Batches<H> = Vec<(Addr<EventLoop<H>>, Arc<[Target]>)>;
+
+impl<H: Host> Default for ChannelList<H> {
+    fn default() -> Self {
+        ChannelList {
+            entries: Vec::new(),
+            removed: 0,
+            cache: None,
+        }
+    }
+}
+
+impl<H: Host> ChannelList<H> {
+    fn live(&self) -> usize {
+        self.entries.len() - self.removed
+    }
+
+    /// Steps 7-9: the destinations of a post from `source` with creation number `seq`: same
+    /// origin and name (this list), open, not the source, created before the post, grouped
+    /// by event loop in creation order.
+    fn destinations(&self, source: u64, seq: u64) -> Batches<H> {
+        let mut batches: Vec<(Addr<EventLoop<H>>, Vec<Target>)> = Vec::new();
+        for e in &self.entries {
+            if e.id == source || e.id > seq || e.removed || e.closed.load(Ordering::Acquire) {
+                continue;
+            }
+            let t = Target {
+                id: e.id,
+                slot: e.slot,
+            };
+            // Consecutive destinations are usually on one event loop: the last batch is
+            // tried first.
+            if let Some((_, v)) = batches.last_mut().filter(|(a, _)| a == &e.event_loop) {
+                v.push(t);
+                continue;
+            }
+            match batches.iter_mut().find(|(a, _)| a == &e.event_loop) {
+                Some((_, v)) => v.push(t),
+                None => batches.push((e.event_loop.clone(), vec![t])),
+            }
+        }
+        batches
+            .into_iter()
+            .map(|(a, v)| (a, Arc::from(v)))
+            .collect()
+    }
+}
+
+impl<H: Host<Delivery = BroadcastDelivery>> BroadcastRegistry<H> {
+    /// Starts the registry on a thread of its own; returns its address and that thread's
+    /// handle (stopped by `Browser::shutdown`).
+    pub(crate) fn start() -> (Addr<Self>, actix::ArbiterHandle) {
+        let arbiter = Arbiter::new();
+        let addr = Self::start_in_arbiter(&arbiter.handle(), |_| BroadcastRegistry {
+            channels: HashMap::new(),
+        });
+        (addr, arbiter.handle())
+    }
+}
+
+impl<H: Host<Delivery = BroadcastDelivery>> Actor for BroadcastRegistry<H> {
+    type Context = Context<Self>;
+}
+
+impl<H: Host<Delivery = BroadcastDelivery>> Handler<RegistryMessage<H>> for BroadcastRegistry<H> {
+    type Result = ();
+
+    fn handle(&mut self, msg: RegistryMessage<H>, _ctx: &mut Self::Context) {
+        match msg {
+            RegistryMessage::Register { key, entry } => {
+                let list = self.channels.entry(key).or_default();
+                list.cache = None;
+                let list = &mut list.entries;
+                // Keep creation order even if registrations from two threads cross.
+                let at = list.partition_point(|e| e.id < entry.id);
+                list.insert(at, entry);
+            }
+            RegistryMessage::Unregister { key, id } => {
+                if let Some(list) = self.channels.get_mut(&key) {
+                    list.cache = None;
+                    // The list is sorted by id (see Register): find the entry by binary
+                    // search and mark it removed; the marked entries are dropped in one
+                    // pass once they are half the list, so closing n channels of one
+                    // name is O(n log n), not O(n^2) (a `Vec::remove` each).
+                    let at = list.entries.partition_point(|e| e.id < id);
+                    if let Some(e) = list.entries.get_mut(at) {
+                        if e.id == id && !e.removed {
+                            e.removed = true;
+                            list.removed += 1;
+                        }
+                    }
+                    if list.live() == 0 {
+                        self.channels.remove(&key);
+                    } else if list.removed * 2 > list.entries.len() {
+                        list.entries.retain(|e| !e.removed);
+                        list.removed = 0;
+                    }
+                }
+            }
+            RegistryMessage::Post {
+                key,
+                source,
+                seq,
+                record,
+                origin,
+            } => {
+                let Some(list) = self.channels.get_mut(&key) else {
+                    return;
+                };
+                // The cached destinations serve this post if they were made for the same
+                // source and every channel of the list was created before this post (the
+                // list is sorted by id), so none is excluded by `seq`.
+                let all_before = list.entries.last().is_some_and(|e| e.id < seq);
+                let fresh;
+                let batches = match &list.cache {
+                    Some((s, b)) if *s == source && all_before => b,
+                    _ => {
+                        let b = list.destinations(source, seq);
+                        if all_before {
+                            &list.cache.insert((source, b)).1
+                        } else {
+                            fresh = b;
+                            &fresh
+                        }
+                    }
+                };
+                // Step 10: queue one task per destination (as one batch per event loop).
+                for (addr, targets) in batches {
+                    addr.do_send(LoopMessage::Delivery(BroadcastDelivery {
+                        targets: targets.clone(),
+                        record: record.clone(),
+                        origin: origin.clone(),
+                    }));
+                }
+            }
+        }
+    }
+}
+
+/// Asks the registry how many channels are registered (for leak checks).
+pub(crate) struct CountChannels;
+
+impl actix::Message for CountChannels {
+    type Result = usize;
+}
+
+impl<H: Host<Delivery = BroadcastDelivery>> Handler<CountChannels> for BroadcastRegistry<H> {
+    type Result = usize;
+
+    fn handle(&mut self, _: CountChannels, _: &mut Self::Context) -> usize {
+        self.channels.values().map(ChannelList::live).sum()
+    }
+}
