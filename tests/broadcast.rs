@@ -15,7 +15,6 @@ use std::future::Future;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use webmessaging::broadcast::registered_channel_count;
 use webmessaging::prelude::*;
 use webmessaging::{EventTarget, ListenerId};
 
@@ -1264,7 +1263,7 @@ async fn bc_closing_worker_neither_sends_nor_receives() {
     // wk1 may or may not be reported yet; wk2 never is.
     assert!(worker_side.iter().all(|s| *s == "wk1:m1"), "{got:?}");
     eventually("the closed worker's channels are released", || async move {
-        registered_channel_count(b).await == 3
+        b.broadcast_channel_count().await == 3
     })
     .await;
     let later: Vec<String> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
@@ -1475,7 +1474,7 @@ async fn bc_teardown_releases_registry_entries() {
     let top = browser.open("https://a.example/").unwrap();
     let (tx, mut rx) = mpsc::unbounded_channel::<String>();
     let (ctl_tx, mut ctl) = mpsc::unbounded_channel::<String>();
-    assert_eq!(registered_channel_count(&browser).await, 0);
+    assert_eq!(browser.broadcast_channel_count().await, 0);
     let t = tx.clone();
     let n = top
         .run(move |s| {
@@ -1493,7 +1492,7 @@ async fn bc_teardown_releases_registry_entries() {
         .await
         .unwrap();
     assert_eq!(n, 3);
-    assert_eq!(registered_channel_count(&browser).await, 3);
+    assert_eq!(browser.broadcast_channel_count().await, 3);
     let n = top
         .run(|s| {
             let a = chan(s, "a");
@@ -1504,7 +1503,7 @@ async fn bc_teardown_releases_registry_entries() {
         .await
         .unwrap();
     assert_eq!(n, 2);
-    assert_eq!(registered_channel_count(&browser).await, 2);
+    assert_eq!(browser.broadcast_channel_count().await, 2);
     let n = top
         .run(|s| {
             // The last handle of a channel with no listener: dropping it closes it.
@@ -1514,7 +1513,7 @@ async fn bc_teardown_releases_registry_entries() {
         .await
         .unwrap();
     assert_eq!(n, 1);
-    assert_eq!(registered_channel_count(&browser).await, 1);
+    assert_eq!(browser.broadcast_channel_count().await, 1);
     // The listener-kept one still hears.
     top.run(|s| {
         s.broadcast_channel("td")
@@ -1524,7 +1523,7 @@ async fn bc_teardown_releases_registry_entries() {
     .await
     .unwrap();
     assert_eq!(recv(&mut rx).await, "kept:still");
-    assert_eq!(registered_channel_count(&browser).await, 1);
+    assert_eq!(browser.broadcast_channel_count().await, 1);
 
     // An iframe's channels go with it.
     let t = tx.clone();
@@ -1545,12 +1544,12 @@ async fn bc_teardown_releases_registry_entries() {
         .unwrap()
         .unwrap();
     browser.handle(&frame).settle().await.unwrap();
-    assert_eq!(registered_channel_count(&browser).await, 3);
+    assert_eq!(browser.broadcast_channel_count().await, 3);
     let f = frame.clone();
     top.run(move |s| s.remove_iframe(&f)).await.unwrap();
     eventually(
         "the removed iframe's channels are released",
-        || async move { registered_channel_count(b).await == 1 },
+        || async move { b.broadcast_channel_count().await == 1 },
     )
     .await;
 
@@ -1579,7 +1578,7 @@ async fn bc_teardown_releases_registry_entries() {
     .unwrap();
     assert_eq!(recv(&mut ctl).await, "ready");
     assert_eq!(recv(&mut ctl).await, "ready");
-    assert_eq!(registered_channel_count(&browser).await, 5);
+    assert_eq!(browser.broadcast_channel_count().await, 5);
     top.run(|s| {
         let ws = s.global::<KeepWorkers>().unwrap();
         let ws = ws.0.borrow();
@@ -1589,14 +1588,14 @@ async fn bc_teardown_releases_registry_entries() {
     .await
     .unwrap();
     eventually("the workers' channels are released", || async move {
-        registered_channel_count(b).await == 1
+        b.broadcast_channel_count().await == 1
     })
     .await;
 
     // Navigation: the old document's channels close.
     top.navigate("https://a.example/next").unwrap();
     eventually("the old document's channels are released", || async move {
-        registered_channel_count(b).await == 0
+        b.broadcast_channel_count().await == 0
     })
     .await;
     let n = top.run(|s| s.open_broadcast_channel_count()).await.unwrap();
@@ -1622,7 +1621,7 @@ async fn bc_no_growth_over_100k_cycles() {
         })
         .await
         .unwrap();
-    let base = registered_channel_count(&browser).await;
+    let base = browser.broadcast_channel_count().await;
     assert_eq!((base_scope, base), (1, 1));
     for _ in 0..BATCHES {
         let n = top
@@ -1648,7 +1647,7 @@ async fn bc_no_growth_over_100k_cycles() {
             .await
             .unwrap();
         assert_eq!(n, base_scope);
-        assert_eq!(registered_channel_count(&browser).await, base);
+        assert_eq!(browser.broadcast_channel_count().await, base);
     }
     // The surviving channel still works.
     top.run(|s| {
@@ -1714,7 +1713,7 @@ async fn bc_crash_in_listener_is_isolated() {
     assert_eq!(recv(&mut ctl).await, "loaded");
     eventually(
         "the crashed document's channels are released",
-        || async move { registered_channel_count(b).await == 4 },
+        || async move { b.broadcast_channel_count().await == 4 },
     )
     .await;
     post_on(&top, "t1", "after").await;
@@ -1753,7 +1752,7 @@ async fn bc_removed_listener_no_longer_keeps_channel() {
         .await
         .unwrap();
     assert_eq!(n, 1);
-    assert_eq!(registered_channel_count(&browser).await, 1);
+    assert_eq!(browser.broadcast_channel_count().await, 1);
     browser.shutdown();
 }
 

@@ -4,7 +4,7 @@
 //!
 //! # How it is carried by actors
 //!
-//! One [`BroadcastRegistry`] actor per [`Browser`](crate::Browser), on a thread of its own,
+//! One registry actor per [`Browser`](crate::Browser), on a thread of its own,
 //! keeps every open channel keyed by (origin, name), in creation order. Each opaque origin
 //! is a key of its own, so it is an island. Creating, closing and posting are messages to
 //! the registry, so they are ordered as they were made (per thread, and across threads as
@@ -55,7 +55,7 @@ use webmessaging_core::serde_bridge::to_record;
 use webmessaging_core::value::Value;
 use webmessaging_core::{Error, Result};
 
-use crate::broadcast_registry::{self, CountChannels, Entry, RegistryMessage, Target};
+use crate::broadcast_registry::{self, Entry, RegistryMessage, Target};
 use crate::dispatch;
 use crate::event::{
     self, EventTarget, EventType, ListenerId, ListenerOutput, Listeners, MessageEvent,
@@ -541,13 +541,6 @@ pub(crate) fn run_deliveries(d: BroadcastDelivery) {
         ev.target = None;
         ev.clear_value();
     }
-}
-
-/// How many broadcast channels are registered now, over all names and origins (for leak
-/// checks; asks the registry).
-pub async fn registered_channel_count(browser: &crate::Browser) -> usize {
-    let registry = browser.registry();
-    registry.send(CountChannels).await.unwrap_or_default()
 }
 
 /// The registry actor of the threaded runtime, holding every open [`BroadcastChannel`] by

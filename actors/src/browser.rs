@@ -9,61 +9,18 @@
 //! worker gets an arbiter of its own. The `Browser` must be used inside a running actix
 //! `System` (for example in `#[actix_rt::main]` or `#[actix_rt::test]`).
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
-use actix::Addr;
 use url::Url;
-use webmessaging_core::origin::Origin;
 use webmessaging_core::{Error, Result};
 
-use crate::broadcast::BroadcastRegistry;
-use crate::event::{ListenerOutput, ScriptError};
-use crate::observe::{EventLog, Observers};
+use crate::event::ListenerOutput;
 use crate::realm_actor::RealmMessage;
+use crate::runtime::{origin_for, parse, Runtime};
+pub use crate::runtime::{script, Script};
 use crate::scope::Scope;
-use crate::supervision::{LifecycleEvent, LifecycleLog, RestartPolicy};
-use crate::window::{BrowsingContext, BrowsingContextId, WindowProxy};
-
-/// A script: what runs when a document (or worker) loads. It runs again when the realm is
-/// restarted, so it is `Fn`, and it is `Send + Sync` because realms run on other threads.
-pub type Script = Arc<dyn Fn(&Scope) -> std::result::Result<(), ScriptError> + Send + Sync>;
-
-/// Wraps a closure returning `()` or `Result<(), E>` as a [`Script`].
-pub fn script<F, R>(f: F) -> Script
-where
-    F: Fn(&Scope) -> R + Send + Sync + 'static,
-    R: ListenerOutput,
-{
-    Arc::new(move |s| f(s).into_result())
-}
-
-/// The origin a document at `url` gets: `about:blank` and `about:srcdoc` take their
-/// creator's origin; every other URL its own (a fresh opaque origin for `data:`).
-pub(crate) fn origin_for(url: &Url, creator: Option<&Origin>) -> Origin {
-    if url.scheme() == "about" && (url.path() == "blank" || url.path() == "srcdoc") {
-        return creator.cloned().unwrap_or_else(Origin::new_opaque);
-    }
-    Origin::from_url(url)
-}
-
-fn route_key(url: &Url) -> String {
-    let mut u = url.clone();
-    u.set_fragment(None);
-    u.to_string()
-}
-
-pub(crate) struct BrowserInner {
-    routes: RwLock<HashMap<String, Script>>,
-    next_id: AtomicU64,
-    contexts: Mutex<HashMap<BrowsingContextId, WindowProxy>>,
-    observers: Mutex<HashMap<BrowsingContextId, Observers>>,
-    pub(crate) registry: OnceLock<(Addr<BroadcastRegistry>, actix::ArbiterHandle)>,
-    pub(crate) lifecycle: LifecycleLog,
-    shut_down: AtomicBool,
-}
+use crate::supervision::{LifecycleEvent, RestartPolicy};
+use crate::window::{BrowsingContext, WindowProxy};
 
 /// The runtime: a set of browsing-context groups, workers and the broadcast registry.
 ///
@@ -98,15 +55,11 @@ pub(crate) struct BrowserInner {
 /// # }
 /// ```
 #[derive(Clone)]
-pub struct Browser(pub(crate) Arc<BrowserInner>);
+pub struct Browser(pub(crate) Runtime);
 
 impl fmt::Debug for Browser {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "Browser({} browsing contexts)",
-            self.0.contexts.lock().map(|c| c.len()).unwrap_or(0)
-        )
+        write!(f, "Browser({} browsing contexts)", self.0.context_count())
     }
 }
 
@@ -119,27 +72,7 @@ impl Default for Browser {
 impl Browser {
     /// A new runtime with no windows.
     pub fn new() -> Browser {
-        Browser(Arc::new(BrowserInner {
-            routes: RwLock::new(HashMap::new()),
-            next_id: AtomicU64::new(1),
-            contexts: Mutex::new(HashMap::new()),
-            observers: Mutex::new(HashMap::new()),
-            registry: OnceLock::new(),
-            lifecycle: LifecycleLog::default(),
-            shut_down: AtomicBool::new(false),
-        }))
-    }
-
-    pub(crate) fn registry(&self) -> Addr<BroadcastRegistry> {
-        self.0
-            .registry
-            .get_or_init(BroadcastRegistry::start)
-            .0
-            .clone()
-    }
-
-    pub(crate) fn next_id(&self) -> u64 {
-        self.0.next_id.fetch_add(1, Ordering::Relaxed)
+        Browser(Runtime::new())
     }
 
     /// Serves `script` at `url`: every document or worker loaded from that URL (fragment
@@ -153,28 +86,15 @@ impl Browser {
         R: ListenerOutput,
     {
         let url = parse(url)?;
-        self.0
-            .routes
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(route_key(&url), script(f));
+        self.0.route(&url, script(f));
         Ok(())
-    }
-
-    pub(crate) fn script_for(&self, url: &Url) -> Option<Script> {
-        self.0
-            .routes
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&route_key(url))
-            .cloned()
     }
 
     /// Opens a top-level window at `url` (in a new browsing-context group, on a thread of
     /// its own); its document runs the script routed for `url`, if any.
     pub fn open(&self, url: &str) -> Result<WindowHandle> {
         let parsed = parse(url)?;
-        let script = self.script_for(&parsed);
+        let script = self.0.script_for(&parsed);
         self.open_inner(parsed, script, RestartPolicy::default())
     }
 
@@ -194,60 +114,20 @@ impl Browser {
         script: Option<Script>,
         policy: RestartPolicy,
     ) -> Result<WindowHandle> {
-        if self.0.shut_down.load(Ordering::Acquire) {
+        if self.0.is_shut_down() {
             return Err(Error::InvalidState("the browser was shut down".into()));
         }
         let origin = origin_for(&url, None);
         let name = url.to_string();
-        let ctx = BrowsingContext::create(self, name, None, None, url, origin, script, policy);
+        let ctx = BrowsingContext::create(&self.0, name, None, None, url, origin, script, policy);
         let proxy = WindowProxy(ctx.clone());
         crate::realm_actor::start_window_actor(ctx);
         Ok(WindowHandle { proxy })
     }
 
-    pub(crate) fn register_context(&self, proxy: &WindowProxy) {
-        self.0
-            .contexts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(proxy.id(), proxy.clone());
-    }
-
-    pub(crate) fn forget_context(&self, proxy: &WindowProxy) {
-        self.0
-            .contexts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&proxy.id());
-        self.0
-            .observers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&proxy.id());
-    }
-
-    pub(crate) fn observers_for(&self, id: BrowsingContextId) -> Observers {
-        self.0
-            .observers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(id)
-            .or_default()
-            .clone()
-    }
-
     /// The browsing contexts that are open now (windows and iframes), by id.
     pub fn contexts(&self) -> Vec<WindowProxy> {
-        let mut v: Vec<WindowProxy> = self
-            .0
-            .contexts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
-            .collect();
-        v.sort_by_key(|w| w.id());
-        v
+        self.0.contexts()
     }
 
     /// A driving handle for any browsing context (an iframe, say).
@@ -260,7 +140,7 @@ impl Browser {
     /// Lifecycle events of supervised realms (crashed, restarted, stopped, escalated)
     /// recorded so far, oldest first.
     pub fn lifecycle_events(&self) -> Vec<LifecycleEvent> {
-        self.0.lifecycle.snapshot()
+        self.0 .0.lifecycle.snapshot()
     }
 
     /// Waits for the next lifecycle event matching `pred` (recorded before or after the
@@ -270,26 +150,35 @@ impl Browser {
         timeout: std::time::Duration,
         pred: impl Fn(&LifecycleEvent) -> bool,
     ) -> Option<LifecycleEvent> {
-        self.0.lifecycle.wait_for(timeout, pred).await
+        self.0 .0.lifecycle.wait_for(timeout, pred).await
+    }
+
+    /// How many broadcast channels are registered now, over every name and origin (asks
+    /// the broadcast registry; for leak checks: a closed or collected channel leaves it).
+    pub async fn broadcast_channel_count(&self) -> usize {
+        self.0
+            .registry()
+            .send(crate::broadcast_registry::CountChannels)
+            .await
+            .unwrap_or_default()
     }
 
     /// Closes every top-level window (and so every iframe and worker under it).
     pub fn shutdown(&self) {
-        self.0.shut_down.store(true, Ordering::Release);
+        self.0.shut_down();
         for w in self.contexts() {
             if w.is_top_level() {
                 w.close();
             }
         }
-        // The registry's thread goes too; deliveries already queued are dropped.
-        if let Some((_, arbiter)) = self.0.registry.get() {
-            arbiter.stop();
-        }
     }
 }
 
-fn parse(url: &str) -> Result<Url> {
-    Url::parse(url).map_err(|e| Error::Syntax(format!("invalid URL {url:?}: {e}")))
+impl Scope {
+    /// The runtime this realm belongs to.
+    pub fn browser(&self) -> Browser {
+        Browser(self.0.browser.clone())
+    }
 }
 
 /// Drives one browsing context from outside the runtime: run closures in its current
@@ -387,15 +276,5 @@ impl WindowHandle {
     /// Closes the window.
     pub fn close(&self) {
         self.proxy.close()
-    }
-
-    /// Starts recording the events fired in this browsing context (in any of its
-    /// documents, from now on) and returns the log to read them from.
-    pub fn events(&self) -> EventLog {
-        self.proxy
-            .0
-            .browser
-            .observers_for(self.proxy.id())
-            .subscribe()
     }
 }

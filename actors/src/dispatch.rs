@@ -18,7 +18,7 @@ use crate::event::{
     self, EventTarget, EventType, Listeners, MessageEvent, MessageEventSource, Outcome,
 };
 use crate::kernel::trace;
-use crate::observe::ObservedEvent;
+use crate::observer::ObservedEvent;
 use crate::port::MessagePort;
 use crate::realm::{RealmInner, RealmKind, RealmPortReceiver};
 use crate::scope::Scope;

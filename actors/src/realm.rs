@@ -22,14 +22,14 @@ use webmessaging_core::value::{PortReceiver, TransferablePort};
 use webmessaging_core::{Error, Result};
 
 use crate::broadcast::BroadcastScope;
-use crate::browser::Browser;
 use crate::dispatch::panic_message;
 use crate::event::Listeners;
 use crate::kernel::trace;
 use crate::kernel::TimerId;
-use crate::observe::Observers;
+use crate::observer::Observers;
 use crate::port::{MessagePort, PortDataHolder, PortObject, PortOwner};
 use crate::realm_actor::{Loop, RealmAddr};
+use crate::runtime::Runtime;
 use crate::scope::Scope;
 use crate::supervision::{Child, LifecycleEvent, SupervisorSpec};
 use crate::supervisor::RestartHistory;
@@ -91,7 +91,7 @@ pub(crate) struct RealmInner {
     pub(crate) addr: RealmAddr,
     /// The event loop this realm's tasks run on.
     pub(crate) event_loop: Rc<Loop>,
-    pub(crate) browser: Browser,
+    pub(crate) browser: Runtime,
     pub(crate) kind: RealmKind,
     pub(crate) origin: Origin,
     pub(crate) url: url::Url,
@@ -122,7 +122,7 @@ pub(crate) type LifecycleListener = Rc<dyn Fn(&Scope, &LifecycleEvent)>;
 pub(crate) struct RealmInit {
     pub(crate) addr: RealmAddr,
     pub(crate) event_loop: Rc<Loop>,
-    pub(crate) browser: Browser,
+    pub(crate) browser: Runtime,
     pub(crate) kind: RealmKind,
     pub(crate) origin: Origin,
     pub(crate) url: url::Url,

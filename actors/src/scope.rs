@@ -17,10 +17,10 @@ use webmessaging_core::value::Value;
 use webmessaging_core::{Error, Result};
 
 use crate::broadcast::BroadcastChannel;
-use crate::browser::{origin_for, Script};
 use crate::event::{self, EventType, ListenerId, ListenerOutput, MessageEvent};
 use crate::port::MessageChannel;
 use crate::realm::{RealmInner, RealmKind, RealmPortReceiver};
+use crate::runtime::{origin_for, Script};
 use crate::supervision::{LifecycleEvent, RestartPolicy, SupervisorSpec};
 use crate::window::{BrowsingContext, WindowProxy};
 use crate::worker::Worker;
@@ -141,11 +141,6 @@ impl Scope {
     /// `window.top`; `None` in a worker.
     pub fn top(&self) -> Option<WindowProxy> {
         self.0.window().map(WindowProxy::top)
-    }
-
-    /// The runtime this realm belongs to.
-    pub fn browser(&self) -> &crate::Browser {
-        &self.0.browser
     }
 
     // ----- listeners on the global -----
@@ -448,7 +443,7 @@ impl Scope {
     {
         let parsed =
             Url::parse(url).map_err(|e| Error::Syntax(format!("invalid URL {url:?}: {e}")))?;
-        Worker::spawn(&self.0, parsed, Some(crate::browser::script(script)))
+        Worker::spawn(&self.0, parsed, Some(crate::runtime::script(script)))
     }
 
     /// `close()`: in a worker, closes the worker (its queued tasks are discarded); in a

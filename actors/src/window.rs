@@ -22,9 +22,9 @@ use webmessaging_core::target_origin::{ResolvedTargetOrigin, TargetOrigin};
 use webmessaging_core::value::Value;
 use webmessaging_core::{Error, Result};
 
-use crate::browser::{Browser, Script};
 use crate::kernel::trace;
 use crate::realm_actor::{RealmAddr, RealmMessage};
+use crate::runtime::{Runtime, Script};
 use crate::scope::Scope;
 use crate::supervision::RestartPolicy;
 
@@ -59,7 +59,7 @@ pub(crate) struct DocumentState {
 pub(crate) struct BrowsingContext {
     pub(crate) id: BrowsingContextId,
     pub(crate) name: String,
-    pub(crate) browser: Browser,
+    pub(crate) browser: Runtime,
     pub(crate) addr: OnceLock<RealmAddr>,
     pub(crate) parent: Option<WindowProxy>,
     /// The browsing context that opened this one (`window.open`), if any.
@@ -77,7 +77,7 @@ impl BrowsingContext {
     /// the `Browser` knows it from here on. The caller starts its shell on a loop.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn create(
-        browser: &Browser,
+        browser: &Runtime,
         name: String,
         parent: Option<WindowProxy>,
         opener: Option<WindowProxy>,
@@ -440,7 +440,7 @@ impl WindowProxy {
 
     /// Navigates this browsing context to `url` (what setting an iframe's `src` or
     /// `location.href` does): a new document, maybe of another origin, whose script is the
-    /// one routed for that URL in the [`Browser`]. The old document stops being fully
+    /// one routed for that URL in the [`Browser`](crate::Browser). The old document stops being fully
     /// active at once: window messages still queued for it are dropped.
     pub fn navigate(&self, url: &str) -> Result<()> {
         let url =
@@ -458,7 +458,7 @@ impl WindowProxy {
         if self.closed() {
             return Err(Error::InvalidState("the browsing context is closed".into()));
         }
-        let origin = crate::browser::origin_for(
+        let origin = crate::runtime::origin_for(
             &url,
             initiator
                 .as_ref()

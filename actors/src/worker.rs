@@ -23,11 +23,11 @@ use webmessaging_core::serde_bridge::to_record;
 use webmessaging_core::value::Value;
 use webmessaging_core::{Error, Result};
 
-use crate::browser::{Browser, Script};
 use crate::event::{self, EventType, ListenerId, ListenerOutput, Listeners, MessageEvent};
 use crate::kernel::trace;
 use crate::realm::RealmInner;
 use crate::realm_actor::{RealmAddr, RealmMessage};
+use crate::runtime::{Runtime, Script};
 use crate::scope::Scope;
 use crate::supervision::RestartPolicy;
 
@@ -44,7 +44,7 @@ const TERMINATED: u8 = 2;
 pub(crate) struct WorkerShared {
     pub(crate) id: WorkerId,
     pub(crate) name: String,
-    pub(crate) browser: Browser,
+    pub(crate) browser: Runtime,
     pub(crate) url: Url,
     pub(crate) origin: Origin,
     pub(crate) script: Option<Script>,

@@ -1,7 +1,7 @@
 //! Lifecycle data: what a supervisor may do with a crashed realm, and the events a
 //! realm's life produces (crashes, restarts, stops, escalations).
 //!
-//! Plain data, shared by the supervision decision ([`crate::supervisor`]), the realms that
+//! Plain data, shared by the supervision decision (the `supervisor` module), the realms that
 //! carry it out ([`crate::supervision`]) and the trace hooks ([`crate::kernel::trace`]).
 
 use std::time::Duration;

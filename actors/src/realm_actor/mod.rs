@@ -28,20 +28,22 @@ use webmessaging_core::clone::SerializedWithTransfer;
 use webmessaging_core::port_queue::{Next, PortTask};
 
 use crate::broadcast::BroadcastDelivery;
-use crate::browser::Browser;
 use crate::dispatch::{self, deliver, deliver_record, drop_msg, fire, panic_message, Crashed};
 use crate::event::{self, EventTarget, EventType, MessageEvent, MessageEventSource, ScriptError};
 use crate::event_loop::{EventLoop, Host, LoopCx, LoopMessage, LoopShared};
 use crate::kernel::trace;
 use crate::kernel::{TaskSource, TimerId};
-use crate::observe::Observers;
+use crate::observer::Observers;
 use crate::port::MessagePort;
 use crate::realm::{RealmInit, RealmInner, RealmKind};
+use crate::runtime::Runtime;
 use crate::scope::Scope;
 use crate::supervision::{self, CrashReport, LifecycleEvent};
 use crate::supervisor::RestartHistory;
 use crate::window::{BrowsingContext, PendingNavigation, PostedMessage, WindowProxy};
 use crate::worker::WorkerShared;
+
+mod navigation;
 
 /// How many tasks of one shipped port run as one entry of its source.
 const PORT_BATCH: usize = 64;
@@ -268,165 +270,11 @@ impl RealmActor {
         }
     }
 
-    fn browser(&self) -> Browser {
+    fn browser(&self) -> Runtime {
         match &self.kind {
             RealmKind::Window(w) => w.0.browser.clone(),
             RealmKind::Worker(s) => s.browser.clone(),
         }
-    }
-
-    /// The first document: created once; tasks that came before it run after it.
-    fn first_load(&mut self, cx: &mut Cx) {
-        if self.loaded {
-            return;
-        }
-        self.loaded = true;
-        if self.keeps_loop {
-            cx.event_loop().retain();
-        }
-        self.load(cx);
-        self.fire_load(cx);
-        for m in std::mem::take(&mut self.before_load) {
-            cx.notify(m);
-        }
-    }
-
-    /// Loads the document again (supervised restart).
-    pub(crate) fn reload(&mut self, cx: &mut Cx) {
-        self.load(cx);
-        self.fire_load(cx);
-    }
-
-    /// Builds the realm for the current document (or the worker) and runs its script.
-    fn load(&mut self, cx: &mut Cx) {
-        let (origin, url, document, script, observers) = match &self.kind {
-            RealmKind::Window(w) => {
-                if w.closed() {
-                    return;
-                }
-                let d = w.0.doc();
-                (
-                    d.origin.clone(),
-                    d.url.clone(),
-                    d.document,
-                    d.script.clone(),
-                    w.0.browser.observers_for(w.id()),
-                )
-            }
-            RealmKind::Worker(s) => {
-                if s.is_stopped() {
-                    return;
-                }
-                (
-                    s.origin.clone(),
-                    s.url.clone(),
-                    0,
-                    s.script.clone(),
-                    Observers::default(),
-                )
-            }
-        };
-        if let Some(old) = self.current.take() {
-            if let Some(p) = old.tear_down("replaced by a new document") {
-                // A panic while the old document went away: a crash of that realm, which
-                // its supervisor hears of; the new document still loads.
-                supervision::record_crash_of_replaced(self, p);
-            }
-        }
-        let realm = RealmInner::new(RealmInit {
-            addr: cx.address(),
-            event_loop: cx.event_loop().clone(),
-            browser: self.browser(),
-            kind: self.kind.clone(),
-            origin,
-            url,
-            document,
-            name: Rc::from(format!("{}#{}", self.name, document)),
-            observers,
-        });
-        self.current = Some(realm.clone());
-        if let Some(script) = script {
-            let scope = Scope(realm.clone());
-            let r = catch_unwind(AssertUnwindSafe(|| script(&scope)));
-            self.after_script(cx, &realm, r, "load script");
-        }
-    }
-
-    /// Fires `load` at the new document and, for an iframe, at its element in the
-    /// parent's document (a task there).
-    fn fire_load(&mut self, cx: &mut Cx) {
-        let Some(realm) = self.realm() else { return };
-        if let RealmKind::Window(w) = self.kind.clone() {
-            let ev = MessageEvent::simple(EventType::Load, EventTarget::Window);
-            let crashed = fire(&realm, &realm.listeners, &ev);
-            if self.crashed(cx, crashed) {
-                return;
-            }
-            if let Some(parent) = &w.0.parent {
-                if let Some(a) = parent.0.addr() {
-                    a.do_send(RealmMessage::ChildLoaded(w.clone()));
-                }
-            }
-        }
-    }
-
-    fn child_loaded(&mut self, cx: &mut Cx, child: WindowProxy) {
-        let Some(realm) = self.realm() else { return };
-        if !realm.children.borrow().contains(&child) {
-            return;
-        }
-        let ev = MessageEvent::simple(EventType::Load, EventTarget::Iframe(child));
-        let crashed = fire(&realm, &realm.iframe_listeners, &ev);
-        self.crashed(cx, crashed);
-    }
-
-    /// The navigation task: unless superseded, the old document hides and unloads, and
-    /// the new one is created and loaded.
-    fn navigate(&mut self, cx: &mut Cx, navigation: u64) {
-        let RealmKind::Window(w) = self.kind.clone() else {
-            return;
-        };
-        if w.closed() {
-            return;
-        }
-        let Some(PendingNavigation {
-            url,
-            origin,
-            script,
-            ..
-        }) = w.0.take_pending_navigation(navigation)
-        else {
-            // A later navigation replaced this one before it ran.
-            return;
-        };
-        // Unload the old document: `pagehide`, then `unload`.
-        if let Some(old) = self.realm() {
-            for t in [EventType::PageHide, EventType::Unload] {
-                let ev = MessageEvent::simple(t, EventTarget::Window);
-                if let Some(p) = fire(&old, &old.listeners, &ev) {
-                    log::error!(target: "webmessaging::realm", "{}: {t} listener panicked: {p}", old.name);
-                    supervision::record_crash_of_replaced(self, p);
-                    break;
-                }
-            }
-        }
-        {
-            // The new document exists from here: the proxy shows it, and messages still
-            // queued for the old one are dropped.
-            let mut doc = w.0.doc();
-            doc.document += 1;
-            doc.url = url;
-            doc.origin = origin;
-            doc.script = script;
-        }
-        trace::record(
-            trace::TraceKind::Lifecycle,
-            &self.name,
-            "",
-            &format!("navigated to {}", w.current_url()),
-        );
-        self.load(cx);
-        self.fire_load(cx);
     }
 
     /// Handles the result of running script: reports returned errors, crashes on panic.

@@ -58,11 +58,11 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::rc::{Rc, Weak};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use webmessaging_core::clone::{self, SerializedRecord, SerializedWithTransfer};
+use webmessaging_core::clone;
 use webmessaging_core::port_queue::{End, EntangledPair, Ownership};
 use webmessaging_core::serde_bridge::to_record;
 use webmessaging_core::value::{Object, TransferablePort, Value};
@@ -73,77 +73,11 @@ use crate::event_loop::Task;
 use crate::kernel::trace;
 use crate::kernel::TaskSource;
 use crate::realm::RealmInner;
-use crate::realm_actor::{RealmAddr, RealmMessage};
 use crate::scope::Scope;
 
-/// The owner of a port end: the realm actor that runs its tasks, and the port's key there.
-///
-/// The address is the realm's shared `Arc`: a wake-up clones the owner, and cloning an
-/// actix `Addr` allocates twice (each sender gets its own task handle), once per message
-/// when every message wakes the realm (a ping-pong).
-#[derive(Clone)]
-pub(crate) struct PortOwner {
-    pub(crate) addr: Arc<RealmAddr>,
-    pub(crate) key: u64,
-}
+mod entanglement;
 
-pub(crate) type Entanglement = Mutex<EntangledPair<Queued, PortOwner>>;
-
-/// A message waiting in a port message queue. Without transferables (the usual case) it
-/// is the record alone, so a queued message is half the size of a
-/// `SerializedWithTransfer` (a burst of a million messages keeps a million of them).
-pub(crate) enum Queued {
-    Plain(SerializedRecord),
-    WithTransfer(Box<SerializedWithTransfer>),
-}
-
-impl Queued {
-    fn new(s: SerializedWithTransfer) -> Queued {
-        if s.transfer.is_empty() {
-            Queued::Plain(s.record)
-        } else {
-            Queued::WithTransfer(Box::new(s))
-        }
-    }
-
-    pub(crate) fn into_parts(self) -> (SerializedRecord, clone::TransferData) {
-        match self {
-            Queued::Plain(record) => (record, clone::TransferData::empty()),
-            Queued::WithTransfer(s) => {
-                let SerializedWithTransfer { record, transfer } = *s;
-                (record, transfer)
-            }
-        }
-    }
-}
-
-/// Shared by both ends of one channel.
-pub(crate) struct Channel {
-    pub(crate) id: u64,
-    pub(crate) pair: Entanglement,
-    /// The has-been-shipped flag of both ports: set when either is transferred. Until
-    /// then both ends belong to the realm that made the channel, and their tasks run from
-    /// its event loop's unshipped port message queue, one queue entry per task; after,
-    /// each end's queue is a task source of its own, woken once per burst.
-    pub(crate) shipped: std::sync::atomic::AtomicBool,
-}
-
-impl Channel {
-    pub(crate) fn lock(&self) -> MutexGuard<'_, EntangledPair<Queued, PortOwner>> {
-        // A panic while holding this lock can only come from the runtime itself (no user
-        // code runs under it); the state stays consistent, so keep going.
-        self.pair.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-pub(crate) fn wake(w: Option<webmessaging_core::port_queue::Wake<PortOwner>>) {
-    if let Some(w) = w {
-        w.owner.addr.do_send(RealmMessage::PortReady {
-            key: w.owner.key,
-            generation: w.generation,
-        });
-    }
-}
+pub(crate) use entanglement::{wake, Channel, PortOwner, Queued};
 
 /// The state of one port object (one `MessagePort` in one realm).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

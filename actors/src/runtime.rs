@@ -1,0 +1,184 @@
+//! The runtime's shared state, as the realms see it: the URL routes (which script a
+//! document or worker loaded from a URL runs), the ids, the open browsing contexts, their
+//! observers, the broadcast registry, the lifecycle log, the shut-down flag.
+//!
+//! [`Browser`](crate::Browser) is the public handle on it (the API layer); realms hold a
+//! [`Runtime`] (this layer), so nothing below the API names the `Browser`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+
+use actix::Addr;
+use url::Url;
+use webmessaging_core::origin::Origin;
+use webmessaging_core::{Error, Result};
+
+use crate::broadcast::BroadcastRegistry;
+use crate::event::{ListenerOutput, ScriptError};
+use crate::observer::Observers;
+use crate::scope::Scope;
+use crate::supervision::LifecycleLog;
+use crate::window::{BrowsingContextId, WindowProxy};
+
+/// A script: what runs when a document (or worker) loads. It runs again when the realm is
+/// restarted, so it is `Fn`, and it is `Send + Sync` because realms run on other threads.
+pub type Script = Arc<dyn Fn(&Scope) -> std::result::Result<(), ScriptError> + Send + Sync>;
+
+/// Wraps a closure returning `()` or `Result<(), E>` as a [`Script`].
+pub fn script<F, R>(f: F) -> Script
+where
+    F: Fn(&Scope) -> R + Send + Sync + 'static,
+    R: ListenerOutput,
+{
+    Arc::new(move |s| f(s).into_result())
+}
+
+/// The origin a document at `url` gets: `about:blank` and `about:srcdoc` take their
+/// creator's origin; every other URL its own (a fresh opaque origin for `data:`).
+pub(crate) fn origin_for(url: &Url, creator: Option<&Origin>) -> Origin {
+    if url.scheme() == "about" && (url.path() == "blank" || url.path() == "srcdoc") {
+        return creator.cloned().unwrap_or_else(Origin::new_opaque);
+    }
+    Origin::from_url(url)
+}
+
+/// The routing key of `url`: the URL without its fragment.
+fn route_key(url: &Url) -> String {
+    let mut u = url.clone();
+    u.set_fragment(None);
+    u.to_string()
+}
+
+/// Parses an absolute URL (`SyntaxError` otherwise).
+pub(crate) fn parse(url: &str) -> Result<Url> {
+    Url::parse(url).map_err(|e| Error::Syntax(format!("invalid URL {url:?}: {e}")))
+}
+
+/// The state behind a [`Runtime`].
+pub(crate) struct RuntimeInner {
+    routes: RwLock<HashMap<String, Script>>,
+    next_id: AtomicU64,
+    contexts: Mutex<HashMap<BrowsingContextId, WindowProxy>>,
+    observers: Mutex<HashMap<BrowsingContextId, Observers>>,
+    pub(crate) registry: OnceLock<(Addr<BroadcastRegistry>, actix::ArbiterHandle)>,
+    pub(crate) lifecycle: LifecycleLog,
+    shut_down: AtomicBool,
+}
+
+/// The runtime's shared state (cheap to clone: every clone is the same runtime).
+#[derive(Clone)]
+pub(crate) struct Runtime(pub(crate) Arc<RuntimeInner>);
+
+impl Runtime {
+    /// A new runtime with no windows.
+    pub(crate) fn new() -> Runtime {
+        Runtime(Arc::new(RuntimeInner {
+            routes: RwLock::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+            contexts: Mutex::new(HashMap::new()),
+            observers: Mutex::new(HashMap::new()),
+            registry: OnceLock::new(),
+            lifecycle: LifecycleLog::default(),
+            shut_down: AtomicBool::new(false),
+        }))
+    }
+
+    /// The broadcast registry, started on first use.
+    pub(crate) fn registry(&self) -> Addr<BroadcastRegistry> {
+        self.0
+            .registry
+            .get_or_init(BroadcastRegistry::start)
+            .0
+            .clone()
+    }
+
+    /// A fresh id (browsing contexts, workers, ports' keys).
+    pub(crate) fn next_id(&self) -> u64 {
+        self.0.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Serves `script` at `url` (fragment ignored).
+    pub(crate) fn route(&self, url: &Url, script: Script) {
+        self.0
+            .routes
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(route_key(url), script);
+    }
+
+    /// The script routed for `url`, if any.
+    pub(crate) fn script_for(&self, url: &Url) -> Option<Script> {
+        self.0
+            .routes
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&route_key(url))
+            .cloned()
+    }
+
+    /// Whether [`Runtime::shut_down`] was called.
+    pub(crate) fn is_shut_down(&self) -> bool {
+        self.0.shut_down.load(Ordering::Acquire)
+    }
+
+    /// No new windows from now on; the registry's thread stops (deliveries already
+    /// queued are dropped). The caller closes the windows.
+    pub(crate) fn shut_down(&self) {
+        self.0.shut_down.store(true, Ordering::Release);
+        if let Some((_, arbiter)) = self.0.registry.get() {
+            arbiter.stop();
+        }
+    }
+
+    pub(crate) fn register_context(&self, proxy: &WindowProxy) {
+        self.0
+            .contexts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(proxy.id(), proxy.clone());
+    }
+
+    pub(crate) fn forget_context(&self, proxy: &WindowProxy) {
+        self.0
+            .contexts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&proxy.id());
+        self.0
+            .observers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&proxy.id());
+    }
+
+    /// The observers of browsing context `id` (made on first use).
+    pub(crate) fn observers_for(&self, id: BrowsingContextId) -> Observers {
+        self.0
+            .observers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(id)
+            .or_default()
+            .clone()
+    }
+
+    /// The browsing contexts open now, by id.
+    pub(crate) fn contexts(&self) -> Vec<WindowProxy> {
+        let mut v: Vec<WindowProxy> = self
+            .0
+            .contexts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        v.sort_by_key(|w| w.id());
+        v
+    }
+
+    /// The number of open browsing contexts.
+    pub(crate) fn context_count(&self) -> usize {
+        self.0.contexts.lock().map(|c| c.len()).unwrap_or(0)
+    }
+}
