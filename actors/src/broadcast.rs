@@ -402,7 +402,7 @@ impl BroadcastChannel {
 /// is closed or removed (synchronously, as in a browser), before its actor has handled the
 /// teardown.
 fn eligible(realm: &RealmInner) -> bool {
-    realm.alive.get()
+    realm.is_alive()
         && match &realm.kind {
             RealmKind::Worker(s) => !s.is_stopped(),
             RealmKind::Window(w) => {
@@ -533,7 +533,7 @@ pub(crate) fn run_deliveries(d: BroadcastDelivery) {
             // supervisor; no more deliveries to it in this batch.
             // Until then it is not fully active: nothing more is delivered to it, in this
             // batch or in batches already queued on this event loop.
-            s.0.alive.set(false);
+            s.0.mark_not_fully_active();
             channel.realm_addr.do_send(RealmMessage::Crash { message });
         }
         // What this delivery made is dropped now, before the next one (as its own event

@@ -144,7 +144,7 @@ pub(crate) fn fire_in(scope: &Scope, listeners: &Listeners, ev: &MessageEvent) -
     // callback is cloned out of the list, as a snapshot would, so it may replace or
     // remove itself while it runs.
     if let Some(callback) = listeners.sole(ev.event_type, ev.event_type == EventType::Message) {
-        if !realm.alive.get() {
+        if !realm.is_alive() {
             return None;
         }
         let r = catch_unwind(AssertUnwindSafe(|| callback(scope, ev)));
@@ -199,7 +199,7 @@ fn fire_snapshot(scope: &Scope, listeners: &Listeners, ev: &MessageEvent) -> Cra
     }
     let mut message_error_fired = false;
     for l in snapshot {
-        if !realm.alive.get() {
+        if !realm.is_alive() {
             return None;
         }
         match catch_unwind(AssertUnwindSafe(|| (l.callback)(scope, ev))) {

@@ -101,17 +101,17 @@ pub(crate) struct RealmInner {
     /// Listeners for the `load` event of this document's iframe elements.
     pub(crate) iframe_listeners: Listeners,
     ports: RefCell<HashMap<u64, PortSlot, crate::id_hash::IdHash>>,
-    pub(crate) workers: RefCell<HashMap<u64, Rc<WorkerObject>>>,
-    pub(crate) children: RefCell<Vec<WindowProxy>>,
+    workers: RefCell<HashMap<u64, Rc<WorkerObject>>>,
+    children: RefCell<Vec<WindowProxy>>,
     pub(crate) broadcast: BroadcastScope,
-    pub(crate) alive: Cell<bool>,
+    alive: Cell<bool>,
     pub(crate) observers: Observers,
     globals: RefCell<HashMap<TypeId, Rc<dyn Any>>>,
     timers: RefCell<HashMap<TimerId, TimerCallback>>,
     /// How this realm supervises its children.
-    pub(crate) supervisor: Cell<SupervisorSpec>,
-    pub(crate) restart_history: RefCell<RestartHistory>,
-    pub(crate) lifecycle_listeners: RefCell<Vec<LifecycleListener>>,
+    supervisor: Cell<SupervisorSpec>,
+    restart_history: RefCell<RestartHistory>,
+    lifecycle_listeners: RefCell<Vec<LifecycleListener>>,
     torn_down: Cell<bool>,
 }
 
@@ -132,6 +132,74 @@ pub(crate) struct RealmInit {
 }
 
 impl RealmInner {
+    /// Whether the realm is fully active (its document current, not crashed, not torn
+    /// down; for a worker, not closing).
+    pub(crate) fn is_alive(&self) -> bool {
+        self.alive.get()
+    }
+
+    /// The realm stops being fully active at once (a listener of it crashed in a task run
+    /// by another realm's actor): nothing more is delivered to it until its own actor
+    /// tears it down.
+    pub(crate) fn mark_not_fully_active(&self) {
+        self.alive.set(false);
+    }
+
+    /// Adds a dedicated worker this realm created.
+    pub(crate) fn add_worker(&self, id: u64, worker: Rc<WorkerObject>) {
+        self.workers.borrow_mut().insert(id, worker);
+    }
+
+    /// Forgets worker `id` (terminated or collected); whether it was there.
+    pub(crate) fn remove_worker(&self, id: u64) -> Option<Rc<WorkerObject>> {
+        self.workers.borrow_mut().remove(&id)
+    }
+
+    /// The worker object `id` of this realm, if it has it.
+    pub(crate) fn worker(&self, id: u64) -> Option<Rc<WorkerObject>> {
+        self.workers.borrow().get(&id).cloned()
+    }
+
+    /// Adds a child browsing context (an iframe of this document).
+    pub(crate) fn add_child(&self, child: WindowProxy) {
+        self.children.borrow_mut().push(child);
+    }
+
+    /// Removes the child browsing context `child`.
+    pub(crate) fn remove_child(&self, child: &WindowProxy) {
+        self.children.borrow_mut().retain(|c| c != child);
+    }
+
+    /// The child browsing contexts, in creation order.
+    pub(crate) fn children(&self) -> Vec<WindowProxy> {
+        self.children.borrow().clone()
+    }
+
+    /// Whether `child` is a child browsing context of this document.
+    pub(crate) fn has_child(&self, child: &WindowProxy) -> bool {
+        self.children.borrow().contains(child)
+    }
+
+    /// The restart history of this realm as a supervisor.
+    pub(crate) fn restart_history(&self) -> std::cell::RefMut<'_, RestartHistory> {
+        self.restart_history.borrow_mut()
+    }
+
+    /// Adds a listener for its children's lifecycle events.
+    pub(crate) fn add_lifecycle_listener(&self, listener: LifecycleListener) {
+        self.lifecycle_listeners.borrow_mut().push(listener);
+    }
+
+    /// How this realm supervises its children.
+    pub(crate) fn supervisor(&self) -> SupervisorSpec {
+        self.supervisor.get()
+    }
+
+    /// Sets how this realm supervises its children.
+    pub(crate) fn set_supervisor(&self, spec: SupervisorSpec) {
+        self.supervisor.set(spec);
+    }
+
     /// A new, fully active realm.
     pub(crate) fn new(init: RealmInit) -> Rc<RealmInner> {
         let realm = Rc::new(RealmInner {
@@ -214,7 +282,7 @@ impl RealmInner {
 
     /// Keeps the port alive while this realm lives (it has a listener).
     pub(crate) fn retain_port(&self, port: &Rc<PortObject>) {
-        if self.alive.get() {
+        if self.is_alive() {
             self.ports
                 .borrow_mut()
                 .insert(port.key, PortSlot::Strong(port.clone()));
@@ -372,7 +440,7 @@ impl RealmInner {
 
     /// Tells this realm's lifecycle listeners about a child's lifecycle event.
     pub(crate) fn fire_lifecycle(self: &Rc<Self>, e: &LifecycleEvent) {
-        if !self.alive.get() {
+        if !self.is_alive() {
             return;
         }
         let listeners: Vec<LifecycleListener> = self.lifecycle_listeners.borrow().clone();

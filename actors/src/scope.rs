@@ -121,7 +121,7 @@ impl Scope {
     pub fn is_fully_active(&self) -> bool {
         // A removed iframe (closed window, terminated worker) stops being fully active at
         // once, before its actor handles the teardown.
-        self.0.alive.get()
+        self.0.is_alive()
             && match &self.0.kind {
                 RealmKind::Window(w) => !w.closed(),
                 RealmKind::Worker(s) => !s.is_stopped(),
@@ -330,7 +330,7 @@ impl Scope {
             options.restart_policy.unwrap_or_default(),
         );
         let proxy = WindowProxy(ctx.clone());
-        self.0.children.borrow_mut().push(proxy.clone());
+        self.0.add_child(proxy.clone());
         crate::realm_actor::start_on_this_loop(&self.0.event_loop, ctx);
         Ok(proxy)
     }
@@ -416,13 +416,13 @@ impl Scope {
 
     /// Removes an iframe this document created: its browsing context is destroyed.
     pub fn remove_iframe(&self, iframe: &WindowProxy) {
-        self.0.children.borrow_mut().retain(|c| c != iframe);
+        self.0.remove_child(iframe);
         iframe.close();
     }
 
     /// The iframes this document created and has not removed, in creation order.
     pub fn iframes(&self) -> Vec<WindowProxy> {
-        self.0.children.borrow().clone()
+        self.0.children()
     }
 
     /// `new Worker(url)`: a dedicated worker on a thread of its own, running the script the
@@ -471,7 +471,7 @@ impl Scope {
     /// Sets how this realm supervises the iframes and workers it creates (strategy and
     /// restart intensity). Set it again after a restart: it belongs to the realm.
     pub fn set_supervisor(&self, spec: SupervisorSpec) {
-        self.0.supervisor.set(spec);
+        self.0.set_supervisor(spec);
     }
 
     /// Listens for lifecycle events (crashed, restarted, stopped, escalated) of the realms
@@ -480,10 +480,7 @@ impl Scope {
     where
         F: Fn(&Scope, &LifecycleEvent) + 'static,
     {
-        self.0
-            .lifecycle_listeners
-            .borrow_mut()
-            .push(Rc::new(listener));
+        self.0.add_lifecycle_listener(Rc::new(listener));
     }
 
     /// How many broadcast channels this realm has open.

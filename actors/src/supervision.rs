@@ -289,7 +289,7 @@ pub(crate) fn record_crash_of_replaced(actor: &RealmActor, message: String) {
 /// Called in the supervisor when one of its children crashed: decides
 /// ([`supervisor::decide`]) and carries the actions out.
 pub(crate) fn on_child_crashed(actor: &mut RealmActor, ctx: &mut Cx, report: CrashReport) {
-    let Some(realm) = actor.current.clone().filter(|r| r.alive.get()) else {
+    let Some(realm) = actor.current.clone().filter(|r| r.is_alive()) else {
         // The supervisor is gone itself: the child stays down.
         report.child.stop();
         return;
@@ -305,8 +305,8 @@ pub(crate) fn on_child_crashed(actor: &mut RealmActor, ctx: &mut Cx, report: Cra
     let now = ctx.event_loop().now();
     let actions = supervisor::decide(
         &actor.name,
-        realm.supervisor.get(),
-        &mut realm.restart_history.borrow_mut(),
+        realm.supervisor(),
+        &mut realm.restart_history(),
         now,
         &info(&report.child),
         &report.message,
@@ -343,7 +343,7 @@ pub(crate) fn restart(actor: &mut RealmActor, ctx: &mut Cx, reason: &str) {
                 return;
             }
             // A new document: messages queued for the old one will be dropped.
-            w.0.doc().document += 1;
+            w.0.begin_restart();
             w.0.browser.clone()
         }
         RealmKind::Worker(s) => {

@@ -107,8 +107,29 @@ impl BrowsingContext {
         ctx
     }
 
-    pub(crate) fn doc(&self) -> MutexGuard<'_, DocumentState> {
+    fn doc(&self) -> MutexGuard<'_, DocumentState> {
         self.doc.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The current document's state (a copy).
+    pub(crate) fn document(&self) -> DocumentState {
+        self.doc().clone()
+    }
+
+    /// A new document at the same URL (a supervised restart): the serial grows, so
+    /// messages still queued for the old document are dropped.
+    pub(crate) fn begin_restart(&self) {
+        self.doc().document += 1;
+    }
+
+    /// The new document of a navigation exists from now: the proxy shows it, and
+    /// messages still queued for the old one are dropped.
+    pub(crate) fn replace_document(&self, url: Url, origin: Origin, script: Option<Script>) {
+        let mut doc = self.doc();
+        doc.document += 1;
+        doc.url = url;
+        doc.origin = origin;
+        doc.script = script;
     }
 
     pub(crate) fn addr(&self) -> Option<&RealmAddr> {

@@ -188,7 +188,7 @@ impl Worker {
         url: Url,
         script: Option<Script>,
     ) -> Result<Worker> {
-        if !creator.alive.get() {
+        if !creator.is_alive() {
             return Err(Error::InvalidState(
                 "the creator is not fully active".into(),
             ));
@@ -219,7 +219,7 @@ impl Worker {
             listeners: Listeners::default(),
             realm: Rc::downgrade(creator),
         });
-        creator.workers.borrow_mut().insert(id.0, obj.clone());
+        creator.add_worker(id.0, obj.clone());
         Ok(Worker(obj))
     }
 
@@ -296,7 +296,7 @@ impl Worker {
     pub fn terminate(&self) {
         self.0.terminate();
         if let Some(realm) = self.0.realm.upgrade() {
-            let removed = realm.workers.borrow_mut().remove(&self.0.id.0);
+            let removed = realm.remove_worker(self.0.id.0);
             drop(removed);
         }
     }

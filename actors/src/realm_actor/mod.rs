@@ -190,7 +190,7 @@ impl Host for RealmActor {
                 supervision::restart(self, cx, &reason)
             }
             RealmMessage::Crash { message } => {
-                if self.current.as_ref().is_some_and(|r| r.alive.get()) {
+                if self.current.as_ref().is_some_and(|r| r.is_alive()) {
                     // The document that crashed was replaced (it navigated) before this
                     // message came: it is gone already, and the new one did not crash.
                     supervision::record_crash_of_replaced(self, message);
@@ -323,7 +323,7 @@ impl RealmActor {
             RealmKind::Window(w) => w.closed(),
             RealmKind::Worker(s) => s.is_stopped(),
         };
-        self.current.clone().filter(|r| r.alive.get() && !gone)
+        self.current.clone().filter(|r| r.is_alive() && !gone)
     }
 
     fn handle_posted(&mut self, cx: &mut Cx, msg: PostedMessage) {
@@ -433,7 +433,7 @@ impl RealmActor {
             drop_msg(&realm.name, "worker message for a previous document");
             return;
         }
-        let Some(obj) = realm.workers.borrow().get(&worker).cloned() else {
+        let Some(obj) = realm.worker(worker) else {
             drop_msg(&realm.name, "worker object is gone");
             return;
         };
@@ -458,7 +458,7 @@ impl RealmActor {
         if realm.document != document {
             return;
         }
-        let Some(obj) = realm.workers.borrow().get(&worker).cloned() else {
+        let Some(obj) = realm.worker(worker) else {
             return;
         };
         let mut ev = MessageEvent::simple(EventType::Error, EventTarget::Worker(obj.id));

@@ -36,7 +36,7 @@ impl RealmActor {
                 if w.closed() {
                     return;
                 }
-                let d = w.0.doc();
+                let d = w.0.document();
                 (
                     d.origin.clone(),
                     d.url.clone(),
@@ -104,7 +104,7 @@ impl RealmActor {
 
     pub(super) fn child_loaded(&mut self, cx: &mut Cx, child: WindowProxy) {
         let Some(realm) = self.realm() else { return };
-        if !realm.children.borrow().contains(&child) {
+        if !realm.has_child(&child) {
             return;
         }
         let ev = MessageEvent::simple(EventType::Load, EventTarget::Iframe(child));
@@ -145,11 +145,7 @@ impl RealmActor {
         {
             // The new document exists from here: the proxy shows it, and messages still
             // queued for the old one are dropped.
-            let mut doc = w.0.doc();
-            doc.document += 1;
-            doc.url = url;
-            doc.origin = origin;
-            doc.script = script;
+            w.0.replace_document(url, origin, script);
         }
         trace::record(
             trace::TraceKind::Lifecycle,
