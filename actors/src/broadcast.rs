@@ -183,6 +183,49 @@ impl Drop for ChannelObject {
 /// Not `Send`: it belongs to the realm that made it. It stays open while a handle to it
 /// exists, or while it has a `message` listener and its realm lives; `close()`, dropping
 /// every handle of a channel with no listener, or the realm going away closes it.
+///
+/// A post reaches every other open channel of the same name and origin, in any window or
+/// worker, never its own channel, and never another origin's:
+///
+/// ```
+/// use std::time::Duration;
+/// use webmessaging::prelude::*;
+///
+/// # #[actix_rt::main]
+/// # async fn main() -> webmessaging::Result<()> {
+/// let browser = Browser::new();
+/// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+/// for url in ["https://app.example/a", "https://app.example/b", "https://other.example/"] {
+///     let tx = tx.clone();
+///     let window = browser.open_with(url, move |scope: &Scope| {
+///         let tx = tx.clone();
+///         let me = scope.url().to_string();
+///         scope.broadcast_channel("session").on_message_as(
+///             move |_: &Scope, e: &MessageEvent, s: String| {
+///                 let _ = tx.send(format!("{me} got {s:?} from {}", e.origin()));
+///             },
+///         );
+///     })?;
+///     window.settle().await?;
+/// }
+/// let sender = browser.open("https://app.example/sender")?;
+/// sender.run(|scope: &Scope| scope.broadcast_channel("session").post("logout")).await??;
+/// let mut got = Vec::new();
+/// while got.len() < 2 {
+///     let next = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await;
+///     got.push(next.ok().flatten().expect("a delivery"));
+/// }
+/// got.sort();
+/// assert_eq!(got, [
+///     r#"https://app.example/a got "logout" from https://app.example"#,
+///     r#"https://app.example/b got "logout" from https://app.example"#,
+/// ]);
+/// // https://other.example/ got nothing: another origin.
+/// assert!(tokio::time::timeout(Duration::from_millis(50), rx.recv()).await.is_err());
+/// browser.shutdown();
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct BroadcastChannel(Rc<ChannelObject>);
 

@@ -76,8 +76,10 @@ use crate::realm::RealmInner;
 use crate::scope::Scope;
 
 mod entanglement;
+mod message_channel;
 
 pub(crate) use entanglement::{wake, Channel, PortOwner, Queued};
+pub use message_channel::MessageChannel;
 
 /// The state of one port object (one `MessagePort` in one realm).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -303,6 +305,51 @@ impl Drop for PortDataHolder {
 }
 
 /// A `MessagePort` (<https://html.spec.whatwg.org/multipage/web-messaging.html#messageport>).
+///
+/// Here a page hands one end of a channel to a worker (transferring it), talks over it,
+/// and closes its own end: the worker's end gets `close` after the messages sent before.
+///
+/// ```
+/// use std::time::Duration;
+/// use webmessaging::prelude::*;
+///
+/// # #[actix_rt::main]
+/// # async fn main() -> webmessaging::Result<()> {
+/// let browser = Browser::new();
+/// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+/// let _page = browser.open_with("https://app.example/", move |scope: &Scope| -> webmessaging::Result<()> {
+///     let tx = tx.clone();
+///     let worker = scope.spawn_worker_with("https://app.example/w.js", move |w: &Scope| {
+///         let tx = tx.clone();
+///         w.on_message(move |_: &Scope, e: &MessageEvent| {
+///             let port = e.ports()[0].clone();
+///             let (t1, t2) = (tx.clone(), tx.clone());
+///             port.on_message_as(move |_: &Scope, _: &MessageEvent, s: String| {
+///                 let _ = t1.send(s);
+///             });
+///             port.on_close(move |_: &Scope, _: &MessageEvent| {
+///                 let _ = t2.send("close".into());
+///             });
+///         });
+///     })?;
+///     let (mine, theirs) = scope.message_channel().into_ports();
+///     // After the transfer, `theirs` is detached here: it lives in the worker now.
+///     worker.post_with_transfer(&"take this port", &[theirs.to_value()])?;
+///     assert!(!theirs.is_active());
+///     mine.post("over the port")?;
+///     mine.close();
+///     Ok(())
+/// })?;
+/// let mut got = Vec::new();
+/// while got.len() < 2 {
+///     let next = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await;
+///     got.push(next.ok().flatten().expect("an event"));
+/// }
+/// assert_eq!(got, ["over the port", "close"]);
+/// browser.shutdown();
+/// # Ok(())
+/// # }
+/// ```
 ///
 /// A handle to a port object of one realm; clones are the same object. It is not `Send`:
 /// it belongs to the realm that owns the port, as a JavaScript object does. To move a port
@@ -587,49 +634,4 @@ fn ports_in(transfer: &[Value]) -> impl Iterator<Item = MessagePort> + '_ {
         Value::Object(o) => MessagePort::from_object(o),
         _ => None,
     })
-}
-
-/// A `MessageChannel`: two new ports, entangled, owned by the realm that made them.
-pub struct MessageChannel {
-    port1: MessagePort,
-    port2: MessagePort,
-}
-
-impl MessageChannel {
-    pub(crate) fn new_in(realm: &Rc<RealmInner>) -> MessageChannel {
-        // Step 1-2: two new ports whose owner is the current realm.
-        let k1 = realm.next_key();
-        let k2 = realm.next_key();
-        let owner = |key| PortOwner {
-            addr: realm.shared_addr.clone(),
-            key,
-        };
-        // Step 3: entangle them.
-        let channel = Arc::new(Channel {
-            id: trace::next_channel_id(),
-            pair: Mutex::new(EntangledPair::new(owner(k1), owner(k2))),
-            shipped: std::sync::atomic::AtomicBool::new(false),
-        });
-        let p1 = PortObject::new(realm, channel.clone(), End::First, 0, k1);
-        let p2 = PortObject::new(realm, channel, End::Second, 0, k2);
-        MessageChannel {
-            port1: MessagePort(p1),
-            port2: MessagePort(p2),
-        }
-    }
-
-    /// `channel.port1`.
-    pub fn port1(&self) -> &MessagePort {
-        &self.port1
-    }
-
-    /// `channel.port2`.
-    pub fn port2(&self) -> &MessagePort {
-        &self.port2
-    }
-
-    /// Both ports, by value.
-    pub fn into_ports(self) -> (MessagePort, MessagePort) {
-        (self.port1, self.port2)
-    }
 }
