@@ -49,7 +49,7 @@
 //!
 //! | standard | here |
 //! | --- | --- |
-//! | agent / event loop | an actix [`Arbiter`](actix::Arbiter): one thread per browsing-context group (a top-level window and its iframes), one per dedicated worker |
+//! | agent / event loop | one event-loop actor ([`event_loop`]) on an actix [`Arbiter`](actix::Arbiter): one thread per browsing-context group (a top-level window and its iframes), one per dedicated worker |
 //! | realm + global (`Window` with its `Document`, `DedicatedWorkerGlobalScope`) | a realm shell ([`realm_actor::RealmActor`]) hosted by its agent's event loop; each task it runs is one task of the standard's event loop; script sees the global as a [`Scope`] |
 //! | `WindowProxy` | [`WindowProxy`]: a `Send` handle naming a browsing context; after navigation or restart it reaches the new document |
 //! | `window.postMessage(message, targetOrigin, transfer)` | [`WindowProxy::post_message`], [`WindowProxy::post`] for any `T: Serialize` |
@@ -57,7 +57,10 @@
 //! | `BroadcastChannel` | [`BroadcastChannel`], fanned out by the broadcast registry actor |
 //! | `Worker`, dedicated worker global | [`Worker`], and a [`Scope`] whose [`kind`](Scope::kind) is [`GlobalKind::DedicatedWorker`] |
 //! | `MessageEvent` | [`MessageEvent`]; `data` as a [`Value`](webmessaging_core::value::Value) or any `T: Deserialize` ([`MessageEvent::data_as`]) |
-//! | posted message task source, port message queues, DOM manipulation task source | variants of the realm actor's message enum, dispatched in arrival order per source |
+//! | task sources and their task queues (posted messages, the unshipped port message queue, each shipped port's queue, DOM manipulation, timers, navigation) | [`TaskSource`], one FIFO queue each per event loop ([`kernel::TaskQueues`]); a [`kernel::Scheduler`] picks the next task among the sources that have one, fairly ([`kernel::OldestFirst`]) |
+//! | microtask queue, microtask checkpoint | [`Scope::queue_microtask`]; the checkpoint runs after every task |
+//! | timers (`setTimeout`, `setInterval`) | [`Scope::set_timeout`], [`Scope::set_interval`] on the timer task source; the loop owns the clock ([`kernel::Clock`]) |
+//! | navigation, `pagehide`, `unload`, `load` | [`WindowProxy::navigate`] queues a navigation task; the old document stays active until it runs |
 //! | `DOMException` names (`DataCloneError`, `SyntaxError`, `InvalidStateError`) | [`Error`] variants, named by [`ExceptionName`], returned synchronously |
 //!
 //! Script is Rust closures running inside realm actors: a load script per document (routed
@@ -66,6 +69,18 @@
 //! test) drives it with async [`WindowHandle`]s: [`WindowHandle::run`] runs a closure as a
 //! task of a realm and returns its result, [`WindowHandle::settle`] waits for what is
 //! queued, [`WindowHandle::events`] watches what fires there.
+//!
+//! # Layers
+//!
+//! Imports only go down (a test in `tests/layers.rs` checks every `crate::` path):
+//! - kernel ([`kernel`]): task sources, queues, the scheduler, the clock, timers, lifecycle
+//!   data, the trace hooks; no actors;
+//! - actors ([`event_loop`], the broadcast registry, the supervision decision): generic
+//!   over the realm they host, they never name a handle type;
+//! - handles: realms, listeners, [`MessageEvent`], [`Scope`], [`WindowProxy`],
+//!   [`MessagePort`], [`BroadcastChannel`], [`Worker`], carrying out supervision;
+//! - API: [`Browser`], [`WindowHandle`];
+//! - operations: [`observe`], [`trace`] export.
 //!
 //! # Where to look
 //!
