@@ -1,0 +1,121 @@
+//! The serialized record (the spec's "serialized record", here one compact binary
+//! buffer) and the transfer data holders of
+//! [StructuredSerializeWithTransfer](https://html.spec.whatwg.org/multipage/structured-data.html#structuredserializewithtransfer).
+
+use std::any::Any;
+use std::sync::Arc;
+
+use crate::value::Object;
+
+/// The serialized record: a compact versioned binary encoding (one `Vec<u8>`, version
+/// byte first) plus a side table of shared Blob bytes (`Arc<[u8]>`, shared, not
+/// copied). `Send + Sync + Clone`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SerializedRecord {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) blobs: Vec<Arc<[u8]>>,
+}
+
+impl SerializedRecord {
+    /// The encoded bytes (without the Blob side table).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// A record from bytes, for example received from elsewhere. The bytes are
+    /// untrusted: decoding them never panics and fails with `DataCloneError` on
+    /// garbage. Such a record has no Blob side table, so a Blob in it fails to decode.
+    pub fn from_bytes(bytes: Vec<u8>) -> SerializedRecord {
+        SerializedRecord {
+            bytes,
+            blobs: Vec::new(),
+        }
+    }
+
+    /// The encoded length in bytes (Blob bytes not counted).
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// True when the record holds no bytes at all (never the case for a record this
+    /// crate produced).
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// The number of Blob byte buffers shared by the record.
+    pub fn blob_count(&self) -> usize {
+        self.blobs.len()
+    }
+}
+
+/// A transferred ArrayBuffer's data holder: the bytes themselves, moved.
+#[derive(Debug)]
+pub(super) struct BufferHolder {
+    pub(super) bytes: Vec<u8>,
+    pub(super) max_byte_length: Option<usize>,
+}
+
+/// The transfer data holders of a message: moved ArrayBuffer bytes (the `Vec<u8>`
+/// itself, never copied) and the ports' holders. `Send`, not `Clone`.
+#[derive(Default)]
+pub struct TransferData {
+    pub(super) buffers: Vec<BufferHolder>,
+    pub(super) ports: Vec<Box<dyn Any + Send>>,
+}
+
+impl TransferData {
+    /// No transferables.
+    pub fn empty() -> Self {
+        TransferData::default()
+    }
+
+    /// True when nothing was transferred.
+    pub fn is_empty(&self) -> bool {
+        self.buffers.is_empty() && self.ports.is_empty()
+    }
+
+    /// The number of transferred ports.
+    pub fn port_count(&self) -> usize {
+        self.ports.len()
+    }
+
+    /// The number of transferred ArrayBuffers.
+    pub fn array_buffer_count(&self) -> usize {
+        self.buffers.len()
+    }
+
+    /// Takes the port holders out (for a runtime that receives ports itself; the
+    /// buffers stay).
+    pub fn take_port_holders(&mut self) -> Vec<Box<dyn Any + Send>> {
+        std::mem::take(&mut self.ports)
+    }
+}
+
+impl std::fmt::Debug for TransferData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TransferData")
+            .field("array_buffers", &self.buffers.len())
+            .field("ports", &self.ports.len())
+            .finish()
+    }
+}
+
+/// StructuredSerializeWithTransfer's result: the record plus the transfer data holders.
+#[derive(Debug)]
+pub struct SerializedWithTransfer {
+    /// The serialized value.
+    pub record: SerializedRecord,
+    /// The transferred objects' data holders.
+    pub transfer: TransferData,
+}
+
+/// What the receiving realm gets for the transfer data: the new ArrayBuffer objects
+/// and the new port objects, in transfer-list order per kind.
+#[derive(Debug, Default, Clone)]
+pub struct Transferred {
+    /// New ArrayBuffer objects.
+    pub array_buffers: Vec<Object>,
+    /// New MessagePort objects.
+    pub ports: Vec<Object>,
+}
