@@ -53,6 +53,76 @@ async fn unshipped_ports_are_one_task_source_in_post_order() {
     browser.shutdown();
 }
 
+/// A burst on one port interleaved with another port's message keeps post order across
+/// both; and a port transferred by its own listener in the middle of a burst takes every
+/// message it had not run yet with it: each arrives once, in order, at the new owner.
+#[actix_rt::test]
+async fn bursts_keep_post_order_and_move_whole_with_a_transfer() {
+    let browser = Browser::new();
+    let (tx, mut rx) = channel();
+    let _w = browser
+        .open_with(
+            "https://a.example/",
+            move |scope: &Scope| -> webmessaging::Result<()> {
+                let worker_tx = tx.clone();
+                let worker =
+                    scope.spawn_worker_with("https://a.example/w.js", move |w: &Scope| {
+                        let t = worker_tx.clone();
+                        w.on_message(move |_w: &Scope, e: &MessageEvent| {
+                            let t = t.clone();
+                            e.ports()[0].on_message_as(
+                                move |_: &Scope, _: &MessageEvent, n: u32| {
+                                    send(&t, format!("worker:{n}"));
+                                },
+                            );
+                        });
+                    })?;
+                let (burst, other) = (scope.message_channel(), scope.message_channel());
+                let t = tx.clone();
+                other
+                    .port2()
+                    .on_message_as(move |_: &Scope, _: &MessageEvent, n: u32| {
+                        send(&t, format!("other:{n}"));
+                    });
+                let (t, port2) = (tx.clone(), burst.port2().clone());
+                burst
+                    .port2()
+                    .on_message_as(move |_: &Scope, _: &MessageEvent, n: u32| {
+                        send(&t, format!("page:{n}"));
+                        if n == 12 {
+                            // Mid-burst: the rest of the burst goes with the port.
+                            worker
+                                .post_with_transfer(&"port", &[port2.to_value()])
+                                .unwrap();
+                        }
+                    });
+                for n in 0..10 {
+                    burst.port1().post(&n)?;
+                }
+                other.port1().post(&100u32)?;
+                for n in 10..20 {
+                    burst.port1().post(&n)?;
+                }
+                scope.set_global((burst, other));
+                Ok(())
+            },
+        )
+        .unwrap();
+    let mut want: Vec<String> = (0..10).map(|n| format!("page:{n}")).collect();
+    want.push("other:100".into());
+    want.extend((10..13).map(|n| format!("page:{n}")));
+    let mut got = Vec::new();
+    for _ in 0..want.len() {
+        got.push(recv(&mut rx).await);
+    }
+    assert_eq!(got, want);
+    for n in 13..20 {
+        assert_eq!(recv(&mut rx).await, format!("worker:{n}"));
+    }
+    quiet(&mut rx, 100).await;
+    browser.shutdown();
+}
+
 /// A disabled port's tasks keep the place they were added at: started later, its message
 /// posted first still runs before a message posted after it on another (enabled) port, if
 /// that one has not run yet.

@@ -74,11 +74,14 @@ pub(crate) trait Host: Sized + 'static {
 pub(crate) enum Task<H: Host> {
     /// A task for one hosted realm.
     Realm(u64, H::Message),
-    /// The next task of a never-shipped port of a hosted realm.
+    /// The next `count` tasks of a never-shipped port of a hosted realm (consecutive in
+    /// the unshipped port message queue, with nothing numbered in between: see
+    /// [`TaskQueues::push_or_extend`]).
     Unshipped {
         realm: u64,
         key: u64,
         generation: u64,
+        count: u32,
     },
     /// A due timer of a hosted realm.
     Timer(DueTimer),
@@ -164,6 +167,34 @@ impl<H: Host> LoopShared<H> {
         seq
     }
 
+    /// Queues a task of the never-shipped port `key` of `realm` on the unshipped port
+    /// message queue (counted in the last entry when that is a run of the same port).
+    pub(crate) fn enqueue_unshipped(&self, realm: u64, key: u64, generation: u64) -> u64 {
+        let task = Task::Unshipped {
+            realm,
+            key,
+            generation,
+            count: 1,
+        };
+        let seq =
+            self.queues
+                .borrow_mut()
+                .push_or_extend(TaskSource::UnshippedPorts, task, |back| match back {
+                    Task::Unshipped {
+                        realm: r,
+                        key: k,
+                        generation: g,
+                        count,
+                    } if *r == realm && *k == key && *g == generation && *count < u32::MAX => {
+                        *count += 1;
+                        true
+                    }
+                    _ => false,
+                });
+        self.kick();
+        seq
+    }
+
     /// Queues `task` on `source` at the place an earlier sequence number gives it.
     pub(crate) fn enqueue_at(&self, source: TaskSource, seq: u64, task: Task<H>) {
         self.queues.borrow_mut().insert(source, seq, task);
@@ -183,7 +214,12 @@ impl<H: Host> LoopShared<H> {
             .extract(TaskSource::UnshippedPorts, |t| {
                 !matches!(t, Task::Unshipped { realm: r, key: k, .. } if *r == realm && *k == key)
             })
-            .len()
+            .iter()
+            .map(|t| match t {
+                Task::Unshipped { count, .. } => *count as usize,
+                _ => 0,
+            })
+            .sum()
     }
 
     fn kick(&self) {
@@ -416,8 +452,8 @@ impl<H: Host> EventLoop<H> {
                 let mut scheduler = shared.scheduler.borrow_mut();
                 shared.queues.borrow_mut().pop(&mut **scheduler)
             };
-            let Some((_, _, task)) = next else { break };
-            run_task(&shared, task);
+            let Some((_, seq, task)) = next else { break };
+            run_task(&shared, seq, task);
             // Perform a microtask checkpoint.
             run_microtasks(&shared);
             budget -= 1;
@@ -523,7 +559,8 @@ fn with_host<H: Host>(
     true
 }
 
-fn run_task<H: Host>(shared: &Rc<LoopShared<H>>, task: Task<H>) {
+/// Runs `task` (sequence number `seq`).
+fn run_task<H: Host>(shared: &Rc<LoopShared<H>>, seq: u64, task: Task<H>) {
     match task {
         Task::Realm(id, msg) => {
             let mut msg = Some(msg);
@@ -540,28 +577,8 @@ fn run_task<H: Host>(shared: &Rc<LoopShared<H>>, task: Task<H>) {
             realm,
             key,
             generation,
-        } => {
-            with_host(shared, realm, |h, cx| {
-                h.port_task(key, generation, cx);
-                // While nothing else waits, the next tasks of the same port run in this
-                // entry (each after a microtask checkpoint): the same order any scheduler
-                // would give, without the round trip through it.
-                for _ in 1..UNSHIPPED_RUN {
-                    if cx.stopped {
-                        break;
-                    }
-                    let next = shared.queues.borrow_mut().pop_if_alone(
-                        TaskSource::UnshippedPorts,
-                        |t| matches!(t, Task::Unshipped { realm: r, key: k, generation: g } if *r == realm && *k == key && *g == generation),
-                    );
-                    if next.is_none() {
-                        break;
-                    }
-                    cx.checkpoint(h);
-                    h.port_task(key, generation, cx);
-                }
-            });
-        }
+            count,
+        } => run_unshipped(shared, seq, realm, key, generation, count),
         Task::Timer(d) => {
             if shared.timers.borrow_mut().fired(d.realm, d.id) {
                 with_host(shared, d.realm, |h, cx| h.timer(d.id, cx));
@@ -569,6 +586,57 @@ fn run_task<H: Host>(shared: &Rc<LoopShared<H>>, task: Task<H>) {
         }
         Task::Delivery(d) => H::deliver(d),
     }
+}
+
+/// Runs tasks of one never-shipped port, from the entry `seq` holding `count` of them.
+///
+/// The rest of the entry goes back in front of the unshipped port message queue,
+/// numbered as its next task, before the task runs (so that the queue is whole while
+/// script runs: a listener that transfers the port takes every waiting task with it).
+/// While no other source has a task, the next tasks of the same port run in this turn
+/// entry, each after a microtask checkpoint: the order any scheduler would give, without
+/// the round trip through it.
+fn run_unshipped<H: Host>(
+    shared: &Rc<LoopShared<H>>,
+    seq: u64,
+    realm: u64,
+    key: u64,
+    generation: u64,
+    count: u32,
+) {
+    let rest = |count| Task::Unshipped {
+        realm,
+        key,
+        generation,
+        count,
+    };
+    with_host(shared, realm, |h, cx| {
+        let (mut seq, mut count) = (seq, count);
+        for i in 0..UNSHIPPED_RUN {
+            if i > 0 {
+                if cx.stopped {
+                    break;
+                }
+                let next = shared.queues.borrow_mut().pop_if_alone(
+                    TaskSource::UnshippedPorts,
+                    |t| matches!(t, Task::Unshipped { realm: r, key: k, generation: g, .. } if *r == realm && *k == key && *g == generation),
+                );
+                match next {
+                    Some((s, Task::Unshipped { count: c, .. })) => (seq, count) = (s, c),
+                    _ => break,
+                }
+                cx.checkpoint(h);
+            }
+            if count > 1 {
+                shared.queues.borrow_mut().push_front(
+                    TaskSource::UnshippedPorts,
+                    seq + 1,
+                    rest(count - 1),
+                );
+            }
+            h.port_task(key, generation, cx);
+        }
+    });
 }
 
 fn run_microtasks<H: Host>(shared: &Rc<LoopShared<H>>) {

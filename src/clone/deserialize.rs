@@ -23,7 +23,7 @@ use crate::value::{
 /// transferred buffers and ports resolve to the objects in `transferred`.
 pub fn deserialize_record(record: &SerializedRecord, transferred: &Transferred) -> Result<Value> {
     let mut d = Deserializer {
-        r: Reader::new(&record.bytes),
+        r: Reader::new(record.as_bytes()),
         pending_shared: false,
         table: Vec::new(),
         blobs: &record.blobs,

@@ -10,7 +10,7 @@ use super::data_clone_error::{
     err_port_not_transferred, err_symbol, err_too_deep,
 };
 use super::memory::AddrMap;
-use super::record::{SerializedRecord, SerializedWithTransfer};
+use super::record::{RecordBytes, SerializedRecord, SerializedWithTransfer};
 use super::transfer::{TransferKind, TransferList};
 use super::writer::{write_bigint, write_js_string, write_number, write_varint, zigzag};
 use super::{tag, FORMAT_VERSION, MAX_DEPTH};
@@ -56,17 +56,16 @@ impl<'t> Serializer<'t> {
     /// leaves spare capacity in every queued message). A large record keeps the
     /// buffer itself instead: copying it would cost more than the allocation saves.
     fn finish(self) -> SerializedRecord {
-        let bytes = if self.out.len() > SER_SCRATCH_KEEP {
-            self.out
-        } else {
-            let bytes = self.out.as_slice().to_vec();
-            SER_SCRATCH.with(|c| c.set(self.out));
-            bytes
-        };
-        SerializedRecord {
-            bytes,
-            blobs: self.blobs,
+        let blobs = self.blobs.into_boxed_slice();
+        if self.out.len() > SER_SCRATCH_KEEP {
+            return SerializedRecord {
+                bytes: RecordBytes::from_vec(self.out),
+                blobs,
+            };
         }
+        let record = SerializedRecord::copy_of(&self.out, blobs);
+        SER_SCRATCH.with(|c| c.set(self.out));
+        record
     }
 
     /// StructuredSerializeInternal, for one value.

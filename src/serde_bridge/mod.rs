@@ -80,7 +80,7 @@ pub fn to_record<T: Serialize + ?Sized>(value: &T) -> Result<SerializedRecord> {
         Ok(mut buf) => {
             buf.clear();
             let r = write(&mut buf, value);
-            let record = r.map(|()| SerializedRecord::from_bytes(buf.as_slice().to_vec()));
+            let record = r.map(|()| SerializedRecord::copy_of(&buf, Box::default()));
             if buf.capacity() > SCRATCH_KEEP {
                 *buf = Vec::new();
             }

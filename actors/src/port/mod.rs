@@ -170,14 +170,7 @@ impl PortObject {
             return;
         };
         if enabled {
-            realm.event_loop.enqueue(
-                TaskSource::UnshippedPorts,
-                Task::Unshipped {
-                    realm: realm.host_id(),
-                    key,
-                    generation: 0,
-                },
-            );
+            realm.event_loop.enqueue_unshipped(realm.host_id(), key, 0);
         } else if let Some(peer) = realm.port(key) {
             let seq = realm.event_loop.next_seq();
             peer.pending.borrow_mut().push(seq);
@@ -534,6 +527,7 @@ impl MessagePort {
                             realm: realm.host_id(),
                             key: self.0.key,
                             generation: self.0.generation,
+                            count: 1,
                         },
                     );
                 }
