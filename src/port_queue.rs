@@ -262,6 +262,20 @@ impl<M, O: Clone> EntangledPair<M, O> {
         (dropped, wake)
     }
 
+    /// The channel is lost (postMessage step 6: the target port was posted through its own
+    /// channel): both ends are closed at once, every queued task is dropped and returned,
+    /// and neither end gets `close` (as in Chromium, the sender's port just goes dead).
+    pub fn lose(&mut self) -> Vec<PortTask<M>> {
+        self.entangled = false;
+        let mut dropped = Vec::new();
+        for e in &mut self.ends {
+            e.ownership = Ownership::Closed;
+            e.wake_pending = false;
+            dropped.extend(e.queue.drain(..));
+        }
+        dropped
+    }
+
     /// The transfer steps for `end`: it is shipped, its queue (kept here, with its tasks)
     /// returns to the initial disabled state, and it has no owner until received.
     ///
@@ -343,6 +357,24 @@ mod tests {
         );
         assert_eq!(drain(&mut p, End::Second, 0), vec![Some(1), None]);
         assert!(!p.is_entangled());
+    }
+
+    #[test]
+    fn a_lost_channel_closes_both_ends_without_a_close_task() {
+        let mut p = Pair::new("a", "b");
+        p.start(End::First);
+        p.start(End::Second);
+        p.post(End::Second, 1).unwrap();
+        p.ship(End::Second).unwrap();
+        let dropped = p.lose();
+        assert_eq!(dropped.len(), 1, "what waited at the first end is dropped");
+        assert!(!p.is_entangled());
+        assert!(p.post(End::First, 2).is_err());
+        // Neither end has anything to run, not even `close`.
+        assert_eq!(drain(&mut p, End::First, 0), Vec::<Option<u32>>::new());
+        // The shipped holder's drop then closes its end: nothing is queued anywhere.
+        let (more, wake) = p.close(End::Second);
+        assert!(more.is_empty() && wake.is_none());
     }
 
     #[test]

@@ -483,6 +483,10 @@ impl MessagePort {
             // Step 6: the target port was posted to itself: the channel is lost.
             log::warn!(target: "webmessaging::port", "{}: the entangled port was transferred through its own channel; message discarded, channel lost", self.0.name);
             trace::dropped(&self.0.name, "target port posted to itself (doomed)");
+            // Both ends die silently: no `close` at this port (the shipped twin's holder,
+            // dropped with the message, finds the pair already closed).
+            let lost = self.0.channel.lock().lose();
+            drop(lost);
             drop(serialized);
             return Ok(());
         }
