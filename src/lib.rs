@@ -13,6 +13,8 @@
 //!   `T: Deserialize`.
 //! - [`port_queue`]: the port message queues of two entangled ports, as a plain state
 //!   machine that the runtime's port objects drive.
+//! - [`rehoming`]: the re-homing protocol of shipped ports (sequence numbers, epochs,
+//!   cumulative acks, a directory), as plain state machines with property tests.
 //! - [`error`]: exceptions with the standard's names.
 //!
 //! ```
@@ -51,6 +53,7 @@ pub mod clone;
 pub mod error;
 pub mod origin;
 pub mod port_queue;
+pub mod rehoming;
 pub mod serde_bridge;
 pub mod target_origin;
 pub mod value;

@@ -1,0 +1,327 @@
+//! One incarnation of one end of a shipped channel: its send half (sequence numbers and
+//! the messages kept until acked) and its receive half (the next sequence number it
+//! expects, what waits to be dispatched, the dispatch cursor).
+
+use std::collections::{BTreeMap, VecDeque};
+
+use super::{after, Body, Effect, Envelope, Location};
+use crate::port_queue::End;
+
+/// One end of a shipped channel at its current owner (one incarnation).
+#[derive(Debug)]
+pub struct PortEnd<A, M> {
+    end: End,
+    epoch: u64,
+    me: A,
+    /// Where the peer lives, as far as this incarnation knows.
+    peer: Location<A>,
+    /// The next sequence number to send.
+    next_seq: u64,
+    /// Sent and not acked yet, in order.
+    unacked: VecDeque<Envelope<M>>,
+    /// `close()` was called (here or in an earlier incarnation): nothing more is sent.
+    closed: bool,
+    /// The next sequence number to accept from the peer.
+    expected: u64,
+    /// Accepted in order, not dispatched yet.
+    queue: VecDeque<Envelope<M>>,
+    /// Arrived ahead of `expected` (a resend overtook by a newer link, say).
+    held: BTreeMap<u64, Body<M>>,
+    /// The last sequence number dispatched.
+    dispatched: Option<u64>,
+    /// The last sequence number acked to the peer.
+    acked: Option<u64>,
+    /// The port message queue is enabled (`start()`).
+    enabled: bool,
+    /// The peer's `Close` was dispatched: the channel is over.
+    peer_closed: bool,
+}
+
+/// An end in transit: what the data holder of a transferred port carries (step 2).
+#[derive(Debug)]
+pub struct ShippedEnd<A, M> {
+    end: End,
+    epoch: u64,
+    peer: Location<A>,
+    next_seq: u64,
+    unacked: VecDeque<Envelope<M>>,
+    closed: bool,
+    dispatched: Option<u64>,
+    peer_closed: bool,
+}
+
+impl<A: Clone + PartialEq, M: Clone> PortEnd<A, M> {
+    /// The first incarnation of `end` at `me`, entangled with `peer` (both made by one
+    /// `MessageChannel`, epoch 0 each). Its queue is disabled.
+    pub fn new(end: End, me: A, peer: A) -> Self {
+        PortEnd {
+            end,
+            epoch: 0,
+            me,
+            peer: Location {
+                addr: peer,
+                epoch: 0,
+                resume_after: None,
+            },
+            next_seq: 0,
+            unacked: VecDeque::new(),
+            closed: false,
+            expected: 0,
+            queue: VecDeque::new(),
+            held: BTreeMap::new(),
+            dispatched: None,
+            acked: None,
+            enabled: false,
+            peer_closed: false,
+        }
+    }
+
+    /// Which end this is.
+    pub fn end(&self) -> End {
+        self.end
+    }
+
+    /// This incarnation's epoch.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Where this incarnation lives.
+    pub fn location(&self) -> Location<A> {
+        Location {
+            addr: self.me.clone(),
+            epoch: self.epoch,
+            resume_after: self.dispatched,
+        }
+    }
+
+    /// How many sent messages wait for the peer's ack.
+    pub fn unacked(&self) -> usize {
+        self.unacked.len()
+    }
+
+    /// How many accepted messages wait to be dispatched.
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Whether the peer's `Close` was dispatched here (nothing more will arrive).
+    pub fn peer_closed(&self) -> bool {
+        self.peer_closed
+    }
+
+    /// Step 1: sends `message` to the peer; it is kept until acked. Nothing is sent
+    /// after `close()` or once the peer's `Close` was dispatched (the channel is over).
+    pub fn post(&mut self, message: M) -> Option<Effect<A, M>> {
+        self.send(Body::Message(message))
+    }
+
+    /// Step 7: `close()`: an in-band, numbered `Close` after everything sent before.
+    pub fn close(&mut self) -> Option<Effect<A, M>> {
+        let e = self.send(Body::Close);
+        self.closed = true;
+        e
+    }
+
+    fn send(&mut self, body: Body<M>) -> Option<Effect<A, M>> {
+        if self.closed || self.peer_closed {
+            return None;
+        }
+        let env = Envelope {
+            seq: self.next_seq,
+            body,
+        };
+        self.next_seq += 1;
+        self.unacked.push_back(env.clone());
+        Some(Effect::Deliver {
+            to: self.peer.addr.clone(),
+            end: self.end.peer(),
+            envelopes: vec![env],
+        })
+    }
+
+    /// Envelopes from the peer: each sequence number is accepted once, in order; one seen
+    /// before is dropped, one ahead of the next expected waits for the gap to fill.
+    pub fn on_deliver(&mut self, envelopes: Vec<Envelope<M>>) {
+        if self.closed {
+            // A closed port dispatches nothing more.
+            return;
+        }
+        for env in envelopes {
+            if env.seq < self.expected {
+                continue;
+            }
+            if env.seq > self.expected {
+                self.held.entry(env.seq).or_insert(env.body);
+                continue;
+            }
+            self.queue.push_back(env);
+            self.expected += 1;
+            while let Some(body) = self.held.remove(&self.expected) {
+                self.queue.push_back(Envelope {
+                    seq: self.expected,
+                    body,
+                });
+                self.expected += 1;
+            }
+        }
+    }
+
+    /// `start()`: enables the port message queue.
+    pub fn start(&mut self) {
+        self.enabled = true;
+    }
+
+    /// The next task of the port message queue, if it is enabled: the body to fire
+    /// (`message` or `close`). After a `Close`, nothing more is sent or dispatched.
+    pub fn next_dispatch(&mut self) -> Option<Body<M>> {
+        if !self.enabled || self.closed || self.peer_closed {
+            return None;
+        }
+        let env = self.queue.pop_front()?;
+        self.dispatched = Some(env.seq);
+        if matches!(env.body, Body::Close) {
+            self.peer_closed = true;
+            self.unacked.clear();
+            self.queue.clear();
+            self.held.clear();
+        }
+        Some(env.body)
+    }
+
+    /// Step 1: a cumulative ack for what was dispatched since the last one, if anything
+    /// was (the runtime calls this after a batch of dispatches, or when idle).
+    pub fn ack(&mut self) -> Option<Effect<A, M>> {
+        if self.dispatched.is_none() || self.dispatched == self.acked {
+            return None;
+        }
+        self.acked = self.dispatched;
+        Some(Effect::Ack {
+            to: self.peer.addr.clone(),
+            end: self.end.peer(),
+            upto: self.dispatched?,
+        })
+    }
+
+    /// The peer dispatched everything up to `upto`: those messages are dropped here.
+    pub fn on_ack(&mut self, upto: u64) {
+        while self.unacked.front().is_some_and(|e| e.seq <= upto) {
+            self.unacked.pop_front();
+        }
+    }
+
+    /// Step 6: the peer lives at `peer` now. If that is a newer incarnation than the one
+    /// known, the address is swapped, every unacked message after its resume point is
+    /// sent again in order, and what was dispatched here is acked to it.
+    pub fn on_peer_moved(&mut self, peer: Location<A>) -> Vec<Effect<A, M>> {
+        if peer.epoch <= self.peer.epoch {
+            return Vec::new();
+        }
+        let resume = peer.resume_after;
+        self.peer = peer;
+        let mut out = Vec::new();
+        let resend: Vec<Envelope<M>> = self
+            .unacked
+            .iter()
+            .filter(|e| after(e.seq, resume))
+            .cloned()
+            .collect();
+        if !resend.is_empty() {
+            out.push(Effect::Deliver {
+                to: self.peer.addr.clone(),
+                end: self.end.peer(),
+                envelopes: resend,
+            });
+        }
+        if let Some(upto) = self.dispatched {
+            self.acked = Some(upto);
+            out.push(Effect::Ack {
+                to: self.peer.addr.clone(),
+                end: self.end.peer(),
+                upto,
+            });
+        }
+        out
+    }
+
+    /// Step 2: the transfer steps: this incarnation stops; what the next one needs goes
+    /// into the data holder. What was accepted and not dispatched stays behind: the peer
+    /// still holds it unacked and sends it again to the next incarnation.
+    pub fn ship(self) -> ShippedEnd<A, M> {
+        ShippedEnd {
+            end: self.end,
+            epoch: self.epoch + 1,
+            peer: self.peer,
+            next_seq: self.next_seq,
+            unacked: self.unacked,
+            closed: self.closed,
+            dispatched: self.dispatched,
+            peer_closed: self.peer_closed,
+        }
+    }
+
+    /// Step 7: the owner is torn down (closed, crashed, terminated): the end closes in
+    /// band, and its unacked messages with the `Close` are returned for the directory
+    /// ([`Directory::orphan`](super::Directory::orphan)), which delivers them to the
+    /// peer wherever it lives next.
+    pub fn orphan(mut self) -> Vec<Envelope<M>> {
+        self.close();
+        self.unacked.into()
+    }
+}
+
+impl<A: Clone + PartialEq, M: Clone> ShippedEnd<A, M> {
+    /// Which end this is.
+    pub fn end(&self) -> End {
+        self.end
+    }
+
+    /// The epoch the next incarnation gets.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Step 4: the transfer-receiving steps at the new owner `me`: the next incarnation,
+    /// its queue disabled, expecting the message after the dispatch cursor; and its
+    /// registration for the directory.
+    pub fn receive(self, me: A) -> (PortEnd<A, M>, Effect<A, M>) {
+        let expected = self.dispatched.map_or(0, |d| d + 1);
+        let port = PortEnd {
+            end: self.end,
+            epoch: self.epoch,
+            me,
+            peer: self.peer,
+            next_seq: self.next_seq,
+            unacked: self.unacked,
+            closed: self.closed,
+            expected,
+            queue: VecDeque::new(),
+            held: BTreeMap::new(),
+            dispatched: self.dispatched,
+            // The cursor is acked again from here: the previous incarnation's ack may
+            // have gone to an address the peer has left.
+            acked: None,
+            enabled: false,
+            peer_closed: self.peer_closed,
+        };
+        let register = Effect::Register {
+            end: port.end,
+            location: port.location(),
+        };
+        (port, register)
+    }
+
+    /// Step 3: the message carrying this end was discarded (never received): the end
+    /// closes in band; its unacked messages and the `Close` are returned for the
+    /// directory to deliver to the peer.
+    pub fn discard(self) -> Vec<Envelope<M>> {
+        let mut unacked = self.unacked;
+        if !self.closed && !self.peer_closed {
+            unacked.push_back(Envelope {
+                seq: self.next_seq,
+                body: Body::Close,
+            });
+        }
+        unacked.into()
+    }
+}
