@@ -49,16 +49,38 @@ impl<'a> Reader<'a> {
             .ok_or_else(|| clone_err("truncated record"))
     }
 
+    /// True when the byte at the cursor is `t` (for fast paths: no error to build).
+    #[inline(always)]
+    pub(crate) fn peek_is(&self, t: u8) -> bool {
+        self.buf.get(self.pos) == Some(&t)
+    }
+
     #[inline(always)]
     pub(crate) fn varint(&mut self) -> Result<u64> {
-        // Most varints (string lengths, small integers, ids) are one byte.
-        if let Some(&b) = self.buf.get(self.pos) {
-            if b < 0x80 {
-                self.pos += 1;
-                return Ok(b as u64);
+        match self.short_varint_at(self.pos) {
+            Some((n, end)) => {
+                self.pos = end;
+                Ok(n)
             }
+            None => self.varint_long(),
         }
-        self.varint_long()
+    }
+
+    /// Fast path: the varint at `at` and the position after it, when it is one to
+    /// three bytes, as most are (string lengths, small integers, ids); `None` for
+    /// anything else (longer, truncated), which [`Reader::varint`] reads in general
+    /// (to the same value).
+    #[inline(always)]
+    pub(crate) fn short_varint_at(&self, at: usize) -> Option<(u64, usize)> {
+        match *self.buf.get(at..)? {
+            [b0, ..] if b0 < 0x80 => Some((b0 as u64, at + 1)),
+            [b0, b1, ..] if b1 < 0x80 => Some(((b0 & 0x7f) as u64 | (b1 as u64) << 7, at + 2)),
+            [b0, b1, b2, ..] if b2 < 0x80 => Some((
+                (b0 & 0x7f) as u64 | ((b1 & 0x7f) as u64) << 7 | (b2 as u64) << 14,
+                at + 3,
+            )),
+            _ => None,
+        }
     }
 
     /// A varint of more than one byte (or a truncated one).
@@ -120,15 +142,31 @@ impl<'a> Reader<'a> {
     /// The body of a STRING tag, as text.
     #[inline(always)]
     pub(crate) fn str_body(&mut self) -> Result<&'a str> {
+        // Fast path: a short string (one-byte length) that is all ASCII, as most
+        // strings and nearly all property keys are. Anything else (longer, truncated,
+        // not ASCII) takes the general path from the same position.
+        match self.short_str_at(self.pos) {
+            Some((s, end)) => {
+                self.pos = end;
+                Ok(s)
+            }
+            None => self.str_body_long(),
+        }
+    }
+
+    /// Fast path: the STRING body at `at` and the position after it, when its length
+    /// is one byte and it is all ASCII; `None` for anything else, which
+    /// [`Reader::str_body`] reads in general.
+    #[inline(always)]
+    pub(crate) fn short_str_at(&self, at: usize) -> Option<(&'a str, usize)> {
+        short_ascii_at(self.buf, at)
+    }
+
+    /// [`Reader::str_body`] in general: any length, full UTF-8 validation.
+    #[inline(never)]
+    fn str_body_long(&mut self) -> Result<&'a str> {
         let n = self.len(1)?;
         let b = self.bytes(n)?;
-        // Most strings (and nearly all property keys) are ASCII: checking that is a
-        // few word-wide tests, where full UTF-8 validation of a short string costs
-        // several times more.
-        if b.is_ascii() {
-            // SAFETY: ASCII bytes are valid UTF-8.
-            return Ok(unsafe { std::str::from_utf8_unchecked(b) });
-        }
         std::str::from_utf8(b).map_err(|_| clone_err("string is not valid UTF-8"))
     }
 
@@ -164,5 +202,124 @@ impl<'a> Reader<'a> {
             return Err(clone_err("BigInt zero with a magnitude"));
         }
         Ok(BigInt::from_bytes_le(sign, mag))
+    }
+}
+
+/// The string at `at` in `buf` (a one-byte length, then the bytes) and the position
+/// after it, when it is all ASCII; else `None` (also when it is out of `buf`).
+///
+/// Most strings and nearly all property keys are short and ASCII: checking that is a
+/// few word-wide tests, where full UTF-8 validation of a short string costs several
+/// times more. A string of at most 8 bytes is one test of an 8-byte word of `buf`
+/// that holds it (starting at it, or else ending at it), the bytes that are not the
+/// string's masked off.
+#[inline(always)]
+fn short_ascii_at(buf: &[u8], at: usize) -> Option<(&str, usize)> {
+    // The high bit of each of the low (`LOW[n]`) or high (`HIGH[n]`) `n` bytes.
+    const LOW: [u64; 9] = {
+        let mut m = [0u64; 9];
+        let mut i = 1;
+        while i < 9 {
+            m[i] = m[i - 1] | 0x80 << (8 * (i - 1));
+            i += 1;
+        }
+        m
+    };
+    const HIGH: [u64; 9] = {
+        let mut m = [0u64; 9];
+        let mut i = 1;
+        while i < 9 {
+            m[i] = m[i - 1] | 0x80 << (8 * (8 - i));
+            i += 1;
+        }
+        m
+    };
+    let (&n, tail) = buf.get(at..)?.split_first()?;
+    if n >= 0x80 {
+        return None;
+    }
+    let n = n as usize;
+    let b = tail.get(..n)?;
+    let end = at + 1 + n;
+    let ascii = if n > 8 {
+        b.is_ascii()
+    } else if let Some(w) = tail.get(..8) {
+        word(w) & LOW[n] == 0
+    } else if let Some(w) = buf.get(end.wrapping_sub(8)..end) {
+        word(w) & HIGH[n] == 0
+    } else {
+        b.is_ascii()
+    };
+    if ascii {
+        // SAFETY: ASCII bytes are valid UTF-8 (`b` was just checked to be ASCII).
+        Some((unsafe { std::str::from_utf8_unchecked(b) }, end))
+    } else {
+        None
+    }
+}
+
+/// Eight bytes as a little-endian word.
+#[inline(always)]
+fn word(w: &[u8]) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(w);
+    u64::from_le_bytes(a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_ascii_strings_agree_with_is_ascii_everywhere() {
+        // Every buffer length up to 24, every string position and length in it, with a
+        // non-ASCII byte at every position (or none): the word-wide test must agree
+        // with `is_ascii`.
+        for len in 0..=24usize {
+            for bad in (0..len).map(Some).chain([None]) {
+                let mut buf: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+                if let Some(i) = bad {
+                    buf[i] = 0x80 | i as u8;
+                }
+                for at in 0..=len + 1 {
+                    for n in 0..=len as u8 {
+                        let mut buf = buf.clone();
+                        if at < len {
+                            buf[at] = n;
+                        }
+                        let got = short_ascii_at(&buf, at);
+                        let end = at + 1 + n as usize;
+                        let want = at < len && end <= len && buf[at + 1..end].is_ascii();
+                        assert_eq!(got.is_some(), want, "len {len} bad {bad:?} at {at} n {n}");
+                        if let Some((s, e)) = got {
+                            assert_eq!((s.as_bytes(), e), (&buf[at + 1..end], end));
+                        }
+                    }
+                }
+            }
+        }
+        // A length that is a varint continuation byte is not a short string.
+        assert_eq!(short_ascii_at(&[0x81, 0x00, b'a'], 0), None);
+    }
+
+    #[test]
+    fn fast_varints_read_as_the_general_path() {
+        let mut cases: Vec<u64> = (0..70_000).collect();
+        cases.extend([1 << 21, (1 << 21) - 1, 1 << 35, u64::MAX, u64::MAX - 1]);
+        for n in cases {
+            let mut out = Vec::new();
+            super::super::writer::write_varint(&mut out, n);
+            out.push(0xff);
+            let mut r = Reader::new(&out);
+            assert_eq!(r.varint().unwrap(), n);
+            assert_eq!(r.pos, out.len() - 1);
+            let mut r = Reader::new(&out[..out.len() - 2]);
+            assert!(r.varint().is_err());
+        }
+        // Overlong but well-formed encodings read as before.
+        let mut r = Reader::new(&[0x80, 0x80, 0x00]);
+        assert_eq!(r.varint().unwrap(), 0);
+        let mut r = Reader::new(&[0x81, 0x01]);
+        assert_eq!(r.varint().unwrap(), 129);
     }
 }

@@ -14,7 +14,17 @@ pub(super) struct ObjectAccess<'d, 'a> {
 }
 
 impl ObjectAccess<'_, '_> {
+    /// Skips the properties the visitor did not read (none, usually).
+    #[inline(always)]
     pub(super) fn drain(&mut self) -> SResult<()> {
+        if self.done {
+            return Ok(());
+        }
+        self.drain_rest()
+    }
+
+    #[inline(never)]
+    fn drain_rest(&mut self) -> SResult<()> {
         while !self.done {
             let k: Option<de::IgnoredAny> = self.next_key()?;
             if k.is_none() {
@@ -34,7 +44,7 @@ impl<'de> MapAccess<'de> for ObjectAccess<'_, '_> {
         }
         match self.de.r.peek()? {
             tag::END => {
-                self.de.r.u8()?;
+                self.de.r.pos += 1;
                 self.done = true;
                 Ok(None)
             }

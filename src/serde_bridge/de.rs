@@ -14,7 +14,7 @@ macro_rules! de_int {
             let i = self.integer()?;
             match <$t>::try_from(i) {
                 Ok(v) => visitor.$visit(v),
-                Err(_) => self.err(format!("{i} is out of range for {}", stringify!($t))),
+                Err(_) => Err(out_of_range(i, stringify!($t))),
             }
         }
     };
@@ -24,6 +24,9 @@ impl<'de> de::Deserializer<'de> for &mut RecordDeserializer<'_> {
     type Error = SerdeError;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> SResult<V::Value> {
+        if self.r.peek_is(tag::OBJECT) {
+            return self.plain_object(visitor);
+        }
         let back = self.follow()?;
         let (t, id) = self.begin_value()?;
         let v = self.any_tagged(t, id, visitor)?;
@@ -78,15 +81,15 @@ impl<'de> de::Deserializer<'de> for &mut RecordDeserializer<'_> {
         self.deserialize_any(visitor)
     }
     fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> SResult<V::Value> {
-        match self.plain_str()? {
+        match self.short_str() {
             Some(s) => visitor.visit_str(s),
-            None => self.deserialize_any(visitor),
+            None => str_long(self, visitor),
         }
     }
     fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> SResult<V::Value> {
-        match self.plain_str()? {
+        match self.short_str() {
             Some(s) => visitor.visit_str(s),
-            None => self.deserialize_any(visitor),
+            None => str_long(self, visitor),
         }
     }
 
@@ -230,13 +233,35 @@ impl<'de> de::Deserializer<'de> for &mut RecordDeserializer<'_> {
     }
 
     fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> SResult<V::Value> {
-        match self.plain_str()? {
+        match self.short_str() {
             Some(s) => visitor.visit_str(s),
-            None => self.deserialize_any(visitor),
+            None => str_long(self, visitor),
         }
     }
 
     fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> SResult<V::Value> {
         self.deserialize_any(visitor)
     }
+}
+
+/// A string (or an identifier) in general, out of line: the path behind the fast path
+/// of short ASCII strings (keeps its callers small).
+#[inline(never)]
+fn str_long<'de, V: Visitor<'de>>(
+    de: &mut RecordDeserializer<'_>,
+    visitor: V,
+) -> SResult<V::Value> {
+    match de.plain_str()? {
+        Some(s) => visitor.visit_str(s),
+        None => de::Deserializer::deserialize_any(de, visitor),
+    }
+}
+
+/// An integer that does not fit the type asked for.
+#[cold]
+#[inline(never)]
+fn out_of_range(i: i128, ty: &str) -> SerdeError {
+    SerdeError::new(crate::clone::clone_err(format!(
+        "{i} is out of range for {ty}"
+    )))
 }

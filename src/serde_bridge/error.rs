@@ -38,6 +38,8 @@ impl de::Error for SerdeError {
 }
 
 impl From<Error> for SerdeError {
+    #[cold]
+    #[inline(never)]
     fn from(e: Error) -> Self {
         SerdeError(Box::new(e))
     }

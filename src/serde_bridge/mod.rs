@@ -109,31 +109,49 @@ pub fn from_record<T: DeserializeOwned>(record: &SerializedRecord) -> Result<T> 
         depth: 0,
         budget: 64 * record.len() as u64 + 4096,
     };
-    let result = (|| {
-        match d.r.u8().map_err(SerdeError::new)? {
-            FORMAT_VERSION => {}
-            v => {
-                return Err(SerdeError::new(clone_err(format!(
-                    "unsupported record version {v}"
-                ))))
-            }
-        }
-        let v = T::deserialize(&mut d)?;
-        if !d.r.at_end() {
-            return Err(SerdeError::new(clone_err(
-                "trailing bytes after the serialized value",
-            )));
-        }
-        Ok(v)
-    })();
-    result.map_err(|e| match *e.0 {
+    match read_all::<T>(&mut d) {
+        Ok(v) => Ok(v),
+        Err(e) => Err(deserialize_error(e, std::any::type_name::<T>())),
+    }
+}
+
+/// The version byte, one `T`, and nothing after it.
+#[inline(always)]
+fn read_all<T: DeserializeOwned>(
+    d: &mut RecordDeserializer<'_>,
+) -> std::result::Result<T, SerdeError> {
+    if !d.r.peek_is(FORMAT_VERSION) {
+        return Err(bad_version(&d.r));
+    }
+    d.r.pos += 1;
+    let v = T::deserialize(&mut *d)?;
+    if !d.r.at_end() {
+        return Err(SerdeError::new(clone_err(
+            "trailing bytes after the serialized value",
+        )));
+    }
+    Ok(v)
+}
+
+/// The error of a record that does not start with [`FORMAT_VERSION`].
+#[cold]
+#[inline(never)]
+fn bad_version(r: &Reader<'_>) -> SerdeError {
+    match r.peek() {
+        Ok(v) => SerdeError::new(clone_err(format!("unsupported record version {v}"))),
+        Err(e) => SerdeError::new(e),
+    }
+}
+
+/// [`from_record`]'s error: `DataCloneError("cannot deserialize <type>: ...")`.
+#[cold]
+#[inline(never)]
+fn deserialize_error(e: SerdeError, type_name: &str) -> Error {
+    match *e.0 {
         Error::DataClone(m) if m.starts_with("cannot deserialize") => Error::DataClone(m),
-        Error::DataClone(m) => Error::DataClone(format!(
-            "cannot deserialize {}: {m}",
-            std::any::type_name::<T>()
-        )),
+        Error::DataClone(m) => Error::DataClone(format!("cannot deserialize {type_name}: {m}")),
         other => other,
-    })
+    }
 }
 
 /// Serializes `value` to a [`Value`] (through a record: one format, one mapping).

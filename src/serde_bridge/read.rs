@@ -58,6 +58,7 @@ enum Num {
 }
 
 impl<'a> RecordDeserializer<'a> {
+    #[cold]
     pub(super) fn err<T>(&self, msg: impl Into<String>) -> SResult<T> {
         Err(SerdeError::new(clone_err(msg)))
     }
@@ -73,11 +74,22 @@ impl<'a> RecordDeserializer<'a> {
         Ok(t)
     }
 
+    #[inline(always)]
     fn spend(&mut self) -> SResult<()> {
         if self.budget == 0 {
-            return self.err("record expands too much (too many shared references)");
+            return Err(over_budget());
         }
         self.budget -= 1;
+        Ok(())
+    }
+
+    /// Counts one more object level (`begin_value` for an object).
+    #[inline(always)]
+    fn enter(&mut self) -> SResult<()> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(too_deep());
+        }
         Ok(())
     }
 
@@ -125,10 +137,7 @@ impl<'a> RecordDeserializer<'a> {
             }
             return Ok((t, None));
         }
-        self.depth += 1;
-        if self.depth > MAX_DEPTH {
-            return self.err(format!("record nested deeper than {MAX_DEPTH}"));
-        }
+        self.enter()?;
         if !shared {
             return Ok((t, Some(NO_ID)));
         }
@@ -165,14 +174,68 @@ impl<'a> RecordDeserializer<'a> {
     /// Fast path for the common case of `deserialize_any` on a UTF-8 string (STRING tag,
     /// no back-reference or SHARED prefix): the same budget and bytes, without the
     /// general dispatch. `None` (nothing consumed) for anything else.
-    #[inline]
+    #[inline(always)]
     pub(super) fn plain_str(&mut self) -> SResult<Option<&'a str>> {
         if self.r.peek()? != tag::STRING {
             return Ok(None);
         }
         self.spend()?;
-        self.r.u8()?;
+        self.r.pos += 1;
         Ok(Some(self.r.str_body()?))
+    }
+
+    /// Faster path for a short ASCII string (STRING tag, no back-reference or SHARED
+    /// prefix): reads it (the same budget and bytes as [`Self::plain_str`]) without
+    /// any error to handle; `None`, with nothing consumed, for anything else
+    /// (including a spent budget), which the general path then reads or refuses.
+    #[inline(always)]
+    pub(super) fn short_str(&mut self) -> Option<&'a str> {
+        if !self.r.peek_is(tag::STRING) || self.budget == 0 {
+            return None;
+        }
+        let (s, end) = self.r.short_str_at(self.r.pos + 1)?;
+        self.budget -= 1;
+        self.r.pos = end;
+        Some(s)
+    }
+
+    /// Faster path for a small integer (INT tag, varint of at most three bytes, no
+    /// back-reference or SHARED prefix), like [`Self::short_str`].
+    #[inline(always)]
+    pub(super) fn small_integer(&mut self) -> Option<i128> {
+        if !self.r.peek_is(tag::INT) || self.budget == 0 {
+            return None;
+        }
+        let (u, end) = self.r.short_varint_at(self.r.pos + 1)?;
+        self.budget -= 1;
+        self.r.pos = end;
+        Some(unzigzag(u) as i128)
+    }
+
+    /// Fast path for the common case of `deserialize_any` on a plain object (OBJECT
+    /// tag, no back-reference or SHARED prefix; the caller checked the tag): the same
+    /// budget, depth and bytes as `follow`, `begin_value` and `any_tagged`, without
+    /// the general dispatch.
+    #[inline(always)]
+    pub(super) fn plain_object<'de, V: Visitor<'de>>(&mut self, visitor: V) -> SResult<V::Value> {
+        self.spend()?;
+        self.r.pos += 1;
+        self.enter()?;
+        let v = self.object_body(visitor)?;
+        self.depth -= 1;
+        Ok(v)
+    }
+
+    /// The properties of a plain object (its tag read) up to its END, as a map.
+    #[inline(always)]
+    fn object_body<'de, V: Visitor<'de>>(&mut self, visitor: V) -> SResult<V::Value> {
+        let mut access = ObjectAccess {
+            de: self,
+            done: false,
+        };
+        let v = visitor.visit_map(&mut access)?;
+        access.drain()?;
+        Ok(v)
     }
 
     pub(super) fn read_string(&mut self) -> SResult<String> {
@@ -254,12 +317,22 @@ impl<'a> RecordDeserializer<'a> {
         Ok(n)
     }
 
+    #[inline(always)]
     pub(super) fn integer(&mut self) -> SResult<i128> {
-        // Fast path for the common case, a small integer (INT tag, no back-reference or
-        // SHARED prefix): the same budget and bytes as the general path below.
+        match self.small_integer() {
+            Some(i) => Ok(i),
+            None => self.integer_long(),
+        }
+    }
+
+    /// [`RecordDeserializer::integer`] in general: any number-like value.
+    #[inline(never)]
+    fn integer_long(&mut self) -> SResult<i128> {
+        // Fast path for the common case, an integer (INT tag, no back-reference or
+        // SHARED prefix): the same budget and bytes as the general path.
         if self.r.peek()? == tag::INT {
             self.spend()?;
-            self.r.u8()?;
+            self.r.pos += 1;
             return Ok(unzigzag(self.r.varint()?) as i128);
         }
         match self.number()? {
@@ -289,15 +362,7 @@ impl<'a> RecordDeserializer<'a> {
         visitor: V,
     ) -> SResult<V::Value> {
         let r = match t {
-            tag::OBJECT => {
-                let mut access = ObjectAccess {
-                    de: self,
-                    done: false,
-                };
-                let v = visitor.visit_map(&mut access)?;
-                access.drain()?;
-                Ok(v)
-            }
+            tag::OBJECT => self.object_body(visitor),
             tag::MAP => {
                 let mut access = MapEntries {
                     de: self,
@@ -438,6 +503,22 @@ impl<'a> RecordDeserializer<'a> {
         self.end_value(id);
         r
     }
+}
+
+/// The budget's error: more values read than the record can hold without sharing.
+#[cold]
+#[inline(never)]
+fn over_budget() -> SerdeError {
+    SerdeError::new(clone_err(
+        "record expands too much (too many shared references)",
+    ))
+}
+
+/// The depth limit's error.
+#[cold]
+#[inline(never)]
+fn too_deep() -> SerdeError {
+    SerdeError::new(clone_err(format!("record nested deeper than {MAX_DEPTH}")))
 }
 
 pub(super) fn tag_name(t: u8) -> &'static str {

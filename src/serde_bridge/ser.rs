@@ -28,9 +28,8 @@ impl RecordSerializer<'_> {
 
     fn int(&mut self, n: i128) {
         if n.unsigned_abs() <= MAX_SAFE as u128 {
-            self.out.push(tag::INT);
             let i = n as i64;
-            write_varint(self.out, ((i << 1) ^ (i >> 63)) as u64);
+            write_int(self.out, ((i << 1) ^ (i >> 63)) as u64);
         } else {
             self.out.push(tag::BIGINT);
             write_bigint(self.out, &num_bigint::BigInt::from(n));
@@ -44,6 +43,27 @@ impl RecordSerializer<'_> {
             self.out.push(tag::BIGINT);
             write_bigint(self.out, &num_bigint::BigInt::from(n));
         }
+    }
+}
+
+/// An INT tag and its (zigzagged) varint: one fixed-size chunk when the varint is one
+/// to three bytes, as for most integers (one capacity check, no loop).
+#[inline(always)]
+fn write_int(out: &mut Vec<u8>, z: u64) {
+    if z < 1 << 7 {
+        out.extend_from_slice(&[tag::INT, z as u8]);
+    } else if z < 1 << 14 {
+        out.extend_from_slice(&[tag::INT, z as u8 | 0x80, (z >> 7) as u8]);
+    } else if z < 1 << 21 {
+        out.extend_from_slice(&[
+            tag::INT,
+            z as u8 | 0x80,
+            (z >> 7) as u8 | 0x80,
+            (z >> 14) as u8,
+        ]);
+    } else {
+        out.push(tag::INT);
+        write_varint(out, z);
     }
 }
 
