@@ -1076,6 +1076,12 @@ async fn port_in_message_to_terminated_worker_closes() {
 /// at the survivor after all its messages when the other end was closed, and none
 /// otherwise (a final message in both directions of every open channel comes after).
 ///
+/// Faults too: an iframe or a worker crashes (a panic in its realm; it is restarted), a
+/// worker is terminated, an iframe navigates away, at any point of the case, including
+/// right after it transferred a port. Every end its document held (or that was on its way
+/// to it) is closed with it: its peer gets one `close` after every message sent before,
+/// and nothing sent to it arrives anywhere. Ports it had transferred away keep working.
+///
 /// `CHAOS_CASES` sets the number of cases (default 200).
 mod chaos {
     use super::*;
@@ -1154,13 +1160,33 @@ mod chaos {
         },
         /// A command for the end's `hop`-th stay (counting its moves).
         Cmd(u32, Cmd),
+        /// Panic in the realm's listener: a crash.
+        Crash,
     }
 
     #[derive(Debug, Clone, PartialEq, Eq)]
     enum Rec {
-        Data { at: At, seq: u32 },
-        Close { at: At },
-        Ready { realm: u8 },
+        Data {
+            at: At,
+            seq: u32,
+        },
+        /// The agent posted `n` messages on `at` (commands for a realm that goes away
+        /// before the port reaches it never run).
+        Sent {
+            at: At,
+            n: u32,
+        },
+        /// The agent adopted `at` for its `hop`-th stay.
+        Adopted {
+            at: At,
+            hop: u32,
+        },
+        Close {
+            at: At,
+        },
+        Ready {
+            realm: u8,
+        },
     }
 
     type RecTx = mpsc::UnboundedSender<Rec>;
@@ -1218,6 +1244,7 @@ mod chaos {
             } => adopt(scope, at, e.ports()[0].clone(), hop, next_seq, received),
             Wire::Mesh { peer } => add_mesh(scope, peer, e.ports()[0].clone()),
             Wire::Cmd(hop, c) => exec(scope, hop, c),
+            Wire::Crash => panic!("chaos: crash"),
             Wire::Data { .. } => panic!("agent: data on a control path"),
         }
     }
@@ -1235,6 +1262,7 @@ mod chaos {
     fn adopt(scope: &Scope, at: At, port: MessagePort, hop: u32, next_seq: u32, received: u32) {
         let a = agent(scope);
         let tx = a.borrow().tx.clone();
+        let _ = tx.send(Rec::Adopted { at, hop });
         port.add_event_listener(
             EventType::Message,
             move |scope: &Scope, e: &MessageEvent| on_data(scope, at, e),
@@ -1311,6 +1339,7 @@ mod chaos {
                     entry.next_seq += 1;
                     entry.port.post(&Wire::Data { seq }).unwrap();
                 }
+                let _ = a.tx.send(Rec::Sent { at, n });
             }
             Cmd::Start { .. } => a.borrow().ports[&at].port.start(),
             Cmd::Close { .. } => {
@@ -1476,6 +1505,21 @@ mod chaos {
             end: u8,
             dest: u8,
         },
+        /// A fault in realm `realm` (never the top-level window).
+        Fault {
+            realm: u8,
+            kind: Fault,
+        },
+    }
+
+    #[derive(Clone, Copy, Debug)]
+    enum Fault {
+        /// A panic in the realm (an iframe or worker; restarted by its supervisor).
+        Crash,
+        /// `worker.terminate()` (an iframe navigates instead).
+        Terminate,
+        /// The iframe navigates to another document (a worker crashes instead).
+        Navigate,
     }
 
     #[derive(Clone, Debug)]
@@ -1496,7 +1540,9 @@ mod chaos {
                 .prop_map(|(ch, end, dest, via_mesh)| Op::Transfer { ch, end, dest, via_mesh }),
             2 => (ch.clone(), end.clone()).prop_map(|(ch, end)| Op::Start { ch, end }),
             1 => (ch.clone(), end.clone()).prop_map(|(ch, end)| Op::Close { ch, end }),
-            2 => (ch, end, dest).prop_map(|(ch, end, dest)| Op::Arm { ch, end, dest }),
+            2 => (ch, end, dest.clone()).prop_map(|(ch, end, dest)| Op::Arm { ch, end, dest }),
+            1 => (dest, prop_oneof![Just(Fault::Crash), Just(Fault::Terminate), Just(Fault::Navigate)])
+                .prop_map(|(realm, kind)| Op::Fault { realm, kind }),
         ]
     }
 
@@ -1523,6 +1569,37 @@ mod chaos {
         /// The one end of a channel that may be armed (so two armed ends never wait on
         /// each other).
         armable: HashMap<u8, u8>,
+        /// Armed ends whose trigger message has not been seen yet: `(end, trigger)`.
+        armed: Vec<(At, u32)>,
+        /// Realms whose document is gone (crashed, terminated, navigated away): no
+        /// destination any more.
+        dead: Vec<u8>,
+        /// Ends closed because their realm went away while the peer was closed already:
+        /// they may have seen the peer's `close` before going.
+        gone_after_peer: Vec<At>,
+        /// Ends closed because their realm went away: what they sent is what the agent
+        /// reported sending, not what was commanded.
+        faulted: Vec<At>,
+        /// The realm each end left on its latest move.
+        from: HashMap<At, u8>,
+    }
+
+    impl Model {
+        /// What `at`'s peer must receive from it: all it was told to send, or, if its
+        /// realm went away, what it did send before.
+        fn owed_to(&self, log: &[Rec], at: At) -> u32 {
+            let from = at.peer();
+            if self.faulted.contains(&from) {
+                log.iter()
+                    .map(|r| match r {
+                        Rec::Sent { at, n } if *at == from => *n,
+                        _ => 0,
+                    })
+                    .sum()
+            } else {
+                self.sent[&from]
+            }
+        }
     }
 
     struct Driver {
@@ -1564,6 +1641,32 @@ mod chaos {
         }
     }
 
+    impl Driver {
+        /// A fault in realm `realm`, run from the top-level window (its supervisor).
+        async fn fault(&self, realm: u8, kind: Fault) {
+            let worker = realm >= self.n_windows;
+            self.w0
+                .run(move |scope| {
+                    let a = agent(scope);
+                    let a = a.borrow();
+                    match (kind, worker) {
+                        (Fault::Terminate, true) => a.workers[&realm].terminate(),
+                        (Fault::Crash | Fault::Navigate, true) => {
+                            a.workers[&realm].post(&Wire::Crash).unwrap()
+                        }
+                        (Fault::Crash, false) => {
+                            a.windows[&realm].post(scope, &Wire::Crash, "*").unwrap()
+                        }
+                        (Fault::Terminate | Fault::Navigate, false) => a.windows[&realm]
+                            .navigate("https://elsewhere.example/")
+                            .unwrap(),
+                    }
+                })
+                .await
+                .expect("top-level realm gone");
+        }
+    }
+
     async fn next_rec(rx: &mut mpsc::UnboundedReceiver<Rec>, log: &[Rec]) -> Result<Rec, String> {
         match tokio::time::timeout(Duration::from_secs(5), rx.recv()).await {
             Ok(Some(r)) => Ok(r),
@@ -1598,7 +1701,7 @@ mod chaos {
                     return true;
                 }
                 let got = data_of(log, at).len() as u32;
-                let want = model.sent[&at.peer()];
+                let want = model.owed_to(log, at);
                 let close_ok = !model.closed[&at.peer()] || closes_of(log, at) >= 1;
                 got >= want && close_ok
             });
@@ -1651,14 +1754,78 @@ mod chaos {
             closed: ends.iter().map(|&a| (a, false)).collect(),
             sent: ends.iter().map(|&a| (a, 0)).collect(),
             armable: HashMap::new(),
+            armed: Vec::new(),
+            dead: Vec::new(),
+            gone_after_peer: Vec::new(),
+            faulted: Vec::new(),
+            from: HashMap::new(),
         };
+        let mut faults = 0;
         for op in &case.ops {
+            if let Op::Fault { realm, kind } = *op {
+                let realm = realm % n_realms;
+                // At most two faults (the supervisor's intensity allows three restarts),
+                // never the top-level window, never twice the same realm.
+                if realm == 0 || faults == 2 || model.dead.contains(&realm) {
+                    continue;
+                }
+                faults += 1;
+                // Armed ends move once their trigger arrives: wait for that, so that the
+                // model knows where each end is when the realm goes.
+                let armed = std::mem::take(&mut model.armed);
+                for (at, trigger) in armed {
+                    while !data_of(&log, at).iter().any(|s| *s >= trigger) {
+                        let r = next_rec(&mut rx, &log).await?;
+                        log.push(r);
+                    }
+                }
+                // Where is each end? Every transfer so far has landed, except one that
+                // just left this realm (posted before the fault, it is delivered: the race
+                // the fault is meant to hit). Terminating a dedicated worker empties the
+                // port message queue of its Worker object, so there even that one lands
+                // first.
+                let hops = driver.hops.borrow().clone();
+                for (at, hop) in hops {
+                    let leaving =
+                        model.from.get(&at) == Some(&realm) && !matches!(kind, Fault::Terminate);
+                    let hop = if leaving { hop - 1 } else { hop };
+                    // (An end closed while on its way closes when it lands; only an end
+                    // lost with a realm never lands.)
+                    while hop > 0
+                        && !model.faulted.contains(&at)
+                        && !log.contains(&Rec::Adopted { at, hop })
+                    {
+                        let r = next_rec(&mut rx, &log).await?;
+                        log.push(r);
+                    }
+                }
+                driver.fault(realm, kind).await;
+                model.dead.push(realm);
+                for &at in &ends {
+                    if model.owner[&at] != realm {
+                        continue;
+                    }
+                    if !model.closed[&at] {
+                        model.closed.insert(at, true);
+                        model.faulted.push(at);
+                        if model.closed[&at.peer()] {
+                            model.gone_after_peer.push(at);
+                        }
+                    } else if let (Fault::Terminate, true) = (kind, realm >= n_windows) {
+                        // Closed by a command the worker may not have run: terminating
+                        // discards the tasks queued in its event loop.
+                        model.faulted.push(at);
+                    }
+                }
+                continue;
+            }
             let (ch, end) = match *op {
                 Op::Send { ch, end, .. }
                 | Op::Transfer { ch, end, .. }
                 | Op::Start { ch, end }
                 | Op::Close { ch, end }
                 | Op::Arm { ch, end, .. } => (ch % case.channels, end),
+                Op::Fault { .. } => unreachable!("handled above"),
             };
             let at = At { ch, end };
             if model.closed[&at] {
@@ -1673,10 +1840,11 @@ mod chaos {
                 }
                 Op::Transfer { dest, via_mesh, .. } => {
                     let dest = dest % n_realms;
-                    if dest == owner {
+                    if dest == owner || model.dead.contains(&dest) {
                         continue;
                     }
                     model.owner.insert(at, dest);
+                    model.from.insert(at, owner);
                     driver
                         .dispatch(owner, Cmd::Transfer { at, dest, via_mesh })
                         .await;
@@ -1693,6 +1861,7 @@ mod chaos {
                     let dest = dest % n_realms;
                     let peer = at.peer();
                     if dest == owner
+                        || model.dead.contains(&dest)
                         || model.closed[&peer]
                         || *model.armable.entry(ch).or_insert(end) != end
                     {
@@ -1702,13 +1871,16 @@ mod chaos {
                     // armed port move from inside its listener; the second waits in its
                     // queue and must follow it.
                     let trigger = model.sent[&peer];
+                    model.armed.push((at, trigger));
                     model.owner.insert(at, dest);
+                    model.from.insert(at, owner);
                     driver.dispatch(owner, Cmd::Arm { at, dest, trigger }).await;
                     *model.sent.get_mut(&peer).unwrap() += 2;
                     driver
                         .dispatch(model.owner[&peer], Cmd::Send { at: peer, n: 2 })
                         .await;
                 }
+                Op::Fault { .. } => unreachable!("handled above"),
             }
         }
         // Start every open end, let everything arrive.
@@ -1764,7 +1936,7 @@ mod chaos {
                     "{at:?}: received {seqs:?}, not 0.. in order exactly once"
                 ));
             }
-            let sent = model.sent[&at.peer()];
+            let sent = model.owed_to(&log, at);
             if model.closed[&at] {
                 if seqs.len() as u32 > sent {
                     return Err(format!("{at:?}: more than sent"));
@@ -1774,7 +1946,9 @@ mod chaos {
             }
             let closes = closes_of(&log, at);
             let due = !model.closed[&at] && model.closed[&at.peer()];
-            if closes != usize::from(due) {
+            if model.gone_after_peer.contains(&at) && closes <= 1 {
+                // It may have seen its peer's close before its realm went.
+            } else if closes != usize::from(due) {
                 return Err(format!(
                     "{at:?}: {closes} close events, expected {}",
                     usize::from(due)
@@ -1796,10 +1970,10 @@ mod chaos {
                 .iter()
                 .filter(|r| matches!(r, Rec::Close { .. }))
                 .count();
+            let deliveries = log.iter().filter(|r| matches!(r, Rec::Data { .. })).count();
             eprintln!(
-                "chaos case: {n_realms} realms, {} ops, {} deliveries, {closes} close events",
+                "chaos case: {n_realms} realms, {} ops, {faults} faults, {deliveries} deliveries, {closes} close events",
                 case.ops.len(),
-                log.len() - closes
             );
         }
         browser.shutdown();
