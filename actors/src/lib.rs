@@ -133,7 +133,9 @@ pub use event::{
 };
 pub use kernel::{TaskSource, TimerId};
 pub use observe::{EventLog, ObservedEvent};
-pub use port::{MessageChannel, MessagePort, StructuredSerializeOptions};
+pub use port::{
+    ActorPort, AttachedPort, MessageChannel, MessagePort, PortEvent, StructuredSerializeOptions,
+};
 pub use scope::{GlobalKind, IframeOptions, Scope};
 pub use supervision::{Intensity, LifecycleEvent, RestartPolicy, Strategy, SupervisorSpec};
 pub use window::{BrowsingContextId, WindowPostMessageOptions, WindowProxy};

@@ -473,7 +473,7 @@ impl PortReceiver for RealmPortReceiver<'_> {
         let ok = channel.lock().receive(
             holder.end,
             holder.generation,
-            PortOwner {
+            PortOwner::Realm {
                 addr: self.realm.shared_addr.clone(),
                 key,
             },

@@ -9,15 +9,39 @@ use webmessaging_core::port_queue::EntangledPair;
 
 use crate::realm_actor::{RealmAddr, RealmMessage};
 
-/// The owner of a port end: the realm actor that runs its tasks, and the port's key there.
-///
-/// The address is the realm's shared `Arc`: a wake-up clones the owner, and cloning an
-/// actix `Addr` allocates twice (each sender gets its own task handle), once per message
-/// when every message wakes the realm (a ping-pong).
+/// The owner of a port end: a realm, or a user's actor.
 #[derive(Clone)]
-pub(crate) struct PortOwner {
-    pub(crate) addr: Arc<RealmAddr>,
-    pub(crate) key: u64,
+pub(crate) enum PortOwner {
+    /// The realm actor that runs the port's tasks, and the port's key there.
+    ///
+    /// The address is the realm's shared `Arc`: a wake-up clones the owner, and cloning
+    /// an actix `Addr` allocates twice (each sender gets its own task handle), once per
+    /// message when every message wakes the realm (a ping-pong).
+    Realm {
+        /// The realm's address.
+        addr: Arc<RealmAddr>,
+        /// The port's key in the realm.
+        key: u64,
+    },
+    /// An actix actor outside any realm ([`ActorPort`](super::ActorPort)): a wake-up
+    /// drains the queue into the actor's mailbox.
+    Actor(Arc<dyn ActorSink>),
+}
+
+impl PortOwner {
+    /// The port's key in its realm, for a realm owner.
+    pub(crate) fn realm_key(&self) -> Option<u64> {
+        match self {
+            PortOwner::Realm { key, .. } => Some(*key),
+            PortOwner::Actor(_) => None,
+        }
+    }
+}
+
+/// Where an actor-held port's tasks go.
+pub(crate) trait ActorSink: Send + Sync {
+    /// Runs every task the end has now (the wake-up for `generation`).
+    fn run(&self, generation: u64);
 }
 
 /// The two ends' queues of one channel, under one lock.
@@ -76,9 +100,12 @@ impl Channel {
 /// [`EntangledPair`]).
 pub(crate) fn wake(w: Option<webmessaging_core::port_queue::Wake<PortOwner>>) {
     if let Some(w) = w {
-        w.owner.addr.do_send(RealmMessage::PortReady {
-            key: w.owner.key,
-            generation: w.generation,
-        });
+        match w.owner {
+            PortOwner::Realm { addr, key } => addr.do_send(RealmMessage::PortReady {
+                key,
+                generation: w.generation,
+            }),
+            PortOwner::Actor(sink) => sink.run(w.generation),
+        }
     }
 }

@@ -26,6 +26,20 @@
 //! batches wake-ups (one actor message per burst instead of one per message) and costs a
 //! few hundred bytes per channel instead of two actors.
 //!
+//! The re-homing protocol that lets each end of a shipped channel live as an actor of its
+//! own (sequence numbers per direction, epochs per incarnation, cumulative acks, resend
+//! after a move, a directory) is in [`webmessaging_core::rehoming`], as plain state
+//! machines with a property test of their own; the runtime's ports do not run on it yet.
+//!
+//! # Ports held by your own actors
+//!
+//! An actix actor that is not a realm can hold a port: [`ActorPort::take`] takes a port
+//! out of its realm (a transfer: the realm's port is detached), [`ActorPort::attach`]
+//! gives it to the actor, whose mailbox then gets every message as a typed
+//! [`PortEvent<T>`] (`message` with the data as `T` and the ports that came with it as
+//! more [`ActorPort`]s, `messageerror`, `close`), in order; the [`AttachedPort`] posts any
+//! `T: Serialize` and closes the port when dropped. See `examples/pricing_actor.rs`.
+//!
 //! # Lifetime
 //!
 //! A port lives while a [`MessagePort`] handle to it exists, or while it has a listener
@@ -75,10 +89,12 @@ use crate::kernel::TaskSource;
 use crate::realm::RealmInner;
 use crate::scope::Scope;
 
+mod actor_port;
 mod entanglement;
 mod message_channel;
 
-pub(crate) use entanglement::{wake, Channel, PortOwner, Queued};
+pub use actor_port::{ActorPort, AttachedPort, PortEvent};
+pub(crate) use entanglement::{wake, ActorSink, Channel, PortOwner, Queued};
 pub use message_channel::MessageChannel;
 
 /// The state of one port object (one `MessagePort` in one realm).
@@ -157,7 +173,7 @@ impl PortObject {
         }
         let peer = self.end.peer();
         match pair.ownership(peer) {
-            Ownership::Owned { owner, .. } => Some((owner.key, pair.is_enabled(peer))),
+            Ownership::Owned { owner, .. } => Some((owner.realm_key()?, pair.is_enabled(peer))),
             _ => None,
         }
     }
@@ -208,7 +224,7 @@ impl PortObject {
             return;
         };
         let twin_key = match self.channel.lock().ownership(self.end.peer()) {
-            Ownership::Owned { owner, .. } => Some(owner.key),
+            Ownership::Owned { owner, .. } => owner.realm_key(),
             _ => None,
         };
         realm.event_loop.take_unshipped(realm.host_id(), self.key);
