@@ -7,7 +7,7 @@
 //! BENCH_QUICK=1 cargo bench -p webmessaging --bench compare    # smaller sizes, 1 round
 //! ```
 //!
-//! Other knobs: `BENCH_ONLY=mc,many,worker,clone,bc,mem` runs only those groups,
+//! Other knobs: `BENCH_ONLY=mc,shipped,many,worker,clone,bc,mem` runs only those groups,
 //! `BENCH_NO_NODE=1` runs only our side, `BENCH_MEMORY_1M=0` skips the 1M-channel memory figures (about two
 //! minutes of Node), `BENCH_NODE=/path/to/node` picks the Node binary, `BENCH_PEERS=dir`
 //! the folder holding `node/*.js` (default `../shared/bench-peers` next to the
@@ -86,6 +86,7 @@ const MANY: &str = "messagechannel_many";
 const MEM: &str = "messagechannel_memory";
 const MEM10K: &str = "messagechannel_memory_10000";
 const MEM1M: &str = "messagechannel_memory_1000000";
+const SHIPPED: &str = "messagechannel_shipped";
 
 const ROWS: &[Row] = &[
     row(
@@ -121,6 +122,27 @@ const ROWS: &[Row] = &[
         "port round trip, same thread, p99",
         Unit::Micros,
         Some((SAME, "rtt_p99_us")),
+        Target::None,
+    ),
+    row(
+        "shipped_burst",
+        "shipped MessageChannel, same thread, burst of N (msgs/s)",
+        Unit::PerSec,
+        Some((SHIPPED, "burst_msgs_per_sec")),
+        Target::AtLeast(5.0),
+    ),
+    row(
+        "shipped_rtt_p50",
+        "shipped port round trip, same thread, p50",
+        Unit::Micros,
+        Some((SHIPPED, "rtt_p50_us")),
+        Target::AtMost(0.25),
+    ),
+    row(
+        "shipped_rtt_p99",
+        "shipped port round trip, same thread, p99",
+        Unit::Micros,
+        Some((SHIPPED, "rtt_p99_us")),
         Target::None,
     ),
     row(
@@ -227,6 +249,13 @@ const ROWS: &[Row] = &[
         Unit::Micros,
         None,
         Target::ConstantVs("buf1_xfer", 2.0),
+    ),
+    row(
+        "mem_shipped_100k",
+        "memory per shipped channel, 100k idle (RSS)",
+        Unit::Bytes,
+        Some((SHIPPED, "idle_rss_bytes_per_channel")),
+        Target::None,
     ),
     row(
         "mem_idle_10k",
@@ -425,7 +454,7 @@ impl NodeSide {
     }
 
     fn run(&self, script: &str, args: &[String], round: usize) -> Option<serde_json::Value> {
-        let path = if script == "messagechannel-many.js" {
+        let path = if self.ours.join(script).is_file() {
             self.ours.join(script)
         } else {
             self.peers.join("node").join(script)
@@ -573,6 +602,32 @@ fn main() {
                 SAME,
                 "messagechannel-same-thread.js",
                 vec![format!("--n={}", sizes.n), format!("--rt={}", sizes.rt)],
+            );
+        }
+
+        if wants("shipped") {
+            // A shipped channel, same thread.
+            eprintln!("  ours: shipped MessageChannel same thread");
+            sys.block_on(async {
+                mc_shipped_burst(&bench, sizes.n.min(50_000)).await;
+                let d = mc_shipped_burst(&bench, sizes.n).await;
+                ours.push("shipped_burst", per_sec(sizes.n, d));
+                let lat = mc_shipped_ping_pong(&bench, sizes.rt, (sizes.rt / 10).max(1)).await;
+                ours.push("shipped_rtt_p50", lat.p50_us);
+                ours.push("shipped_rtt_p99", lat.p99_us);
+            });
+            if let Some(m) = memory::measure("shipped", 100_000) {
+                ours.push("mem_shipped_100k", m.rss_bytes_per_channel);
+            }
+            node_run(
+                &mut theirs,
+                SHIPPED,
+                "messagechannel-shipped.js",
+                vec![
+                    format!("--n={}", sizes.n),
+                    format!("--rt={}", sizes.rt),
+                    "--channels=100000".to_owned(),
+                ],
             );
         }
 

@@ -2,7 +2,8 @@
 //! measures it: each variant runs in a fresh child process (this benchmark binary run
 //! again with `BENCH_MEMORY_CHILD=variant:channels`), which creates the channels in a
 //! window, keeps them reachable, and reports the RSS delta per channel. Variants:
-//! `idle` (no listener) and `started` (port2 has a `message` listener, so it is started).
+//! `idle` (no listener), `started` (port2 has a `message` listener, so it is started) and
+//! `shipped` (idle, port2 transferred through another channel back to the same realm).
 
 #![allow(dead_code)]
 
@@ -42,30 +43,52 @@ pub fn run_child_if_asked() -> bool {
     let (variant, channels) = spec.split_once(':').expect("variant:channels");
     let channels: usize = channels.parse().expect("channel count");
     let started = variant == "started";
+    let shipped = variant == "shipped";
     let sys = actix_rt::System::new();
     let (before, after) = sys.block_on(async move {
         let b = Bench::new().await;
-        let r = b
+        let before = b
             .window
             .run(move |scope: &Scope| {
                 let before = rss_bytes();
-                let mut live: Vec<MessageChannel> = Vec::with_capacity(channels);
-                for _ in 0..channels {
-                    let ch = scope.message_channel();
-                    if started {
-                        ch.port2().on_message(|_: &Scope, _: &MessageEvent| {});
+                let mut live: Vec<MessagePort> = Vec::with_capacity(2 * channels);
+                if shipped {
+                    // Each port2 goes through one helper channel and comes back to this
+                    // realm: every channel is shipped, idle (no listener on its ports).
+                    let (h1, h2) = scope.message_channel().into_ports();
+                    let arrived: std::rc::Rc<std::cell::RefCell<Vec<MessagePort>>> =
+                        Default::default();
+                    let keep = arrived.clone();
+                    h2.on_message(move |_: &Scope, e: &MessageEvent| {
+                        keep.borrow_mut().push(e.ports()[0].clone());
+                    });
+                    for _ in 0..channels {
+                        let (p1, p2) = scope.message_channel().into_ports();
+                        h1.post_with_transfer(&(), &[p2.to_value()]).unwrap();
+                        live.push(p1);
                     }
-                    live.push(ch);
+                    scope.set_global((h1, h2, arrived));
+                } else {
+                    for _ in 0..channels {
+                        let ch = scope.message_channel();
+                        if started {
+                            ch.port2().on_message(|_: &Scope, _: &MessageEvent| {});
+                        }
+                        let (p1, p2) = ch.into_ports();
+                        live.push(p1);
+                        live.push(p2);
+                    }
                 }
-                let after = rss_bytes();
                 // Keep them reachable until the realm goes away.
                 scope.set_global(live);
-                (before, after)
+                before
             })
             .await
             .expect("run");
+        // Everything queued (the shipped ports on their way) has arrived.
+        let after = b.window.run(|_: &Scope| rss_bytes()).await.expect("run");
         b.shutdown();
-        r
+        (before, after)
     });
     let per = (after as f64 - before as f64) / channels as f64;
     println!(

@@ -222,6 +222,91 @@ pub async fn mc_ping_pong(b: &Bench, n: usize, warm: usize) -> Latency {
     .await
 }
 
+// ---------------------------------------------------------------------------
+// A shipped MessageChannel, same thread (benches/node/messagechannel-shipped.js)
+// ---------------------------------------------------------------------------
+
+/// Transfers `port` to this same realm through a helper channel (so its channel is
+/// shipped), then runs `then` with the port as received.
+fn ship_here(scope: &Scope, port: &MessagePort, then: impl FnOnce(&Scope, MessagePort) + 'static) {
+    let (h1, h2) = scope.message_channel().into_ports();
+    let then = RefCell::new(Some(then));
+    let closer = h1.clone();
+    h2.on_message(move |s: &Scope, e: &MessageEvent| {
+        if let Some(f) = then.borrow_mut().take() {
+            closer.close();
+            f(s, e.ports()[0].clone());
+        }
+    });
+    h1.post_with_transfer(&(), &[port.to_value()]).unwrap();
+}
+
+/// Burst on a shipped channel: port2 goes through another channel first, then `n`
+/// messages are posted in one task to its listener (same thread).
+pub async fn mc_shipped_burst(b: &Bench, n: u64) -> Duration {
+    b.run(move |scope, tx| {
+        let (p1, p2) = scope.message_channel().into_ports();
+        let done = reply(tx);
+        ship_here(scope, &p2, move |_s, p2| {
+            let count = Rc::new(Cell::new(0u64));
+            let sum = Rc::new(Cell::new(0u64));
+            let t0 = Instant::now();
+            let (c, s, keep) = (count.clone(), sum.clone(), p1.clone());
+            p2.on_message_as::<Msg, _, _>(move |_, _, m| {
+                s.set(s.get() + m.seq);
+                c.set(c.get() + 1);
+                if c.get() == n {
+                    keep.close();
+                    send(&done, t0.elapsed());
+                }
+            });
+            for i in 0..n {
+                p1.post(&Msg::new(i)).unwrap();
+            }
+        });
+    })
+    .await
+}
+
+/// Ping-pong on a shipped channel (same thread): as [`mc_ping_pong`], port2 shipped first.
+pub async fn mc_shipped_ping_pong(b: &Bench, n: usize, warm: usize) -> Latency {
+    b.run(move |scope, tx| {
+        let (p1, p2) = scope.message_channel().into_ports();
+        let done = reply(tx);
+        ship_here(scope, &p2, move |_s, p2| {
+            let (echo, closer) = (p2.clone(), p2.clone());
+            p2.on_message_as::<Msg, _, _>(move |_, _, m| echo.post(&m).unwrap());
+            p2.on_close(move |_, _| closer.close());
+            let samples = RefCell::new(Vec::with_capacity(n));
+            let i = Cell::new(-(warm as i64));
+            let t = Rc::new(Cell::new(Instant::now()));
+            let t_start = Cell::new(Instant::now());
+            let (me, t2) = (p1.clone(), t.clone());
+            p1.on_message_as::<Msg, _, _>(move |_, _, _m| {
+                let dt = t2.get().elapsed().as_nanos() as u64;
+                if i.get() >= 0 {
+                    samples.borrow_mut().push(dt);
+                }
+                i.set(i.get() + 1);
+                if i.get() == 0 {
+                    t_start.set(Instant::now());
+                }
+                if i.get() == n as i64 {
+                    let total = t_start.get().elapsed();
+                    me.close();
+                    send(&done, Latency::from_samples(samples.take(), total));
+                    return;
+                }
+                t2.set(Instant::now());
+                me.post(&Msg::new(i.get() as u64)).unwrap();
+            });
+            t.set(Instant::now());
+            p1.post(&Msg::new(0)).unwrap();
+        });
+    })
+    .await
+}
+
 /// `k` channels busy at once: `total` messages spread evenly, posted interleaved in one
 /// task (channel 0, 1, ..., k-1, 0, 1, ...), all delivered to listeners that deserialize.
 pub async fn mc_many(b: &Bench, k: usize, total: u64) -> Duration {
