@@ -229,6 +229,32 @@ async fn microtask_checkpoint_after_each_task() {
     browser.shutdown();
 }
 
+/// Timer initialisation step 5: past nesting level 5, a timeout under 4 ms waits 4 ms.
+/// A chain of ten 0 ms timeouts, each set from the previous one's callback: the last four
+/// are nested deeper than 5, so the chain takes at least 16 ms.
+#[actix_rt::test]
+async fn deeply_nested_zero_timeouts_are_clamped() {
+    fn chain(scope: &Scope, left: u32, start: std::time::Instant, tx: Tx) {
+        if left == 0 {
+            send(&tx, format!("{}", start.elapsed().as_millis()));
+            return;
+        }
+        scope.set_timeout(Duration::ZERO, move |s: &Scope| {
+            chain(s, left - 1, start, tx)
+        });
+    }
+    let browser = Browser::new();
+    let (tx, mut rx) = channel();
+    let _w = browser
+        .open_with("https://a.example/", move |scope: &Scope| {
+            chain(scope, 10, std::time::Instant::now(), tx.clone());
+        })
+        .unwrap();
+    let ms: u128 = recv(&mut rx).await.parse().unwrap();
+    assert!(ms >= 16, "ten nested 0 ms timeouts took {ms} ms");
+    browser.shutdown();
+}
+
 /// Timers: deadline order (ties in set order), clearTimeout, intervals until cleared.
 #[actix_rt::test]
 async fn timers_order_cancellation_and_intervals() {

@@ -127,6 +127,8 @@ pub(crate) struct LoopShared<H: Host> {
     scheduler: RefCell<Box<dyn Scheduler>>,
     microtasks: RefCell<VecDeque<(u64, H::Microtask)>>,
     timers: RefCell<Timers>,
+    /// The timer nesting level of the timer task running now (0 outside timer tasks).
+    timer_nesting: Cell<u32>,
     clock: RealClock,
     in_turn: Cell<bool>,
     kick_pending: Cell<bool>,
@@ -244,7 +246,11 @@ impl<H: Host> LoopShared<H> {
     /// Arms a timer of `realm` (the timer initialisation steps).
     pub(crate) fn set_timer(&self, realm: u64, timeout: Duration, repeat: bool) -> TimerId {
         let now = self.clock.now();
-        let id = self.timers.borrow_mut().set(realm, timeout, repeat, now);
+        let nesting = self.timer_nesting.get();
+        let id = self
+            .timers
+            .borrow_mut()
+            .set_nested(realm, timeout, repeat, now, nesting);
         self.kick();
         id
     }
@@ -414,6 +420,7 @@ impl<H: Host> EventLoop<H> {
                 scheduler: RefCell::new(Box::new(OldestFirst)),
                 microtasks: RefCell::new(VecDeque::new()),
                 timers: RefCell::new(Timers::new()),
+                timer_nesting: Cell::new(0),
                 clock: RealClock::new(),
                 in_turn: Cell::new(false),
                 kick_pending: Cell::new(false),
@@ -581,7 +588,10 @@ fn run_task<H: Host>(shared: &Rc<LoopShared<H>>, seq: u64, task: Task<H>) {
         } => run_unshipped(shared, seq, realm, key, generation, count),
         Task::Timer(d) => {
             if shared.timers.borrow_mut().fired(d.realm, d.id) {
+                // Timers set by this task are nested one level deeper.
+                shared.timer_nesting.set(d.level);
                 with_host(shared, d.realm, |h, cx| h.timer(d.id, cx));
+                shared.timer_nesting.set(0);
             }
         }
         Task::Delivery(d) => H::deliver(d),

@@ -48,7 +48,10 @@ use crate::scope::Scope;
 impl Scope {
     /// `setTimeout(callback, timeout)`: runs `callback` once, as a task on the timer task
     /// source, `timeout` from now or later. Returns the timer's id for
-    /// [`clear_timeout`](Self::clear_timeout).
+    /// [`clear_timeout`](Self::clear_timeout). A timer set from a timer callback is
+    /// nested one level deeper than that callback's; past level 5, a timeout under 4 ms
+    /// becomes 4 ms (timer initialisation step 5), so a chain of 0 ms timeouts cannot
+    /// spin the event loop. Intervals go one level deeper with every repetition.
     pub fn set_timeout<F>(&self, timeout: Duration, callback: F) -> TimerId
     where
         F: FnOnce(&Scope) + 'static,

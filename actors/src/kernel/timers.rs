@@ -21,11 +21,32 @@ pub struct DueTimer {
     pub id: TimerId,
     /// The realm (document or worker global) that owns it.
     pub realm: u64,
+    /// The timer nesting level of its task: timers set while it runs are nested one
+    /// level deeper (see [`Timers::set_nested`]).
+    pub level: u32,
+}
+
+/// Past this timer nesting level, timeouts under [`MIN_NESTED_TIMEOUT`] are raised to it.
+pub const NESTING_CLAMP_LEVEL: u32 = 5;
+
+/// The smallest timeout of a deeply nested timer (4 ms, as the standard says).
+pub const MIN_NESTED_TIMEOUT: Duration = Duration::from_millis(4);
+
+/// Timer initialisation step 5: "If nesting level is greater than 5, and timeout is less
+/// than 4, then set timeout to 4."
+fn clamp(timeout: Duration, nesting: u32) -> Duration {
+    if nesting > NESTING_CLAMP_LEVEL && timeout < MIN_NESTED_TIMEOUT {
+        MIN_NESTED_TIMEOUT
+    } else {
+        timeout
+    }
 }
 
 #[derive(Debug)]
 struct Entry {
     realm: u64,
+    /// The timer nesting level of its task.
+    level: u32,
     /// `Some` for `setInterval`.
     repeat: Option<Duration>,
     /// The deadline of the heap entry that is current for this timer.
@@ -66,6 +87,23 @@ impl Timers {
     /// (negative timeouts do not exist here; 0 is "as soon as possible"), repeating every
     /// `timeout` if `repeat`.
     pub fn set(&mut self, realm: u64, timeout: Duration, repeat: bool, now: Duration) -> TimerId {
+        self.set_nested(realm, timeout, repeat, now, 0)
+    }
+
+    /// [`set`](Self::set) from inside a task with timer nesting level `nesting` (the
+    /// level of the timer task running now, 0 outside timer tasks): past level 5 a
+    /// timeout under 4 ms becomes 4 ms, and the new timer's task is one level deeper. An
+    /// interval goes one level deeper with every repetition.
+    pub fn set_nested(
+        &mut self,
+        realm: u64,
+        timeout: Duration,
+        repeat: bool,
+        now: Duration,
+        nesting: u32,
+    ) -> TimerId {
+        // Step 5: the clamp of deeply nested timers.
+        let timeout = clamp(timeout, nesting);
         // Step: "If previousId was given ... otherwise, let id be an implementation-defined
         // integer that is greater than zero".
         self.next_id = self.next_id.wrapping_add(1).max(1);
@@ -78,6 +116,8 @@ impl Timers {
             id,
             Entry {
                 realm,
+                // Step 6: the task's timer nesting level.
+                level: nesting.saturating_add(1),
                 repeat: repeat.then_some(timeout),
                 due,
             },
@@ -149,9 +189,17 @@ impl Timers {
             let Some(e) = self.active.get_mut(&id) else {
                 continue;
             };
-            out.push(DueTimer { id, realm: e.realm });
+            out.push(DueTimer {
+                id,
+                realm: e.realm,
+                level: e.level,
+            });
             match e.repeat {
                 Some(every) => {
+                    // The repetition is set again from inside this task: one level
+                    // deeper, clamped like any nested timer.
+                    let every = clamp(every, e.level);
+                    e.level = e.level.saturating_add(1);
                     let next = now + every.max(Duration::from_millis(1));
                     e.due = next;
                     self.arm(id, next);
@@ -194,6 +242,42 @@ mod tests {
     use super::*;
 
     const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn deeply_nested_timeouts_are_clamped_to_4_ms() {
+        let mut t = Timers::new();
+        // A chain of 0 ms timeouts, each set from the previous one's task.
+        let mut nesting = 0;
+        let mut now = Duration::ZERO;
+        let mut delays = Vec::new();
+        for _ in 0..8 {
+            t.set_nested(1, Duration::ZERO, false, now, nesting);
+            let deadline = t.next_deadline().unwrap();
+            delays.push((deadline - now).as_millis());
+            now = deadline;
+            let due = t.take_due(now);
+            assert_eq!(due.len(), 1);
+            assert!(t.fired(1, due[0].id));
+            nesting = due[0].level;
+        }
+        // Levels 1..=5 run at once; from the sixth nesting on, 4 ms.
+        assert_eq!(delays, [0, 0, 0, 0, 0, 0, 4, 4]);
+    }
+
+    #[test]
+    fn an_interval_is_clamped_after_five_repetitions() {
+        let mut t = Timers::new();
+        let i = t.set(1, MS, true, Duration::ZERO);
+        let mut now = Duration::ZERO;
+        let mut gaps = Vec::new();
+        for _ in 0..8 {
+            let deadline = t.next_deadline().unwrap();
+            gaps.push((deadline - now).as_millis());
+            now = deadline;
+            assert_eq!(t.take_due(now)[0].id, i);
+        }
+        assert_eq!(gaps, [1, 1, 1, 1, 1, 1, 4, 4]);
+    }
 
     #[test]
     fn due_in_deadline_order_ties_in_set_order() {
