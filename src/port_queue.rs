@@ -262,6 +262,22 @@ impl<M, O: Clone> EntangledPair<M, O> {
         (dropped, wake)
     }
 
+    /// Takes both ends' state out, for a channel that moves on to another mechanism (the
+    /// runtime's port actors, once a port is shipped): per end, its queued tasks (sent by
+    /// the other end, in order), whether its queue is enabled, and whether it is closed.
+    /// The pair is left closed and empty.
+    pub fn dismantle(&mut self) -> [(Vec<PortTask<M>>, bool, bool); 2] {
+        self.entangled = false;
+        let mut take = |i: usize| {
+            let e = &mut self.ends[i];
+            let closed = matches!(e.ownership, Ownership::Closed);
+            e.ownership = Ownership::Closed;
+            e.wake_pending = false;
+            (e.queue.drain(..).collect(), e.enabled, closed)
+        };
+        [take(0), take(1)]
+    }
+
     /// The channel is lost (postMessage step 6: the target port was posted through its own
     /// channel): both ends are closed at once, every queued task is dropped and returned,
     /// and neither end gets `close` (as in Chromium, the sender's port just goes dead).

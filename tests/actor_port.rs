@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::time::Duration;
 
 use actix::{Actor, AsyncContext, Context, Handler, Message};
@@ -296,5 +298,67 @@ async fn an_unattached_actor_port_dropped_closes_the_channel() {
     expect(&mut rx, &["page: close"]).await;
     let late = tokio::time::timeout(Duration::from_millis(100), rx.recv()).await;
     assert!(late.is_err(), "nothing else: {late:?}");
+    browser.shutdown();
+}
+
+/// Shipped channels come and go without a trace: once both ends of each are gone (closed
+/// and dropped, or their realm gone), the port directory forgets them.
+#[actix_rt::test]
+async fn the_directory_forgets_channels_whose_ends_are_gone() {
+    let browser = Browser::new();
+    let page = browser
+        .open_with("https://shop.example/", |_: &Scope| {})
+        .unwrap();
+    page.run(|scope: &Scope| {
+        let mut kept = Vec::new();
+        for _ in 0..2_000 {
+            let (a, b) = scope.message_channel().into_ports();
+            // Transferred to this same realm: the channel is shipped.
+            let (h1, h2) = scope.message_channel().into_ports();
+            let arrived: Rc<RefCell<Vec<MessagePort>>> = Default::default();
+            let keep = arrived.clone();
+            h2.on_message(move |_: &Scope, e: &MessageEvent| {
+                keep.borrow_mut().push(e.ports()[0].clone());
+            });
+            h1.post_with_transfer(&(), &[b.to_value()]).unwrap();
+            kept.push((a, h1, h2, arrived));
+        }
+        scope.set_global(RefCell::new(kept));
+    })
+    .await
+    .unwrap();
+    page.settle().await.unwrap();
+    assert_eq!(browser.shipped_channel_count().await, 2_000);
+    // Both ends of each go: one closed and dropped, the other dropped.
+    page.run(|scope: &Scope| {
+        let kept = scope
+            .global::<RefCell<
+                Vec<(
+                    MessagePort,
+                    MessagePort,
+                    MessagePort,
+                    Rc<RefCell<Vec<MessagePort>>>,
+                )>,
+            >>()
+            .unwrap();
+        for (a, h1, h2, arrived) in kept.borrow_mut().drain(..) {
+            a.close();
+            h1.close();
+            h2.close();
+            arrived.borrow_mut().clear();
+        }
+    })
+    .await
+    .unwrap();
+    page.settle().await.unwrap();
+    let mut n = usize::MAX;
+    for _ in 0..100 {
+        n = browser.shipped_channel_count().await;
+        if n == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(n, 0, "shipped channels left in the directory");
     browser.shutdown();
 }

@@ -163,6 +163,16 @@ impl Browser {
             .unwrap_or_default()
     }
 
+    /// How many shipped channels the port directory tracks now (a channel leaves it when
+    /// both its ends are gone; for leak checks).
+    pub async fn shipped_channel_count(&self) -> usize {
+        self.0
+            .port_directory()
+            .send(crate::port::directory::CountChannels)
+            .await
+            .unwrap_or_default()
+    }
+
     /// Closes every top-level window (and so every iframe and worker under it).
     pub fn shutdown(&self) {
         self.0.shut_down();

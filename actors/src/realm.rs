@@ -468,6 +468,40 @@ impl PortReceiver for RealmPortReceiver<'_> {
             .take()
             .ok_or_else(|| Error::data_clone("MessagePort data holder already used"))?;
         let key = self.realm.next_key();
+        if let Some((shipped, directory)) = holder.shipped.take() {
+            // Transfer-receiving steps of a shipped end (step 4 of the re-homing
+            // protocol): its next incarnation starts here, disabled, and registers.
+            let epoch = shipped.epoch();
+            let channel_id = channel.id;
+            let obj = PortObject::new(self.realm, channel, holder.end, epoch, key);
+            let mut register = None;
+            let sp = crate::port::ShippedPort::start(
+                channel_id,
+                directory,
+                crate::port::Dispatch::Realm {
+                    realm: Rc::downgrade(self.realm),
+                    key,
+                    epoch,
+                },
+                false,
+                |me| {
+                    let (port, r) = shipped.receive(me);
+                    register = Some(r);
+                    port
+                },
+            );
+            sp.apply(register);
+            obj.set_shipped_port(sp);
+            if trace::is_enabled() {
+                trace::record(
+                    trace::TraceKind::Transfer,
+                    &self.realm.name,
+                    &self.realm.name,
+                    &format!("received {} (transferred)", obj.name),
+                );
+            }
+            return Ok(obj);
+        }
         // Transfer-receiving steps: the new owner is this realm; the queued tasks that
         // travelled with the port wait, disabled, until it is started.
         let ok = channel.lock().receive(

@@ -17,6 +17,7 @@ use webmessaging_core::{Error, Result};
 use crate::broadcast::BroadcastRegistry;
 use crate::event::{ListenerOutput, ScriptError};
 use crate::observer::Observers;
+use crate::port::PortDirectory;
 use crate::scope::Scope;
 use crate::supervision::LifecycleLog;
 use crate::window::{BrowsingContextId, WindowProxy};
@@ -62,6 +63,8 @@ pub(crate) struct RuntimeInner {
     contexts: Mutex<HashMap<BrowsingContextId, WindowProxy>>,
     observers: Mutex<HashMap<BrowsingContextId, Observers>>,
     pub(crate) registry: OnceLock<(Addr<BroadcastRegistry>, actix::ArbiterHandle)>,
+    /// Where each end of every shipped channel lives.
+    directory: OnceLock<(Addr<PortDirectory>, actix::ArbiterHandle)>,
     pub(crate) lifecycle: LifecycleLog,
     shut_down: AtomicBool,
 }
@@ -79,6 +82,7 @@ impl Runtime {
             contexts: Mutex::new(HashMap::new()),
             observers: Mutex::new(HashMap::new()),
             registry: OnceLock::new(),
+            directory: OnceLock::new(),
             lifecycle: LifecycleLog::default(),
             shut_down: AtomicBool::new(false),
         }))
@@ -91,6 +95,11 @@ impl Runtime {
             .get_or_init(BroadcastRegistry::start)
             .0
             .clone()
+    }
+
+    /// The port directory, started on first use.
+    pub(crate) fn port_directory(&self) -> Addr<PortDirectory> {
+        self.0.directory.get_or_init(PortDirectory::start).0.clone()
     }
 
     /// A fresh id (browsing contexts, workers, ports' keys).
@@ -127,6 +136,9 @@ impl Runtime {
     pub(crate) fn shut_down(&self) {
         self.0.shut_down.store(true, Ordering::Release);
         if let Some((_, arbiter)) = self.0.registry.get() {
+            arbiter.stop();
+        }
+        if let Some((_, arbiter)) = self.0.directory.get() {
             arbiter.stop();
         }
     }

@@ -35,6 +35,9 @@ pub struct PortEnd<A, M> {
     enabled: bool,
     /// The peer's `Close` was dispatched: the channel is over.
     peer_closed: bool,
+    /// The peer's `Close` was accepted (it may wait to be dispatched): the peer will
+    /// dispatch nothing more, so nothing is kept for it or sent to it any more.
+    peer_closing: bool,
 }
 
 /// An end in transit: what the data holder of a transferred port carries (step 2).
@@ -48,6 +51,7 @@ pub struct ShippedEnd<A, M> {
     closed: bool,
     dispatched: Option<u64>,
     peer_closed: bool,
+    peer_closing: bool,
 }
 
 impl<A: Clone + PartialEq, M: Clone> PortEnd<A, M> {
@@ -73,6 +77,7 @@ impl<A: Clone + PartialEq, M: Clone> PortEnd<A, M> {
             acked: None,
             enabled: false,
             peer_closed: false,
+            peer_closing: false,
         }
     }
 
@@ -124,7 +129,22 @@ impl<A: Clone + PartialEq, M: Clone> PortEnd<A, M> {
     }
 
     fn send(&mut self, body: Body<M>) -> Option<Effect<A, M>> {
-        if self.closed || self.peer_closed {
+        let (to, env) = self.send_one(body)?;
+        Some(Effect::Deliver {
+            to,
+            end: self.end.peer(),
+            envelopes: vec![env],
+        })
+    }
+
+    /// [`post`](Self::post) without the `Vec` of an [`Effect`]: the peer's address and
+    /// the one envelope to deliver there (for a runtime that batches envelopes itself).
+    pub fn post_one(&mut self, message: M) -> Option<(A, Envelope<M>)> {
+        self.send_one(Body::Message(message))
+    }
+
+    fn send_one(&mut self, body: Body<M>) -> Option<(A, Envelope<M>)> {
+        if self.closed || self.peer_closed || self.peer_closing {
             return None;
         }
         let env = Envelope {
@@ -133,11 +153,7 @@ impl<A: Clone + PartialEq, M: Clone> PortEnd<A, M> {
         };
         self.next_seq += 1;
         self.unacked.push_back(env.clone());
-        Some(Effect::Deliver {
-            to: self.peer.addr.clone(),
-            end: self.end.peer(),
-            envelopes: vec![env],
-        })
+        Some((self.peer.addr.clone(), env))
     }
 
     /// Envelopes from the peer: each sequence number is accepted once, in order; one seen
@@ -155,16 +171,48 @@ impl<A: Clone + PartialEq, M: Clone> PortEnd<A, M> {
                 self.held.entry(env.seq).or_insert(env.body);
                 continue;
             }
-            self.queue.push_back(env);
-            self.expected += 1;
+            self.accept(env);
             while let Some(body) = self.held.remove(&self.expected) {
-                self.queue.push_back(Envelope {
-                    seq: self.expected,
-                    body,
-                });
-                self.expected += 1;
+                let seq = self.expected;
+                self.accept(Envelope { seq, body });
             }
         }
+    }
+
+    fn accept(&mut self, env: Envelope<M>) {
+        if matches!(env.body, Body::Close) {
+            // The peer closed: it will dispatch nothing of ours.
+            self.peer_closing = true;
+            self.unacked.clear();
+        }
+        self.queue.push_back(env);
+        self.expected += 1;
+    }
+
+    /// The channel is lost (the peer was posted through its own channel): nothing more
+    /// is sent, dispatched or kept, and no `close` fires here.
+    pub fn lose(&mut self) {
+        self.closed = true;
+        self.peer_closed = true;
+        self.unacked.clear();
+        self.queue.clear();
+        self.held.clear();
+    }
+
+    /// Whether `close()` was called on this end.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Whether the channel is still entangled: neither end closed, as far as this end
+    /// knows.
+    pub fn is_entangled(&self) -> bool {
+        !self.closed && !self.peer_closed && !self.peer_closing
+    }
+
+    /// Whether the queue is enabled and a task waits in it.
+    pub fn has_task(&self) -> bool {
+        self.enabled && !self.closed && !self.peer_closed && !self.queue.is_empty()
     }
 
     /// `start()`: enables the port message queue.
@@ -257,6 +305,7 @@ impl<A: Clone + PartialEq, M: Clone> PortEnd<A, M> {
             closed: self.closed,
             dispatched: self.dispatched,
             peer_closed: self.peer_closed,
+            peer_closing: self.peer_closing,
         }
     }
 
@@ -303,6 +352,7 @@ impl<A: Clone + PartialEq, M: Clone> ShippedEnd<A, M> {
             acked: None,
             enabled: false,
             peer_closed: self.peer_closed,
+            peer_closing: self.peer_closing,
         };
         let register = Effect::Register {
             end: port.end,
@@ -316,7 +366,7 @@ impl<A: Clone + PartialEq, M: Clone> ShippedEnd<A, M> {
     /// directory to deliver to the peer.
     pub fn discard(self) -> Vec<Envelope<M>> {
         let mut unacked = self.unacked;
-        if !self.closed && !self.peer_closed {
+        if !self.closed && !self.peer_closed && !self.peer_closing {
             unacked.push_back(Envelope {
                 seq: self.next_seq,
                 body: Body::Close,

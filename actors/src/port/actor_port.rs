@@ -11,17 +11,16 @@
 //! closes the port when dropped. A port that arrives in a message (in its transfer list)
 //! comes as an [`ActorPort`] too: a capability the actor can attach to itself or hand on.
 
-use std::sync::{Arc, Weak};
-
 use actix::Recipient;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use webmessaging_core::port_queue::{End, Next, PortTask};
+use webmessaging_core::rehoming::Body;
 use webmessaging_core::serde_bridge::{from_record, to_record};
 use webmessaging_core::value::TransferablePort;
 use webmessaging_core::{Error, Result};
 
-use super::{wake, ActorSink, Channel, MessagePort, PortDataHolder, PortOwner, Queued};
+use super::shipped::{PortAddr, PortMsg};
+use super::{Dispatch, MessagePort, PortDataHolder, Queued, ShippedPort, Slot};
 
 /// What an actor holding a port receives: one actix message per task of the port's queue.
 #[derive(Debug)]
@@ -84,111 +83,25 @@ impl ActorPort {
         ActorPort { holder }
     }
 
-    /// Gives the port to the actor behind `recipient`: its queue is enabled and every
-    /// task, those that waited first, arrives there as a [`PortEvent<T>`], in order.
+    /// Gives the port to the actor behind `recipient`: a port actor starts on this
+    /// thread (the next incarnation of the end, step 4 of the re-homing protocol), its
+    /// queue enabled, and every task, those that waited first, arrives at the actor as a
+    /// [`PortEvent<T>`], in order. Call it from inside an actix arbiter (an actor's
+    /// handler, say).
     pub fn attach<T>(mut self, recipient: Recipient<PortEvent<T>>) -> AttachedPort
     where
         T: DeserializeOwned + Send + 'static,
     {
-        let end = self.holder.end;
-        let generation = self.holder.generation;
-        let Some(channel) = self.holder.channel.take() else {
+        let channel = self.holder.channel.as_ref().map_or(0, |c| c.id);
+        let Some((end, directory)) = self.holder.shipped.take() else {
             recipient.do_send(PortEvent::Close);
-            return AttachedPort { channel: None, end };
+            return AttachedPort { addr: None };
         };
-        let sink = Arc::new(Sink {
-            channel: Arc::downgrade(&channel),
-            end,
-            recipient: recipient.clone(),
-        });
-        let received = channel
-            .lock()
-            .receive(end, generation, PortOwner::Actor(sink));
-        if !received {
-            // Closed while in transit: there is nothing to talk to.
-            recipient.do_send(PortEvent::Close);
-            return AttachedPort { channel: None, end };
-        }
-        let w = channel.lock().start(end);
-        wake(w);
-        AttachedPort {
-            channel: Some(channel),
-            end,
-        }
-    }
-}
-
-/// An end of a shipped channel held by an actor: posts to the other end, closes the port
-/// when dropped. `Send + Sync`.
-pub struct AttachedPort {
-    channel: Option<Arc<Channel>>,
-    end: End,
-}
-
-impl std::fmt::Debug for AttachedPort {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "AttachedPort({:?})", self.end)
-    }
-}
-
-impl AttachedPort {
-    /// `postMessage(data)` to the other end, any `T: Serialize` (no transfer list).
-    /// Posting after either end closed does nothing, as in a browser.
-    ///
-    /// # Errors
-    /// `DataCloneError` if `data` cannot be serialized.
-    pub fn post<T: Serialize + ?Sized>(&self, data: &T) -> Result<()> {
-        let record = to_record(data)?;
-        let Some(channel) = &self.channel else {
-            return Ok(());
-        };
-        let r = channel.lock().post(self.end, Queued::Plain(record));
-        if let Ok(w) = r {
-            wake(w);
-        }
-        Ok(())
-    }
-
-    /// Whether the channel is still entangled (neither end closed).
-    pub fn is_entangled(&self) -> bool {
-        self.channel
-            .as_ref()
-            .is_some_and(|c| c.lock().is_entangled())
-    }
-
-    /// `close()`: the other end gets `close` after every message posted before.
-    pub fn close(&mut self) {
-        if let Some(channel) = self.channel.take() {
-            let (dropped, w) = channel.lock().close(self.end);
-            wake(w);
-            drop(dropped);
-        }
-    }
-}
-
-impl Drop for AttachedPort {
-    fn drop(&mut self) {
-        self.close();
-    }
-}
-
-/// Drains an actor-held end into the actor's mailbox.
-struct Sink<T: Send + 'static> {
-    /// Weak: the pair holds its owners, and the `AttachedPort` holds the channel.
-    channel: Weak<Channel>,
-    end: End,
-    recipient: Recipient<PortEvent<T>>,
-}
-
-impl<T: DeserializeOwned + Send + 'static> ActorSink for Sink<T> {
-    fn run(&self, generation: u64) {
-        let Some(channel) = self.channel.upgrade() else {
-            return;
-        };
-        loop {
-            let next = channel.lock().next_task(self.end, generation);
-            let event = match next {
-                Next::Task(PortTask::Message(q)) => {
+        let to = recipient.clone();
+        let sink = move |body: Body<Slot>| {
+            let event = match body {
+                Body::Message(slot) => {
+                    let Some(q) = slot.take() else { return };
                     let (record, mut transfer) = q.into_parts();
                     let ports = transfer
                         .take_port_holders()
@@ -201,17 +114,68 @@ impl<T: DeserializeOwned + Send + 'static> ActorSink for Sink<T> {
                         Err(error) => PortEvent::MessageError { error },
                     }
                 }
-                Next::Task(PortTask::Close) => PortEvent::Close,
-                Next::Idle | Next::Stale => return,
+                Body::Close => PortEvent::Close,
             };
-            if !self.recipient.connected() {
-                // The actor is gone: the port goes with it.
-                let (dropped, w) = channel.lock().close(self.end);
-                wake(w);
-                drop(dropped);
-                return;
-            }
-            self.recipient.do_send(event);
+            to.do_send(event);
+        };
+        let mut register = None;
+        let sp = ShippedPort::start(
+            channel,
+            directory,
+            Dispatch::Sink(Box::new(sink)),
+            true,
+            |me| {
+                let (port, r) = end.receive(me);
+                register = Some(r);
+                port
+            },
+        );
+        sp.apply(register);
+        sp.start_queue();
+        AttachedPort {
+            addr: Some(sp.addr()),
+        }
+    }
+}
+
+/// An end of a shipped channel held by an actor: posts to the other end, closes the port
+/// when dropped. `Send + Sync`: it talks to the end's port actor through its mailbox.
+pub struct AttachedPort {
+    addr: Option<PortAddr>,
+}
+
+impl std::fmt::Debug for AttachedPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AttachedPort")
+    }
+}
+
+impl AttachedPort {
+    /// `postMessage(data)` to the other end, any `T: Serialize` (no transfer list).
+    /// Posting after either end closed does nothing, as in a browser.
+    ///
+    /// # Errors
+    /// `DataCloneError` if `data` cannot be serialized.
+    pub fn post<T: Serialize + ?Sized>(&self, data: &T) -> Result<()> {
+        let record = to_record(data)?;
+        if let Some(addr) = &self.addr {
+            addr.send(PortMsg::Post(Slot::new(Queued::Plain(record))));
+        }
+        Ok(())
+    }
+
+    /// `close()`: the other end gets `close` after every message posted before.
+    pub fn close(&mut self) {
+        if let Some(addr) = &self.addr {
+            addr.send(PortMsg::Close);
+        }
+    }
+}
+
+impl Drop for AttachedPort {
+    fn drop(&mut self) {
+        if let Some(addr) = self.addr.take() {
+            addr.send(PortMsg::Release);
         }
     }
 }

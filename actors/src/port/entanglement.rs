@@ -7,41 +7,32 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use webmessaging_core::clone::{self, SerializedRecord, SerializedWithTransfer};
 use webmessaging_core::port_queue::EntangledPair;
 
+use webmessaging_core::port_queue::End;
+
+use super::shipped::{DirMsg, PortAddr, PortDirectory, Slot};
 use crate::realm_actor::{RealmAddr, RealmMessage};
 
-/// The owner of a port end: a realm, or a user's actor.
+/// The owner of a never-shipped port end: the realm actor that runs its tasks, and the
+/// port's key there. (A shipped end is a port actor of its own, see `shipped`.)
 #[derive(Clone)]
 pub(crate) enum PortOwner {
-    /// The realm actor that runs the port's tasks, and the port's key there.
-    ///
-    /// The address is the realm's shared `Arc`: a wake-up clones the owner, and cloning
-    /// an actix `Addr` allocates twice (each sender gets its own task handle), once per
-    /// message when every message wakes the realm (a ping-pong).
+    /// The realm's shared address (a wake-up clones the owner, and cloning an actix
+    /// `Addr` allocates twice), and the port's key in the realm.
     Realm {
         /// The realm's address.
         addr: Arc<RealmAddr>,
         /// The port's key in the realm.
         key: u64,
     },
-    /// An actix actor outside any realm ([`ActorPort`](super::ActorPort)): a wake-up
-    /// drains the queue into the actor's mailbox.
-    Actor(Arc<dyn ActorSink>),
 }
 
 impl PortOwner {
-    /// The port's key in its realm, for a realm owner.
+    /// The port's key in its realm.
     pub(crate) fn realm_key(&self) -> Option<u64> {
         match self {
             PortOwner::Realm { key, .. } => Some(*key),
-            PortOwner::Actor(_) => None,
         }
     }
-}
-
-/// Where an actor-held port's tasks go.
-pub(crate) trait ActorSink: Send + Sync {
-    /// Runs every task the end has now (the wake-up for `generation`).
-    fn run(&self, generation: u64);
 }
 
 /// The two ends' queues of one channel, under one lock.
@@ -100,12 +91,52 @@ impl Channel {
 /// [`EntangledPair`]).
 pub(crate) fn wake(w: Option<webmessaging_core::port_queue::Wake<PortOwner>>) {
     if let Some(w) = w {
-        match w.owner {
-            PortOwner::Realm { addr, key } => addr.do_send(RealmMessage::PortReady {
-                key,
-                generation: w.generation,
-            }),
-            PortOwner::Actor(sink) => sink.run(w.generation),
+        let PortOwner::Realm { addr, key } = w.owner;
+        addr.do_send(RealmMessage::PortReady {
+            key,
+            generation: w.generation,
+        });
+    }
+}
+
+/// The data holder of a transferred port (`dataHolder.[[PortMessageQueue]]` and
+/// `[[RemotePort]]`). Dropped undelivered (the message carrying it was discarded), it
+/// closes the port, so the peer gets `close` instead of waiting forever.
+pub(crate) struct PortDataHolder {
+    pub(crate) channel: Option<Arc<Channel>>,
+    pub(crate) end: End,
+    pub(crate) generation: u64,
+    /// The end's send half and dispatch cursor (step 2 of the re-homing protocol), and
+    /// the channel's directory.
+    pub(crate) shipped: Option<(
+        webmessaging_core::rehoming::ShippedEnd<PortAddr, Slot>,
+        actix::Addr<PortDirectory>,
+    )>,
+    /// Dropped without a trace (a doomed post: no `close` anywhere).
+    pub(crate) silent: bool,
+}
+
+impl Drop for PortDataHolder {
+    fn drop(&mut self) {
+        if let Some((end, directory)) = self.shipped.take() {
+            let channel = self.channel.as_ref().map_or(0, |c| c.id);
+            let envelopes = if self.silent {
+                Vec::new()
+            } else {
+                end.discard()
+            };
+            // Step 3: the port closes in band; the directory delivers to the peer.
+            directory.do_send(DirMsg::Orphan {
+                channel,
+                end: self.end,
+                envelopes,
+            });
+            return;
+        }
+        if let Some(ch) = self.channel.take() {
+            let (dropped, w) = ch.lock().close(self.end);
+            wake(w);
+            drop(dropped);
         }
     }
 }

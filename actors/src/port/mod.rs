@@ -2,34 +2,46 @@
 //!
 //! Spec: <https://html.spec.whatwg.org/multipage/web-messaging.html#channel-messaging>.
 //!
-//! # How a port is carried by actors
+//! # Which ports are actors, and why
 //!
-//! A channel's two port message queues live in one [`EntangledPair`] behind a mutex that
-//! both ends share (the *entanglement*). Each end is owned by a realm actor; the owner is
-//! the actor that runs that port's tasks. Posting on a port appends to the entangled end's
-//! queue and, when that queue is enabled and was idle, sends one `PortReady` message to the
-//! owner's actor, which then runs the queued tasks one by one (each one its own task, in a
-//! bounded batch per actor message).
+//! A port whose "has been shipped" flag is false (neither it, nor its twin, nor the object
+//! it was cloned from was ever transferred) is not an actor: both of its channel's port
+//! message queues live in one [`EntangledPair`] (the *entanglement*), both ends belong to
+//! the realm that made the channel, and their tasks run from that event loop's unshipped
+//! port message queue, one entry per run of tasks. That is the standard's own model, and
+//! it costs a few hundred bytes per channel.
 //!
-//! Transferring a port ships its end (no owner, queue kept, disabled) and puts a data holder
-//! in the message; the receiving realm becomes the new owner. Because the queue never moves
-//! between mailboxes, messages posted while the port is in flight, or still queued when it
-//! left, are neither lost, duplicated nor reordered, whatever threads the realms run on and
-//! whatever happens to the previous owner afterwards (it may close, navigate, crash or be
-//! terminated: it holds nothing the port still needs).
+//! The first transfer of either end ships the channel: both ends become port actors
+//! (`PortActor`, one per end, on its owner's thread, with the typed mailbox `PortMsg`),
+//! each holding its end's state machine from [`webmessaging_core::rehoming`]; what waited
+//! in the entanglement is carried over (as sent and not acked by one end, accepted and not
+//! dispatched by the other). The two ends hold each other's address; the runtime's port
+//! directory (an actor of its own) publishes where each end lives when it moves. A shipped
+//! end's tasks run as tasks of its owner's event loop, on its own task source.
 //!
-//! Note: DESIGN.md sketches one actix actor per port holding its peer's address. Moving
-//! such an actor between threads needs forwarding from the old actor to the new one, and
-//! messages waiting in the old actor's mailbox are lost when its thread stops (a worker
-//! terminated right after transferring a port). Keeping the queues in the entanglement and
-//! letting the owner realm's actor run them keeps every guarantee with one lock per post,
-//! batches wake-ups (one actor message per burst instead of one per message) and costs a
-//! few hundred bytes per channel instead of two actors.
+//! # The re-homing protocol, in the runtime
 //!
-//! The re-homing protocol that lets each end of a shipped channel live as an actor of its
-//! own (sequence numbers per direction, epochs per incarnation, cumulative acks, resend
-//! after a move, a directory) is in [`webmessaging_core::rehoming`], as plain state
-//! machines with a property test of their own; the runtime's ports do not run on it yet.
+//! 1. Each message on a shipped channel carries a sequence number per direction; the
+//!    sender keeps it (a shared slot the dispatching incarnation empties) until the peer's
+//!    cumulative ack, sent after each batch of dispatches.
+//! 2. Transferring an end (inside `postMessage`) stops its incarnation: the data holder
+//!    carries the send half and the dispatch cursor; whatever reaches the old incarnation
+//!    afterwards is dropped, neither dispatched nor acked. The old owner may then close,
+//!    navigate, crash or be terminated: it holds nothing the port still needs.
+//! 3. A holder dropped undelivered (the message carrying it was discarded) closes the end
+//!    in band: its unacked messages and a `Close` go to the directory, for the peer.
+//! 4. The receiving realm starts the next incarnation, disabled, and registers it.
+//! 5. The directory tells the peer the new address, and the newcomer the peer's latest.
+//! 6. On a newer address the peer resends every unacked message after the newcomer's
+//!    cursor; the receiver drops what it has seen already. Both ends moving at once
+//!    converge.
+//! 7. `close()` is an in-band `Close`; an end whose realm goes away hands its unacked
+//!    messages and its `Close` to the directory.
+//!
+//! Within one task, the messages for one destination go as one actor message at the end
+//! of the task (the receiver cannot run before the sending task ends); between two ends
+//! on one thread the actor message is handled at once (the receiver still dispatches it
+//! as a task of its own event loop).
 //!
 //! # Ports held by your own actors
 //!
@@ -90,12 +102,15 @@ use crate::realm::RealmInner;
 use crate::scope::Scope;
 
 mod actor_port;
+pub(crate) mod directory;
 mod entanglement;
 mod message_channel;
+mod shipped;
 
 pub use actor_port::{ActorPort, AttachedPort, PortEvent};
-pub(crate) use entanglement::{wake, ActorSink, Channel, PortOwner, Queued};
+pub(crate) use entanglement::{wake, Channel, PortDataHolder, PortOwner, Queued};
 pub use message_channel::MessageChannel;
+pub(crate) use shipped::{Dispatch, PortDirectory, ShippedPort, Slot};
 
 /// The state of one port object (one `MessagePort` in one realm).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,6 +136,8 @@ pub(crate) struct PortObject {
     /// queue while it was disabled and unshipped: they join the unshipped port message
     /// queue at their places when the port is started.
     pending: RefCell<Vec<u64>>,
+    /// Once the channel is shipped: this end's incarnation (a port actor and its state).
+    shipped: RefCell<Option<Rc<ShippedPort>>>,
 }
 
 impl PortObject {
@@ -154,10 +171,21 @@ impl PortObject {
             listeners: Listeners::default(),
             name,
             pending: RefCell::new(Vec::new()),
+            shipped: RefCell::new(None),
         });
         realm.register_port(&obj);
         trace::port_owned(&obj.name, &realm.name);
         obj
+    }
+
+    /// This end's port actor, once the channel is shipped.
+    pub(crate) fn shipped_port(&self) -> Option<Rc<ShippedPort>> {
+        self.shipped.borrow().clone()
+    }
+
+    /// A port received in a message: its incarnation here.
+    pub(crate) fn set_shipped_port(&self, sp: Rc<ShippedPort>) {
+        *self.shipped.borrow_mut() = Some(sp);
     }
 
     /// Whether the has-been-shipped flag is set (on this port and its twin).
@@ -196,6 +224,10 @@ impl PortObject {
     /// Closes this end in the entanglement; the peer's `close` task is queued by the
     /// wake-up protocol or, unshipped, in the unshipped port message queue.
     fn close_end(&self) {
+        if let Some(sp) = self.shipped_port() {
+            sp.close();
+            return;
+        }
         let mut pair = self.channel.lock();
         let notify = pair.close_would_notify(self.end);
         let unshipped = if notify {
@@ -211,32 +243,6 @@ impl PortObject {
         }
         // Dropping the undelivered messages drops the ports they carried, which closes them.
         drop(dropped);
-    }
-
-    /// Sets the has-been-shipped flag of this port and its twin (transfer steps 1 and 3):
-    /// their queues leave the unshipped port message queue and become task sources of
-    /// their own. Both ends are in this realm until now.
-    fn set_shipped(&self) {
-        if self.channel.shipped.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let Some(realm) = self.realm.upgrade() else {
-            return;
-        };
-        let twin_key = match self.channel.lock().ownership(self.end.peer()) {
-            Ownership::Owned { owner, .. } => owner.realm_key(),
-            _ => None,
-        };
-        realm.event_loop.take_unshipped(realm.host_id(), self.key);
-        if let Some(k) = twin_key {
-            realm.event_loop.take_unshipped(realm.host_id(), k);
-            if let Some(twin) = realm.port(k) {
-                twin.pending.borrow_mut().clear();
-            }
-            // The twin's tasks (if any) now run from its own source.
-            let w = self.channel.lock().rewake(self.end.peer());
-            wake(w);
-        }
     }
 
     fn close(&self) {
@@ -256,7 +262,12 @@ impl PortObject {
 
 impl Drop for PortObject {
     fn drop(&mut self) {
-        if self.state.get() == PortObjectState::Active {
+        if let Some(sp) = self.shipped.get_mut().take() {
+            // The owner lets go of the end: what it sent and was not acked, and its
+            // `close`, go to the directory for the peer.
+            sp.orphan();
+            trace::port_closed(&self.name);
+        } else if self.state.get() == PortObjectState::Active {
             self.close_end();
             trace::port_closed(&self.name);
         }
@@ -276,7 +287,11 @@ impl TransferablePort for PortObject {
         // the data holder (here: the queue stays in the entanglement, ownerless), and
         // remember the remote port (the entanglement itself).
         self.set_shipped();
-        let generation = self.channel.lock().ship(self.end);
+        let shipped = self.shipped.borrow_mut().take().map(|sp| {
+            let directory = sp.directory().clone();
+            (sp.ship(), directory)
+        });
+        let generation = shipped.as_ref().map(|(s, _)| s.epoch());
         self.state.set(PortObjectState::Shipped);
         self.listeners.clear();
         if let Some(realm) = self.realm.upgrade() {
@@ -286,30 +301,13 @@ impl TransferablePort for PortObject {
             channel: Some(self.channel.clone()),
             end: self.end,
             generation: generation.unwrap_or(u64::MAX),
+            shipped,
+            silent: false,
         })
     }
 
     fn as_any(&self) -> &dyn Any {
         self
-    }
-}
-
-/// The data holder of a transferred port (`dataHolder.[[PortMessageQueue]]` and
-/// `[[RemotePort]]`). Dropped undelivered (the message carrying it was discarded), it
-/// closes the port, so the peer gets `close` instead of waiting forever.
-pub(crate) struct PortDataHolder {
-    pub(crate) channel: Option<Arc<Channel>>,
-    pub(crate) end: End,
-    pub(crate) generation: u64,
-}
-
-impl Drop for PortDataHolder {
-    fn drop(&mut self) {
-        if let Some(ch) = self.channel.take() {
-            let (dropped, w) = ch.lock().close(self.end);
-            wake(w);
-            drop(dropped);
-        }
     }
 }
 
@@ -423,7 +421,13 @@ impl MessagePort {
 
     /// Whether this port is still entangled with another.
     pub fn is_entangled(&self) -> bool {
-        self.is_active() && self.0.channel.lock().is_entangled()
+        if !self.is_active() {
+            return false;
+        }
+        match self.0.shipped_port() {
+            Some(sp) => sp.state.borrow().is_entangled(),
+            None => self.0.channel.lock().is_entangled(),
+        }
     }
 
     /// `port.postMessage(message, transfer)`.
@@ -503,7 +507,29 @@ impl MessagePort {
             // dropped with the message, finds the pair already closed).
             let lost = self.0.channel.lock().lose();
             drop(lost);
+            let mut serialized = serialized;
+            if let Queued::WithTransfer(s) = &mut serialized {
+                for h in s.transfer.take_port_holders() {
+                    if let Ok(mut h) = h.downcast::<PortDataHolder>() {
+                        h.silent = true;
+                    }
+                }
+            }
+            if let Some(sp) = self.0.shipped_port() {
+                sp.lose();
+                sp.directory().do_send(shipped::DirMsg::Orphan {
+                    channel: sp.channel(),
+                    end: self.0.end,
+                    envelopes: Vec::new(),
+                });
+            }
             drop(serialized);
+            return Ok(());
+        }
+        if let Some(sp) = self.0.shipped_port() {
+            // Step 7, shipped: the peer's incarnation gets it, wherever it lives.
+            trace::port_posted(&self.0.name);
+            sp.post(serialized);
             return Ok(());
         }
         // Step 7: add a task to the entangled port's port message queue.
@@ -530,6 +556,10 @@ impl MessagePort {
     /// `port.start()`: enables the port message queue.
     pub fn start(&self) {
         if self.is_active() {
+            if let Some(sp) = self.0.shipped_port() {
+                sp.start_queue();
+                return;
+            }
             let w = self.0.channel.lock().start(self.0.end);
             if self.0.is_shipped() {
                 wake(w);

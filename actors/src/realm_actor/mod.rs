@@ -165,6 +165,14 @@ impl Host for RealmActor {
                     }
                     cx.checkpoint(self);
                 }
+                // A shipped end acks what this batch dispatched before it goes on.
+                if let Some(sp) = self
+                    .realm()
+                    .and_then(|r| r.port(key))
+                    .and_then(|p| p.shipped_port())
+                {
+                    sp.batch_done();
+                }
                 cx.notify(RealmMessage::PortReady { key, generation });
             }
             RealmMessage::ToWorkerGlobal { data } => self.handle_to_worker_global(cx, *data),
@@ -369,13 +377,43 @@ impl RealmActor {
         if port.generation != generation {
             return false;
         }
+        if let Some(sp) = port.shipped_port() {
+            // A shipped end: the next task of its port actor's queue.
+            let next = match sp.next_task() {
+                Some(webmessaging_core::rehoming::Body::Message(slot)) => {
+                    slot.take().map(PortTask::Message)
+                }
+                Some(webmessaging_core::rehoming::Body::Close) => Some(PortTask::Close),
+                None => return false,
+            };
+            return match next {
+                Some(task) => self.run_port_message(cx, &realm, &port, task),
+                // Taken by an earlier incarnation (cannot happen: each sequence number is
+                // dispatched once); nothing to run.
+                None => true,
+            };
+        }
         let next = port.channel.lock().next_task(port.end, generation);
         match next {
-            Next::Task(PortTask::Message(data)) => {
+            Next::Task(task) => self.run_port_message(cx, &realm, &port, task),
+            Next::Idle | Next::Stale => false,
+        }
+    }
+
+    /// Runs one task of a port's queue: fires `message` (or `messageerror`) or `close`.
+    fn run_port_message(
+        &mut self,
+        cx: &mut Cx,
+        realm: &Rc<RealmInner>,
+        port: &Rc<crate::port::PortObject>,
+        task: PortTask<crate::port::Queued>,
+    ) -> bool {
+        match task {
+            PortTask::Message(data) => {
                 let target = EventTarget::Port(MessagePort(port.clone()));
                 let (record, transfer) = data.into_parts();
                 let crashed = deliver_record(
-                    &realm,
+                    realm,
                     &port.listeners,
                     target,
                     event::EventRecord::Owned(record),
@@ -386,19 +424,18 @@ impl RealmActor {
                 self.crashed(cx, crashed);
                 true
             }
-            Next::Task(PortTask::Close) => {
+            PortTask::Close => {
                 let ev = MessageEvent::simple(
                     EventType::Close,
                     EventTarget::Port(MessagePort(port.clone())),
                 );
-                let crashed = fire(&realm, &port.listeners, &ev);
+                let crashed = fire(realm, &port.listeners, &ev);
                 if !self.crashed(cx, crashed) {
                     // The peer is gone: nothing more will arrive; stop keeping the port.
-                    realm.release_port(key);
+                    realm.release_port(port.key);
                 }
                 true
             }
-            Next::Idle | Next::Stale => false,
         }
     }
 

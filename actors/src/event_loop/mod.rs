@@ -31,6 +31,10 @@ use std::time::Duration;
 
 use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, SpawnHandle};
 
+mod run;
+
+use run::{run_microtasks, run_task};
+
 use crate::id_hash::IdHash;
 use crate::kernel::{
     Clock, DueTimer, OldestFirst, RealClock, Scheduler, TaskQueues, TaskSource, TimerId, Timers,
@@ -129,6 +133,9 @@ pub(crate) struct LoopShared<H: Host> {
     timers: RefCell<Timers>,
     /// The timer nesting level of the timer task running now (0 outside timer tasks).
     timer_nesting: Cell<u32>,
+    /// Work deferred to the end of the current task (after its microtask checkpoint):
+    /// the sends of one task to one shipped port, batched into one actor message.
+    after_task: RefCell<Vec<Box<dyn FnOnce()>>>,
     clock: RealClock,
     in_turn: Cell<bool>,
     kick_pending: Cell<bool>,
@@ -154,6 +161,26 @@ impl<H: Host> LoopShared<H> {
             event_loop: self.addr.clone(),
             loop_id: self.id,
             realm: id,
+        }
+    }
+
+    /// Runs `f` at the end of the current task, after its microtask checkpoint (or at
+    /// the end of the current turn, outside tasks).
+    pub(crate) fn after_task(&self, f: Box<dyn FnOnce()>) {
+        self.after_task.borrow_mut().push(f);
+        self.kick();
+    }
+
+    /// Runs the deferred work (and what it defers in turn).
+    fn run_after_task(&self) {
+        loop {
+            let work = std::mem::take(&mut *self.after_task.borrow_mut());
+            if work.is_empty() {
+                break;
+            }
+            for f in work {
+                f();
+            }
         }
     }
 
@@ -421,6 +448,7 @@ impl<H: Host> EventLoop<H> {
                 microtasks: RefCell::new(VecDeque::new()),
                 timers: RefCell::new(Timers::new()),
                 timer_nesting: Cell::new(0),
+                after_task: RefCell::new(Vec::new()),
                 clock: RealClock::new(),
                 in_turn: Cell::new(false),
                 kick_pending: Cell::new(false),
@@ -453,6 +481,7 @@ impl<H: Host> EventLoop<H> {
         self.queue_due_timers(&shared);
         // Microtasks queued outside any task (rare) run first.
         run_microtasks(&shared);
+        shared.run_after_task();
         let mut budget = TURN_BUDGET;
         while budget > 0 && !shared.ending.get() {
             let next = {
@@ -463,8 +492,11 @@ impl<H: Host> EventLoop<H> {
             run_task(&shared, seq, task);
             // Perform a microtask checkpoint.
             run_microtasks(&shared);
+            shared.run_after_task();
             budget -= 1;
         }
+        // What the last tasks deferred, if the loop is ending.
+        shared.run_after_task();
         shared.in_turn.set(false);
         if shared.ending.get() {
             self.finish(&shared, ctx);
@@ -564,133 +596,4 @@ fn with_host<H: Host>(
         drop(removed);
     }
     true
-}
-
-/// Runs `task` (sequence number `seq`).
-fn run_task<H: Host>(shared: &Rc<LoopShared<H>>, seq: u64, task: Task<H>) {
-    match task {
-        Task::Realm(id, msg) => {
-            let mut msg = Some(msg);
-            let ran = with_host(shared, id, |h, cx| {
-                if let Some(m) = msg.take() {
-                    h.handle(m, cx)
-                }
-            });
-            if !ran {
-                log::debug!(target: "webmessaging::event_loop", "task for realm {id}, which this loop no longer hosts, dropped");
-            }
-        }
-        Task::Unshipped {
-            realm,
-            key,
-            generation,
-            count,
-        } => run_unshipped(shared, seq, realm, key, generation, count),
-        Task::Timer(d) => {
-            if shared.timers.borrow_mut().fired(d.realm, d.id) {
-                // Timers set by this task are nested one level deeper.
-                shared.timer_nesting.set(d.level);
-                with_host(shared, d.realm, |h, cx| h.timer(d.id, cx));
-                shared.timer_nesting.set(0);
-            }
-        }
-        Task::Delivery(d) => H::deliver(d),
-    }
-}
-
-/// Runs tasks of one never-shipped port, from the entry `seq` holding `count` of them.
-///
-/// The rest of the entry goes back in front of the unshipped port message queue,
-/// numbered as its next task, before the task runs (so that the queue is whole while
-/// script runs: a listener that transfers the port takes every waiting task with it).
-/// While no other source has a task, the next tasks of the same port run in this turn
-/// entry, each after a microtask checkpoint: the order any scheduler would give, without
-/// the round trip through it.
-fn run_unshipped<H: Host>(
-    shared: &Rc<LoopShared<H>>,
-    seq: u64,
-    realm: u64,
-    key: u64,
-    generation: u64,
-    count: u32,
-) {
-    let rest = |count| Task::Unshipped {
-        realm,
-        key,
-        generation,
-        count,
-    };
-    with_host(shared, realm, |h, cx| {
-        let (mut seq, mut count) = (seq, count);
-        for i in 0..UNSHIPPED_RUN {
-            if i > 0 {
-                if cx.stopped {
-                    break;
-                }
-                let next = shared.queues.borrow_mut().pop_if_alone(
-                    TaskSource::UnshippedPorts,
-                    |t| matches!(t, Task::Unshipped { realm: r, key: k, generation: g, .. } if *r == realm && *k == key && *g == generation),
-                );
-                match next {
-                    Some((s, Task::Unshipped { count: c, .. })) => (seq, count) = (s, c),
-                    _ => break,
-                }
-                cx.checkpoint(h);
-            }
-            if count > 1 {
-                shared.queues.borrow_mut().push_front(
-                    TaskSource::UnshippedPorts,
-                    seq + 1,
-                    rest(count - 1),
-                );
-            }
-            h.port_task(key, generation, cx);
-        }
-    });
-}
-
-fn run_microtasks<H: Host>(shared: &Rc<LoopShared<H>>) {
-    loop {
-        let next = shared.microtasks.borrow_mut().pop_front();
-        let Some((id, m)) = next else { break };
-        let mut m = Some(m);
-        with_host(shared, id, |h, cx| {
-            if let Some(m) = m.take() {
-                h.microtask(m, cx)
-            }
-        });
-    }
-}
-
-impl<H: Host> Actor for EventLoop<H> {
-    type Context = Context<Self>;
-}
-
-impl<H: Host> Handler<LoopMessage<H>> for EventLoop<H> {
-    type Result = ();
-
-    fn handle(&mut self, msg: LoopMessage<H>, ctx: &mut Self::Context) {
-        let Some(shared) = self.shared() else { return };
-        match msg {
-            LoopMessage::Task(id, m) => {
-                let source = H::source_of(&m);
-                shared.queues.borrow_mut().push(source, Task::Realm(id, m));
-            }
-            LoopMessage::Delivery(d) => {
-                shared
-                    .queues
-                    .borrow_mut()
-                    .push(TaskSource::DomManipulation, Task::Delivery(d));
-            }
-            LoopMessage::Add { id, host, first } => {
-                shared.add_host(id, host());
-                if let Some(m) = first {
-                    let source = H::source_of(&m);
-                    shared.queues.borrow_mut().push(source, Task::Realm(id, m));
-                }
-            }
-            LoopMessage::Kick => {}
-        }
-        self.turn(ctx);
-    }
 }

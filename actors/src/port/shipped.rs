@@ -1,0 +1,623 @@
+//! Shipped ports as actors: once a port, its twin, or the object it was cloned from has
+//! been transferred (the "has been shipped" flag), each end of the channel is a
+//! [`PortActor`] at its owner, with a typed mailbox ([`PortMsg`]), holding the end's
+//! state machine ([`PortEnd`] of the core's re-homing protocol); the two ends hold each
+//! other's address, and the runtime's [`PortDirectory`] publishes where each end lives
+//! when it moves.
+//!
+//! A transfer re-homes the end: the old incarnation stops (what reaches it afterwards is
+//! dropped, neither dispatched nor acked), the data holder carries the send half and the
+//! dispatch cursor, and the next incarnation starts at the receiving owner, disabled,
+//! and registers with the directory. The peer then sends again what was not acked. See
+//! [`webmessaging_core::rehoming`] for the protocol's steps.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::{Rc, Weak};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, Recipient};
+use webmessaging_core::port_queue::End;
+use webmessaging_core::rehoming::{Body, Effect, Envelope, Location, PortEnd};
+
+pub(crate) use super::directory::DirMsg;
+pub(crate) use super::directory::PortDirectory;
+use super::{PortObject, PortObjectState, Queued};
+use crate::realm::RealmInner;
+use crate::realm_actor::RealmMessage;
+use webmessaging_core::port_queue::{Ownership, PortTask};
+
+/// A message on a shipped channel: the sender keeps it until acked, and may send it again
+/// after a move; the incarnation that dispatches it takes its contents, once.
+#[derive(Clone)]
+pub(crate) struct Slot(Arc<Mutex<Option<Queued>>>);
+
+impl Slot {
+    pub(crate) fn new(q: Queued) -> Slot {
+        Slot(Arc::new(Mutex::new(Some(q))))
+    }
+
+    /// The message, for the dispatching incarnation (`None` if taken already).
+    pub(crate) fn take(&self) -> Option<Queued> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+static NEXT_ADDR: AtomicU64 = AtomicU64::new(1);
+
+/// The address of one incarnation of a shipped end.
+#[derive(Clone)]
+pub(crate) struct PortAddr {
+    id: u64,
+    to: Recipient<PortMsg>,
+}
+
+impl PartialEq for PortAddr {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+
+thread_local! {
+    /// The incarnations living on this thread, by address: a message between two ends on
+    /// one thread is handled at once, as a same-thread task is queued directly, instead
+    /// of a round through an actor mailbox (the receiver still dispatches it as a task of
+    /// its own event loop, after the sending task).
+    static LOCAL: RefCell<HashMap<u64, Weak<ShippedPort>>> = RefCell::new(HashMap::new());
+}
+
+impl PortAddr {
+    /// Sends `m` to the incarnation: handled now if it lives on this thread, through its
+    /// mailbox otherwise.
+    pub(crate) fn send(&self, m: PortMsg) {
+        let local = LOCAL
+            .try_with(|l| l.borrow().get(&self.id).and_then(Weak::upgrade))
+            .ok()
+            .flatten();
+        match local {
+            Some(port) => {
+                if port.handle(m) {
+                    port.actor.do_send(StopPort);
+                }
+            }
+            None => self.to.do_send(m),
+        }
+    }
+}
+
+/// What a port actor's mailbox takes.
+pub(crate) enum PortMsg {
+    /// Envelopes from the peer (step 1).
+    Deliver(Vec<Envelope<Slot>>),
+    /// The peer dispatched up to this sequence number.
+    Ack(u64),
+    /// The peer lives elsewhere now (step 6).
+    PeerMoved(Location<PortAddr>),
+    /// Post from a handle on another thread (a user's actor's [`AttachedPort`]).
+    ///
+    /// [`AttachedPort`]: super::AttachedPort
+    Post(Slot),
+    /// `close()` from such a handle.
+    Close,
+    /// That handle was dropped: the owner is gone.
+    Release,
+}
+
+impl actix::Message for PortMsg {
+    type Result = ();
+}
+
+/// Where a shipped end's tasks run.
+pub(crate) enum Dispatch {
+    /// As tasks of its realm's event loop (the shipped port's task source).
+    Realm {
+        realm: Weak<RealmInner>,
+        key: u64,
+        epoch: u64,
+    },
+    /// Into a user's actor: each body, in order.
+    Sink(Box<dyn Fn(Body<Slot>)>),
+}
+
+/// One incarnation of a shipped end, on its owner's thread.
+pub(crate) struct ShippedPort {
+    pub(crate) state: RefCell<PortEnd<PortAddr, Slot>>,
+    me: PortAddr,
+    actor: Addr<PortActor>,
+    channel: u64,
+    directory: Addr<PortDirectory>,
+    dispatch: Dispatch,
+    /// A dispatch task is queued (realm owners).
+    scheduled: Cell<bool>,
+    /// Envelopes posted in the current task, by destination, sent at its end as one
+    /// message each (realm owners: the receiver cannot run before the task ends, so the
+    /// batching cannot be seen).
+    outbox: RefCell<Vec<(PortAddr, Vec<Envelope<Slot>>)>>,
+    flush_pending: Cell<bool>,
+    /// Itself, for the deferred flush.
+    this: RefCell<Weak<ShippedPort>>,
+}
+
+impl ShippedPort {
+    /// Starts an incarnation on this thread: `make` builds its state given its address.
+    pub(crate) fn start(
+        channel: u64,
+        directory: Addr<PortDirectory>,
+        dispatch: Dispatch,
+        strong: bool,
+        make: impl FnOnce(PortAddr) -> PortEnd<PortAddr, Slot>,
+    ) -> Rc<ShippedPort> {
+        let r = Reserved::new();
+        let state = make(r.addr());
+        ShippedPort::launch(r, channel, directory, dispatch, strong, state)
+    }
+
+    /// Starts the incarnation whose address was `reserved`, with `state`.
+    pub(crate) fn launch(
+        reserved: Reserved,
+        channel: u64,
+        directory: Addr<PortDirectory>,
+        dispatch: Dispatch,
+        strong: bool,
+        state: PortEnd<PortAddr, Slot>,
+    ) -> Rc<ShippedPort> {
+        let Reserved { ctx, actor, me } = reserved;
+        let port = Rc::new(ShippedPort {
+            state: RefCell::new(state),
+            me,
+            actor,
+            channel,
+            directory,
+            dispatch,
+            scheduled: Cell::new(false),
+            outbox: RefCell::new(Vec::new()),
+            flush_pending: Cell::new(false),
+            this: RefCell::new(Weak::new()),
+        });
+        *port.this.borrow_mut() = Rc::downgrade(&port);
+        let held = if strong {
+            Held::Strong(port.clone())
+        } else {
+            Held::Weak(Rc::downgrade(&port))
+        };
+        ctx.run(PortActor { port: held });
+        let _ = LOCAL.try_with(|l| {
+            l.borrow_mut().insert(port.me.id, Rc::downgrade(&port));
+        });
+        port
+    }
+
+    /// Handles a message for this incarnation; `true` when it ends (its handle was
+    /// released).
+    fn handle(&self, msg: PortMsg) -> bool {
+        match msg {
+            PortMsg::Deliver(envelopes) => {
+                self.state.borrow_mut().on_deliver(envelopes);
+                self.schedule();
+            }
+            PortMsg::Ack(upto) => self.state.borrow_mut().on_ack(upto),
+            PortMsg::PeerMoved(peer) => {
+                let e = self.state.borrow_mut().on_peer_moved(peer);
+                self.apply(e);
+            }
+            PortMsg::Post(slot) => {
+                let e = self.state.borrow_mut().post(slot);
+                self.apply(e);
+            }
+            PortMsg::Close => self.close(),
+            PortMsg::Release => {
+                self.orphan();
+                return true;
+            }
+        }
+        false
+    }
+
+    /// This incarnation stops being reachable on this thread.
+    fn unlist(&self) {
+        let _ = LOCAL.try_with(|l| {
+            l.borrow_mut().remove(&self.me.id);
+        });
+    }
+
+    /// This incarnation's address.
+    pub(crate) fn addr(&self) -> PortAddr {
+        self.me.clone()
+    }
+
+    /// The channel's directory.
+    pub(crate) fn directory(&self) -> &Addr<PortDirectory> {
+        &self.directory
+    }
+
+    /// The channel's id.
+    pub(crate) fn channel(&self) -> u64 {
+        self.channel
+    }
+
+    /// Sends what the state machine asks for.
+    pub(crate) fn apply(&self, effects: impl IntoIterator<Item = Effect<PortAddr, Slot>>) {
+        for e in effects {
+            match e {
+                Effect::Deliver { to, envelopes, .. } => self.send_envelopes(to, envelopes),
+                Effect::Ack { to, upto, .. } => to.send(PortMsg::Ack(upto)),
+                Effect::PeerMoved { to, peer, .. } => to.send(PortMsg::PeerMoved(peer)),
+                Effect::Register { end, location } => self.directory.do_send(DirMsg::Register {
+                    channel: self.channel,
+                    end,
+                    location,
+                }),
+            }
+        }
+    }
+
+    /// Sends envelopes to `to`: at the end of the current task, batched, for a realm's
+    /// port; at once otherwise.
+    fn send_envelopes(&self, to: PortAddr, mut envelopes: Vec<Envelope<Slot>>) {
+        let Dispatch::Realm { realm, .. } = &self.dispatch else {
+            to.send(PortMsg::Deliver(envelopes));
+            return;
+        };
+        {
+            let mut out = self.outbox.borrow_mut();
+            match out.last_mut() {
+                Some((addr, batch)) if *addr == to => batch.append(&mut envelopes),
+                _ => out.push((to, envelopes)),
+            }
+        }
+        if self.flush_pending.replace(true) {
+            return;
+        }
+        match realm.upgrade() {
+            Some(realm) => {
+                let this = self.this.borrow().clone();
+                realm.event_loop.after_task(Box::new(move || {
+                    if let Some(port) = this.upgrade() {
+                        port.flush();
+                    }
+                }));
+            }
+            None => self.flush(),
+        }
+    }
+
+    /// Sends what the current task posted.
+    pub(crate) fn flush(&self) {
+        self.flush_pending.set(false);
+        let out = std::mem::take(&mut *self.outbox.borrow_mut());
+        for (to, envelopes) in out {
+            to.send(PortMsg::Deliver(envelopes));
+        }
+    }
+
+    /// `postMessage` on this end.
+    pub(crate) fn post(&self, q: Queued) {
+        let one = self.state.borrow_mut().post_one(Slot::new(q));
+        if let Some((to, env)) = one {
+            self.send_envelope(to, env);
+        }
+    }
+
+    /// One envelope to `to`, batched like [`send_envelopes`](Self::send_envelopes).
+    fn send_envelope(&self, to: PortAddr, env: Envelope<Slot>) {
+        if let Dispatch::Realm { .. } = &self.dispatch {
+            let appended = match self.outbox.borrow_mut().last_mut() {
+                Some((addr, batch)) if *addr == to => {
+                    batch.push(env);
+                    None
+                }
+                _ => Some(env),
+            };
+            match appended {
+                None => {}
+                Some(env) => self.send_envelopes(to, vec![env]),
+            }
+            return;
+        }
+        to.send(PortMsg::Deliver(vec![env]));
+    }
+
+    /// `start()`.
+    pub(crate) fn start_queue(&self) {
+        self.state.borrow_mut().start();
+        self.schedule();
+    }
+
+    /// `close()`: in band, after what was sent.
+    pub(crate) fn close(&self) {
+        let e = self.state.borrow_mut().close();
+        self.apply(e);
+        self.schedule();
+    }
+
+    /// Acks what was dispatched.
+    pub(crate) fn ack(&self) {
+        let e = self.state.borrow_mut().ack();
+        self.apply(e);
+    }
+
+    /// Makes sure the waiting tasks will run: a task of the owner realm's event loop, or
+    /// straight into the user's actor.
+    pub(crate) fn schedule(&self) {
+        if !self.state.borrow().has_task() {
+            return;
+        }
+        match &self.dispatch {
+            Dispatch::Realm { realm, key, epoch } => {
+                if self.scheduled.replace(true) {
+                    return;
+                }
+                if let Some(realm) = realm.upgrade() {
+                    realm.shared_addr.do_send(RealmMessage::PortReady {
+                        key: *key,
+                        generation: *epoch,
+                    });
+                }
+            }
+            Dispatch::Sink(sink) => {
+                loop {
+                    let next = self.state.borrow_mut().next_dispatch();
+                    match next {
+                        Some(body) => sink(body),
+                        None => break,
+                    }
+                }
+                self.ack();
+            }
+        }
+    }
+
+    /// The next task for the realm's dispatch task; `None` ends the batch (and a later
+    /// delivery schedules a new one).
+    pub(crate) fn next_task(&self) -> Option<Body<Slot>> {
+        let next = self.state.borrow_mut().next_dispatch();
+        if next.is_none() {
+            self.scheduled.set(false);
+            self.ack();
+        }
+        next
+    }
+
+    /// The realm's dispatch task ran its batch bound with tasks left: it goes on later.
+    pub(crate) fn batch_done(&self) {
+        self.ack();
+    }
+
+    /// The transfer steps (step 2): this incarnation stops; its state goes with the port.
+    pub(crate) fn ship(&self) -> webmessaging_core::rehoming::ShippedEnd<PortAddr, Slot> {
+        self.flush();
+        let end = self.state.borrow().end();
+        let placeholder = PortEnd::new(end, self.me.clone(), self.me.clone());
+        let state = std::mem::replace(&mut *self.state.borrow_mut(), placeholder);
+        self.state.borrow_mut().lose();
+        self.unlist();
+        self.actor.do_send(StopPort);
+        state.ship()
+    }
+
+    /// The owner went away (step 7): the unacked messages and the `Close` go to the
+    /// directory, for the peer wherever it lives.
+    pub(crate) fn orphan(&self) {
+        self.flush();
+        let end = self.state.borrow().end();
+        let placeholder = PortEnd::new(end, self.me.clone(), self.me.clone());
+        let state = std::mem::replace(&mut *self.state.borrow_mut(), placeholder);
+        self.state.borrow_mut().lose();
+        self.unlist();
+        self.actor.do_send(StopPort);
+        self.directory.do_send(DirMsg::Orphan {
+            channel: self.channel,
+            end,
+            envelopes: state.orphan(),
+        });
+    }
+
+    /// The channel is lost (a doomed post): nothing more happens at this end, no `close`.
+    pub(crate) fn lose(&self) {
+        self.state.borrow_mut().lose();
+    }
+}
+
+impl Drop for ShippedPort {
+    fn drop(&mut self) {
+        self.unlist();
+    }
+}
+
+/// A port actor's mailbox made before its state (two ends made at once need each other's
+/// address first).
+pub(crate) struct Reserved {
+    ctx: Context<PortActor>,
+    actor: Addr<PortActor>,
+    me: PortAddr,
+}
+
+impl Reserved {
+    /// A new mailbox on this thread.
+    pub(crate) fn new() -> Reserved {
+        let ctx = Context::<PortActor>::new();
+        let actor = ctx.address();
+        let me = PortAddr {
+            id: NEXT_ADDR.fetch_add(1, Ordering::Relaxed),
+            to: actor.clone().recipient(),
+        };
+        Reserved { ctx, actor, me }
+    }
+
+    /// Its address.
+    pub(crate) fn addr(&self) -> PortAddr {
+        self.me.clone()
+    }
+}
+
+/// Stops a port actor (its incarnation shipped or orphaned).
+struct StopPort;
+
+impl actix::Message for StopPort {
+    type Result = ();
+}
+
+enum Held {
+    /// A realm's port object owns the incarnation.
+    Weak(Weak<ShippedPort>),
+    /// A user's actor holds it through an `AttachedPort` handle: the actor owns it.
+    Strong(Rc<ShippedPort>),
+}
+
+/// The mailbox of one incarnation of a shipped end.
+pub(crate) struct PortActor {
+    port: Held,
+}
+
+impl Actor for PortActor {
+    type Context = Context<Self>;
+}
+
+impl Handler<StopPort> for PortActor {
+    type Result = ();
+
+    fn handle(&mut self, _: StopPort, ctx: &mut Self::Context) {
+        self.port = Held::Weak(Weak::new());
+        ctx.stop();
+    }
+}
+
+impl Handler<PortMsg> for PortActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: PortMsg, ctx: &mut Self::Context) {
+        let port = match &self.port {
+            Held::Weak(w) => w.upgrade(),
+            Held::Strong(p) => Some(p.clone()),
+        };
+        let Some(port) = port else {
+            // The incarnation is gone (shipped on, or its owner went away): what reaches
+            // it now is dropped, neither dispatched nor acked (step 2).
+            ctx.stop();
+            return;
+        };
+        if port.handle(msg) {
+            self.port = Held::Weak(Weak::new());
+            ctx.stop();
+        }
+    }
+}
+
+impl PortObject {
+    /// Sets the has-been-shipped flag of this port and its twin (transfer steps 1 and 3):
+    /// their queues leave the unshipped port message queue and both ends become port
+    /// actors, with the tasks that waited in the entanglement. Both ends are in this realm
+    /// until now.
+    pub(super) fn set_shipped(&self) {
+        if self.channel.shipped.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Some(realm) = self.realm.upgrade() else {
+            return;
+        };
+        let twin_key = match self.channel.lock().ownership(self.end.peer()) {
+            Ownership::Owned { owner, .. } => owner.realm_key(),
+            _ => None,
+        };
+        realm.event_loop.take_unshipped(realm.host_id(), self.key);
+        let twin = twin_key.and_then(|k| {
+            realm.event_loop.take_unshipped(realm.host_id(), k);
+            realm.port(k)
+        });
+        if let Some(t) = &twin {
+            t.pending.borrow_mut().clear();
+        }
+        let [first, second] = self.channel.lock().dismantle();
+        let (mine, theirs) = match self.end {
+            End::First => (first, second),
+            End::Second => (second, first),
+        };
+        let directory = realm.browser.port_directory();
+        let (r_mine, r_twin) = (Reserved::new(), Reserved::new());
+        let mut e_mine = PortEnd::new(self.end, r_mine.addr(), r_twin.addr());
+        let mut e_twin = PortEnd::new(self.end.peer(), r_twin.addr(), r_mine.addr());
+        // What waited for each end, as sent (and unacked) by the other. Returns whether
+        // a `close` was among it.
+        let carry =
+            |to: &mut PortEnd<_, _>, from: &mut PortEnd<_, _>, tasks: Vec<PortTask<Queued>>| {
+                let mut closed = false;
+                for t in tasks {
+                    let e = match t {
+                        PortTask::Message(q) => from.post(Slot::new(q)),
+                        PortTask::Close => {
+                            closed = true;
+                            from.close()
+                        }
+                    };
+                    if let Some(Effect::Deliver { envelopes, .. }) = e {
+                        to.on_deliver(envelopes);
+                    }
+                }
+                closed
+            };
+        let (mine_tasks, mine_enabled, mine_closed) = mine;
+        let (theirs_tasks, theirs_enabled, theirs_closed) = theirs;
+        let close_to_mine = carry(&mut e_mine, &mut e_twin, mine_tasks);
+        let close_to_twin = carry(&mut e_twin, &mut e_mine, theirs_tasks);
+        for (e, enabled) in [(&mut e_mine, mine_enabled), (&mut e_twin, theirs_enabled)] {
+            if enabled {
+                e.start();
+            }
+        }
+        // An end closed earlier whose `close` its peer has dispatched already: the peer
+        // is disentangled, and nothing more happens between them.
+        if theirs_closed && !close_to_mine {
+            e_mine.lose();
+            e_twin.lose();
+        }
+        if mine_closed && !close_to_twin {
+            e_mine.lose();
+            e_twin.lose();
+        }
+        let (first_addr, second_addr) = match self.end {
+            End::First => (r_mine.addr(), r_twin.addr()),
+            End::Second => (r_twin.addr(), r_mine.addr()),
+        };
+        directory.do_send(DirMsg::Create {
+            channel: self.channel.id,
+            first: first_addr,
+            second: second_addr,
+        });
+        let dispatch = |key, epoch| Dispatch::Realm {
+            realm: Rc::downgrade(&realm),
+            key,
+            epoch,
+        };
+        let sp_mine = ShippedPort::launch(
+            r_mine,
+            self.channel.id,
+            directory.clone(),
+            dispatch(self.key, self.generation),
+            false,
+            e_mine,
+        );
+        *self.shipped.borrow_mut() = Some(sp_mine);
+        let sp_twin = ShippedPort::launch(
+            r_twin,
+            self.channel.id,
+            directory,
+            match &twin {
+                Some(t) => dispatch(t.key, t.generation),
+                None => dispatch(0, 0),
+            },
+            false,
+            e_twin,
+        );
+        match twin {
+            Some(t) if t.state.get() == PortObjectState::Active => {
+                t.set_shipped_port(sp_twin.clone());
+                // The twin's tasks (if any) now run from its own source.
+                sp_twin.schedule();
+            }
+            Some(t) => t.set_shipped_port(sp_twin),
+            // The twin is gone: its end closes now, for its peer.
+            None => sp_twin.orphan(),
+        }
+    }
+}
