@@ -1965,6 +1965,34 @@ mod chaos {
                 }
             }
         }
+        // No port is left that nobody holds: the port directory knows exactly the shipped
+        // channels with an end still held (the mesh, and the data channels that moved and
+        // are not closed at both ends).
+        let n_mesh = (0..n_realms)
+            .flat_map(|x| (x + 1..n_realms).map(move |y| (x, y)))
+            .filter(|(x, y)| !(model.dead.contains(x) && model.dead.contains(y)))
+            .count();
+        let live_data = (0..case.channels)
+            .filter(|&ch| {
+                let (a, b) = (At { ch, end: 0 }, At { ch, end: 1 });
+                let moved = model.from.contains_key(&a) || model.from.contains_key(&b);
+                moved && !(model.closed[&a] && model.closed[&b])
+            })
+            .count();
+        let want = n_mesh + live_data;
+        let mut have = usize::MAX;
+        for _ in 0..250 {
+            have = browser.shipped_channel_count().await;
+            if have == want {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if have != want {
+            return Err(format!(
+                "the port directory tracks {have} shipped channels, {want} have a live end"
+            ));
+        }
         if std::env::var_os("CHAOS_STATS").is_some() {
             let closes = log
                 .iter()
