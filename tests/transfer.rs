@@ -677,6 +677,65 @@ async fn transfer_from_inside_listener_with_messages_waiting() {
     browser.shutdown();
 }
 
+/// A port re-shipped inside the task that received it (an iframe forwards it to a worker
+/// from the listener that got it), while its peer keeps posting before and after: the
+/// worker gets every message once, in order; nothing stops at the iframe.
+#[actix_rt::test]
+async fn a_port_reshipped_in_the_task_that_received_it() {
+    let browser = Browser::new();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let t = tx.clone();
+    let w = browser
+        .open_with("https://parent.example/", move |scope: &Scope| {
+            let t = t.clone();
+            let b = iframe(scope, "https://b.example/", move |scope| {
+                let t = t.clone();
+                let worker = scope
+                    .spawn_worker_with("https://b.example/w.js", move |w: &Scope| {
+                        let t = t.clone();
+                        w.on_message(move |w: &Scope, e: &MessageEvent| {
+                            let p = e.ports()[0].clone();
+                            p.on_message(reporter(&t, "W"));
+                            keep(w, &[p]);
+                        });
+                    })
+                    .unwrap();
+                scope.on_message(move |_s: &Scope, e: &MessageEvent| {
+                    // Straight on, in the same task: the iframe never starts the port.
+                    let p = e.ports()[0].clone();
+                    worker.post_message(&Value::Null, &[p.to_value()]).unwrap();
+                });
+            });
+            let (p1, p2) = scope.message_channel().into_ports();
+            for i in 1..=20 {
+                p1.post_message(&Value::from(i), &[]).unwrap();
+            }
+            b.post_message(scope, &Value::Null, "*", &[p2.to_value()])
+                .unwrap();
+            for i in 21..=40 {
+                p1.post_message(&Value::from(i), &[]).unwrap();
+            }
+            keep(scope, &[p1]);
+        })
+        .unwrap();
+    for i in 1..=40 {
+        assert_eq!(recv(&mut rx).await, format!("W:{i}"));
+    }
+    // More after everything has moved.
+    w.run(|scope: &Scope| {
+        for i in 41..=45 {
+            kept(scope, 0).post_message(&Value::from(i), &[]).unwrap();
+        }
+    })
+    .await
+    .unwrap();
+    for i in 41..=45 {
+        assert_eq!(recv(&mut rx).await, format!("W:{i}"));
+    }
+    assert!(rx.try_recv().is_err());
+    browser.shutdown();
+}
+
 /// Both ends of one channel transferred in separate messages (port1 to a worker, port2
 /// to an iframe), then ping-pong across threads: every message arrives once, in order.
 #[actix_rt::test]
