@@ -159,23 +159,28 @@ impl<A: Clone + PartialEq, M: Clone> PortEnd<A, M> {
     /// Envelopes from the peer: each sequence number is accepted once, in order; one seen
     /// before is dropped, one ahead of the next expected waits for the gap to fill.
     pub fn on_deliver(&mut self, envelopes: Vec<Envelope<M>>) {
+        for env in envelopes {
+            self.on_deliver_one(env);
+        }
+    }
+
+    /// [`on_deliver`](Self::on_deliver) for one envelope.
+    pub fn on_deliver_one(&mut self, env: Envelope<M>) {
         if self.closed {
             // A closed port dispatches nothing more.
             return;
         }
-        for env in envelopes {
-            if env.seq < self.expected {
-                continue;
-            }
-            if env.seq > self.expected {
-                self.held.entry(env.seq).or_insert(env.body);
-                continue;
-            }
-            self.accept(env);
-            while let Some(body) = self.held.remove(&self.expected) {
-                let seq = self.expected;
-                self.accept(Envelope { seq, body });
-            }
+        if env.seq < self.expected {
+            return;
+        }
+        if env.seq > self.expected {
+            self.held.entry(env.seq).or_insert(env.body);
+            return;
+        }
+        self.accept(env);
+        while let Some(body) = self.held.remove(&self.expected) {
+            let seq = self.expected;
+            self.accept(Envelope { seq, body });
         }
     }
 

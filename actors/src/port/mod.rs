@@ -105,6 +105,7 @@ mod actor_port;
 pub(crate) mod directory;
 mod entanglement;
 mod message_channel;
+mod ship;
 mod shipped;
 
 pub use actor_port::{ActorPort, AttachedPort, PortEvent};

@@ -18,29 +18,69 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, Recipient};
-use webmessaging_core::port_queue::End;
 use webmessaging_core::rehoming::{Body, Effect, Envelope, Location, PortEnd};
 
 pub(crate) use super::directory::DirMsg;
 pub(crate) use super::directory::PortDirectory;
-use super::{PortObject, PortObjectState, Queued};
+use super::Queued;
 use crate::realm::RealmInner;
 use crate::realm_actor::RealmMessage;
-use webmessaging_core::port_queue::{Ownership, PortTask};
 
 /// A message on a shipped channel: the sender keeps it until acked, and may send it again
 /// after a move; the incarnation that dispatches it takes its contents, once.
+///
+/// The messages one task posts on one port share one allocation (a [`Batch`]): a slot is
+/// the batch and an index in it, so a burst costs one allocation, not one per message.
 #[derive(Clone)]
-pub(crate) struct Slot(Arc<Mutex<Option<Queued>>>);
+pub(crate) struct Slot {
+    batch: Arc<Batch>,
+    index: u32,
+}
+
+/// The messages of one task on one port, each taken once by whoever dispatches it.
+pub(crate) struct Batch {
+    items: Mutex<Vec<Option<Queued>>>,
+}
 
 impl Slot {
+    /// A slot of its own.
     pub(crate) fn new(q: Queued) -> Slot {
-        Slot(Arc::new(Mutex::new(Some(q))))
+        Slot {
+            batch: Arc::new(Batch {
+                items: Mutex::new(vec![Some(q)]),
+            }),
+            index: 0,
+        }
+    }
+
+    /// A slot in `batch`, or in a new batch kept in `current` when there is none yet or
+    /// it is full.
+    fn in_batch(current: &mut Option<Arc<Batch>>, q: Queued) -> Slot {
+        if let Some(batch) = current {
+            let mut items = batch.items.lock().unwrap_or_else(|p| p.into_inner());
+            if items.len() < u32::MAX as usize {
+                items.push(Some(q));
+                let index = (items.len() - 1) as u32;
+                drop(items);
+                return Slot {
+                    batch: batch.clone(),
+                    index,
+                };
+            }
+        }
+        let slot = Slot::new(q);
+        *current = Some(slot.batch.clone());
+        slot
     }
 
     /// The message, for the dispatching incarnation (`None` if taken already).
     pub(crate) fn take(&self) -> Option<Queued> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+        self.batch
+            .items
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(self.index as usize)?
+            .take()
     }
 }
 
@@ -50,7 +90,9 @@ static NEXT_ADDR: AtomicU64 = AtomicU64::new(1);
 #[derive(Clone)]
 pub(crate) struct PortAddr {
     id: u64,
-    to: Recipient<PortMsg>,
+    /// Shared: a `Recipient` clone allocates (a boxed sender), and the state machine
+    /// clones the address for every envelope.
+    to: Arc<Recipient<PortMsg>>,
 }
 
 impl PartialEq for PortAddr {
@@ -68,14 +110,18 @@ thread_local! {
 }
 
 impl PortAddr {
+    /// The incarnation, if it lives on this thread.
+    fn local(&self) -> Option<Rc<ShippedPort>> {
+        LOCAL
+            .try_with(|l| l.borrow().get(&self.id).and_then(Weak::upgrade))
+            .ok()
+            .flatten()
+    }
+
     /// Sends `m` to the incarnation: handled now if it lives on this thread, through its
     /// mailbox otherwise.
     pub(crate) fn send(&self, m: PortMsg) {
-        let local = LOCAL
-            .try_with(|l| l.borrow().get(&self.id).and_then(Weak::upgrade))
-            .ok()
-            .flatten();
-        match local {
+        match self.local() {
             Some(port) => {
                 if port.handle(m) {
                     port.actor.do_send(StopPort);
@@ -135,6 +181,10 @@ pub(crate) struct ShippedPort {
     /// batching cannot be seen).
     outbox: RefCell<Vec<(PortAddr, Vec<Envelope<Slot>>)>>,
     flush_pending: Cell<bool>,
+    /// The batch the current task's messages go into (until the flush).
+    batch: RefCell<Option<Arc<Batch>>>,
+    /// The peer's address id and its incarnation here, if on this thread.
+    peer_cache: RefCell<Option<(u64, Weak<ShippedPort>)>>,
     /// Itself, for the deferred flush.
     this: RefCell<Weak<ShippedPort>>,
 }
@@ -173,6 +223,8 @@ impl ShippedPort {
             scheduled: Cell::new(false),
             outbox: RefCell::new(Vec::new()),
             flush_pending: Cell::new(false),
+            batch: RefCell::new(None),
+            peer_cache: RefCell::new(None),
             this: RefCell::new(Weak::new()),
         });
         *port.this.borrow_mut() = Rc::downgrade(&port);
@@ -282,9 +334,24 @@ impl ShippedPort {
         }
     }
 
+    /// The incarnation at `to` if it lives on this thread (the last answer is kept: a
+    /// burst asks for the same peer every time).
+    fn local_peer(&self, to: &PortAddr) -> Option<Rc<ShippedPort>> {
+        if let Some((id, weak)) = &*self.peer_cache.borrow() {
+            if *id == to.id {
+                return weak.upgrade();
+            }
+        }
+        let found = to.local();
+        *self.peer_cache.borrow_mut() =
+            Some((to.id, found.as_ref().map_or_else(Weak::new, Rc::downgrade)));
+        found
+    }
+
     /// Sends what the current task posted.
     pub(crate) fn flush(&self) {
         self.flush_pending.set(false);
+        *self.batch.borrow_mut() = None;
         let out = std::mem::take(&mut *self.outbox.borrow_mut());
         for (to, envelopes) in out {
             to.send(PortMsg::Deliver(envelopes));
@@ -293,14 +360,26 @@ impl ShippedPort {
 
     /// `postMessage` on this end.
     pub(crate) fn post(&self, q: Queued) {
-        let one = self.state.borrow_mut().post_one(Slot::new(q));
+        let slot = match &self.dispatch {
+            Dispatch::Realm { .. } => Slot::in_batch(&mut self.batch.borrow_mut(), q),
+            Dispatch::Sink(_) => Slot::new(q),
+        };
+        let one = self.state.borrow_mut().post_one(slot);
         if let Some((to, env)) = one {
             self.send_envelope(to, env);
         }
     }
 
-    /// One envelope to `to`, batched like [`send_envelopes`](Self::send_envelopes).
+    /// One envelope to `to`, batched like [`send_envelopes`](Self::send_envelopes); to an
+    /// incarnation on this thread, at once (no mailbox to spare a message in).
     fn send_envelope(&self, to: PortAddr, env: Envelope<Slot>) {
+        if self.outbox.borrow().is_empty() {
+            if let Some(port) = self.local_peer(&to) {
+                port.state.borrow_mut().on_deliver_one(env);
+                port.schedule();
+                return;
+            }
+        }
         if let Dispatch::Realm { .. } = &self.dispatch {
             let appended = match self.outbox.borrow_mut().last_mut() {
                 Some((addr, batch)) if *addr == to => {
@@ -440,7 +519,7 @@ impl Reserved {
         let actor = ctx.address();
         let me = PortAddr {
             id: NEXT_ADDR.fetch_add(1, Ordering::Relaxed),
-            to: actor.clone().recipient(),
+            to: Arc::new(actor.clone().recipient()),
         };
         Reserved { ctx, actor, me }
     }
@@ -500,124 +579,6 @@ impl Handler<PortMsg> for PortActor {
         if port.handle(msg) {
             self.port = Held::Weak(Weak::new());
             ctx.stop();
-        }
-    }
-}
-
-impl PortObject {
-    /// Sets the has-been-shipped flag of this port and its twin (transfer steps 1 and 3):
-    /// their queues leave the unshipped port message queue and both ends become port
-    /// actors, with the tasks that waited in the entanglement. Both ends are in this realm
-    /// until now.
-    pub(super) fn set_shipped(&self) {
-        if self.channel.shipped.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let Some(realm) = self.realm.upgrade() else {
-            return;
-        };
-        let twin_key = match self.channel.lock().ownership(self.end.peer()) {
-            Ownership::Owned { owner, .. } => owner.realm_key(),
-            _ => None,
-        };
-        realm.event_loop.take_unshipped(realm.host_id(), self.key);
-        let twin = twin_key.and_then(|k| {
-            realm.event_loop.take_unshipped(realm.host_id(), k);
-            realm.port(k)
-        });
-        if let Some(t) = &twin {
-            t.pending.borrow_mut().clear();
-        }
-        let [first, second] = self.channel.lock().dismantle();
-        let (mine, theirs) = match self.end {
-            End::First => (first, second),
-            End::Second => (second, first),
-        };
-        let directory = realm.browser.port_directory();
-        let (r_mine, r_twin) = (Reserved::new(), Reserved::new());
-        let mut e_mine = PortEnd::new(self.end, r_mine.addr(), r_twin.addr());
-        let mut e_twin = PortEnd::new(self.end.peer(), r_twin.addr(), r_mine.addr());
-        // What waited for each end, as sent (and unacked) by the other. Returns whether
-        // a `close` was among it.
-        let carry =
-            |to: &mut PortEnd<_, _>, from: &mut PortEnd<_, _>, tasks: Vec<PortTask<Queued>>| {
-                let mut closed = false;
-                for t in tasks {
-                    let e = match t {
-                        PortTask::Message(q) => from.post(Slot::new(q)),
-                        PortTask::Close => {
-                            closed = true;
-                            from.close()
-                        }
-                    };
-                    if let Some(Effect::Deliver { envelopes, .. }) = e {
-                        to.on_deliver(envelopes);
-                    }
-                }
-                closed
-            };
-        let (mine_tasks, mine_enabled, mine_closed) = mine;
-        let (theirs_tasks, theirs_enabled, theirs_closed) = theirs;
-        let close_to_mine = carry(&mut e_mine, &mut e_twin, mine_tasks);
-        let close_to_twin = carry(&mut e_twin, &mut e_mine, theirs_tasks);
-        for (e, enabled) in [(&mut e_mine, mine_enabled), (&mut e_twin, theirs_enabled)] {
-            if enabled {
-                e.start();
-            }
-        }
-        // An end closed earlier whose `close` its peer has dispatched already: the peer
-        // is disentangled, and nothing more happens between them.
-        if theirs_closed && !close_to_mine {
-            e_mine.lose();
-            e_twin.lose();
-        }
-        if mine_closed && !close_to_twin {
-            e_mine.lose();
-            e_twin.lose();
-        }
-        let (first_addr, second_addr) = match self.end {
-            End::First => (r_mine.addr(), r_twin.addr()),
-            End::Second => (r_twin.addr(), r_mine.addr()),
-        };
-        directory.do_send(DirMsg::Create {
-            channel: self.channel.id,
-            first: first_addr,
-            second: second_addr,
-        });
-        let dispatch = |key, epoch| Dispatch::Realm {
-            realm: Rc::downgrade(&realm),
-            key,
-            epoch,
-        };
-        let sp_mine = ShippedPort::launch(
-            r_mine,
-            self.channel.id,
-            directory.clone(),
-            dispatch(self.key, self.generation),
-            false,
-            e_mine,
-        );
-        *self.shipped.borrow_mut() = Some(sp_mine);
-        let sp_twin = ShippedPort::launch(
-            r_twin,
-            self.channel.id,
-            directory,
-            match &twin {
-                Some(t) => dispatch(t.key, t.generation),
-                None => dispatch(0, 0),
-            },
-            false,
-            e_twin,
-        );
-        match twin {
-            Some(t) if t.state.get() == PortObjectState::Active => {
-                t.set_shipped_port(sp_twin.clone());
-                // The twin's tasks (if any) now run from its own source.
-                sp_twin.schedule();
-            }
-            Some(t) => t.set_shipped_port(sp_twin),
-            // The twin is gone: its end closes now, for its peer.
-            None => sp_twin.orphan(),
         }
     }
 }
