@@ -53,7 +53,7 @@
 //! | realm + global (`Window` with its `Document`, `DedicatedWorkerGlobalScope`) | a realm shell ([`realm_actor::RealmActor`]) hosted by its agent's event loop; each task it runs is one task of the standard's event loop; script sees the global as a [`Scope`] |
 //! | `WindowProxy` | [`WindowProxy`]: a `Send` handle naming a browsing context; after navigation or restart it reaches the new document |
 //! | `window.postMessage(message, targetOrigin, transfer)` | [`WindowProxy::post_message`], [`WindowProxy::post`] for any `T: Serialize` |
-//! | `MessageChannel`, `MessagePort`, port message queue | [`MessageChannel`], [`MessagePort`]; both queues of a channel live in its entanglement, and the owner realm's actor runs them ([`port`] explains why) |
+//! | `MessageChannel`, `MessagePort`, port message queue | [`MessageChannel`], [`MessagePort`]; a never-shipped channel's queues live in its entanglement, in the unshipped port message queue; once shipped, each end is a port actor, re-homed on transfer by the protocol of [`webmessaging_core::rehoming`] ([`port`] explains why) |
 //! | `BroadcastChannel` | [`BroadcastChannel`], fanned out by the broadcast registry actor |
 //! | `Worker`, dedicated worker global | [`Worker`], and a [`Scope`] whose [`kind`](Scope::kind) is [`GlobalKind::DedicatedWorker`] |
 //! | `MessageEvent` | [`MessageEvent`]; `data` as a [`Value`](webmessaging_core::value::Value) or any `T: Deserialize` ([`MessageEvent::data_as`]) |
