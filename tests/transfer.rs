@@ -1182,6 +1182,11 @@ mod chaos {
         Close {
             at: At,
         },
+        /// Post on `at` with its own peer (held here too) in the transfer list: the
+        /// channel is lost, both ends dead, no `close` anywhere.
+        Doom {
+            at: At,
+        },
         /// Start the port and, from inside its listener, transfer it to `dest` when the
         /// message with sequence number `trigger` (or a later one) arrives.
         Arm {
@@ -1198,6 +1203,7 @@ mod chaos {
                 | Cmd::Transfer { at, .. }
                 | Cmd::Start { at }
                 | Cmd::Close { at }
+                | Cmd::Doom { at }
                 | Cmd::Arm { at, .. } => *at,
             }
         }
@@ -1405,6 +1411,20 @@ mod chaos {
                 let entry = a.borrow_mut().ports.remove(&at).unwrap();
                 entry.port.close();
             }
+            Cmd::Doom { .. } => {
+                let (x, y) = {
+                    let mut a = a.borrow_mut();
+                    let x = a.ports.remove(&at).unwrap();
+                    let y = a
+                        .ports
+                        .remove(&at.peer())
+                        .expect("agent: doom without both ends here");
+                    (x, y)
+                };
+                x.port
+                    .post_message(&Value::Null, &[y.port.to_value()])
+                    .expect("a doomed post is no error");
+            }
             Cmd::Transfer { dest, via_mesh, .. } => ship(scope, at, dest, via_mesh),
             Cmd::Arm { dest, trigger, .. } => {
                 let fire_now = {
@@ -1559,6 +1579,10 @@ mod chaos {
             ch: u8,
             end: u8,
         },
+        Doom {
+            ch: u8,
+            end: u8,
+        },
         Arm {
             ch: u8,
             end: u8,
@@ -1599,6 +1623,7 @@ mod chaos {
                 .prop_map(|(ch, end, dest, via_mesh)| Op::Transfer { ch, end, dest, via_mesh }),
             2 => (ch.clone(), end.clone()).prop_map(|(ch, end)| Op::Start { ch, end }),
             1 => (ch.clone(), end.clone()).prop_map(|(ch, end)| Op::Close { ch, end }),
+            1 => (ch.clone(), end.clone()).prop_map(|(ch, end)| Op::Doom { ch, end }),
             2 => (ch, end, dest.clone()).prop_map(|(ch, end, dest)| Op::Arm { ch, end, dest }),
             1 => (dest, prop_oneof![Just(Fault::Crash), Just(Fault::Terminate), Just(Fault::Navigate)])
                 .prop_map(|(realm, kind)| Op::Fault { realm, kind }),
@@ -1883,6 +1908,7 @@ mod chaos {
                 | Op::Transfer { ch, end, .. }
                 | Op::Start { ch, end }
                 | Op::Close { ch, end }
+                | Op::Doom { ch, end }
                 | Op::Arm { ch, end, .. } => (ch % case.channels, end),
                 Op::Fault { .. } => unreachable!("handled above"),
             };
@@ -1915,6 +1941,24 @@ mod chaos {
                     }
                     model.closed.insert(at, true);
                     driver.dispatch(owner, Cmd::Close { at }).await;
+                }
+                Op::Doom { .. } => {
+                    let peer = at.peer();
+                    let armed = model.armed.iter().any(|(a, _)| *a == at || *a == peer);
+                    if model.closed[&peer] || model.owner[&peer] != owner || armed {
+                        continue;
+                    }
+                    // Both ends must be at the owner now.
+                    for end in [at, peer] {
+                        let hop = driver.hops.borrow().get(&end).copied().unwrap_or(0);
+                        while !log.contains(&Rec::Adopted { at: end, hop }) {
+                            let r = next_rec(&mut rx, &log).await?;
+                            log.push(r);
+                        }
+                    }
+                    model.closed.insert(at, true);
+                    model.closed.insert(peer, true);
+                    driver.dispatch(owner, Cmd::Doom { at }).await;
                 }
                 Op::Arm { dest, .. } => {
                     let dest = dest % n_realms;
