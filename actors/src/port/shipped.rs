@@ -183,8 +183,6 @@ pub(crate) struct ShippedPort {
     flush_pending: Cell<bool>,
     /// The batch the current task's messages go into (until the flush).
     batch: RefCell<Option<Arc<Batch>>>,
-    /// The peer's address id and its incarnation here, if on this thread.
-    peer_cache: RefCell<Option<(u64, Weak<ShippedPort>)>>,
     /// Itself, for the deferred flush.
     this: RefCell<Weak<ShippedPort>>,
 }
@@ -224,7 +222,6 @@ impl ShippedPort {
             outbox: RefCell::new(Vec::new()),
             flush_pending: Cell::new(false),
             batch: RefCell::new(None),
-            peer_cache: RefCell::new(None),
             this: RefCell::new(Weak::new()),
         });
         *port.this.borrow_mut() = Rc::downgrade(&port);
@@ -334,20 +331,6 @@ impl ShippedPort {
         }
     }
 
-    /// The incarnation at `to` if it lives on this thread (the last answer is kept: a
-    /// burst asks for the same peer every time).
-    fn local_peer(&self, to: &PortAddr) -> Option<Rc<ShippedPort>> {
-        if let Some((id, weak)) = &*self.peer_cache.borrow() {
-            if *id == to.id {
-                return weak.upgrade();
-            }
-        }
-        let found = to.local();
-        *self.peer_cache.borrow_mut() =
-            Some((to.id, found.as_ref().map_or_else(Weak::new, Rc::downgrade)));
-        found
-    }
-
     /// Sends what the current task posted.
     pub(crate) fn flush(&self) {
         self.flush_pending.set(false);
@@ -370,16 +353,8 @@ impl ShippedPort {
         }
     }
 
-    /// One envelope to `to`, batched like [`send_envelopes`](Self::send_envelopes); to an
-    /// incarnation on this thread, at once (no mailbox to spare a message in).
+    /// One envelope to `to`, batched like [`send_envelopes`](Self::send_envelopes).
     fn send_envelope(&self, to: PortAddr, env: Envelope<Slot>) {
-        if self.outbox.borrow().is_empty() {
-            if let Some(port) = self.local_peer(&to) {
-                port.state.borrow_mut().on_deliver_one(env);
-                port.schedule();
-                return;
-            }
-        }
         if let Dispatch::Realm { .. } = &self.dispatch {
             let appended = match self.outbox.borrow_mut().last_mut() {
                 Some((addr, batch)) if *addr == to => {
