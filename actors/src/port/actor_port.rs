@@ -48,6 +48,60 @@ impl<T: 'static> actix::Message for PortEvent<T> {
 /// One end of a shipped channel on its way to an actor (not attached yet).
 ///
 /// `Send`: hand it to an actor in a message. Dropped unattached, it closes the port.
+///
+/// A doubling service, an actix actor outside any realm, answers a page over a port:
+///
+/// ```
+/// use std::time::Duration;
+/// use actix::{Actor, AsyncContext, Context, Handler, Message};
+/// use webmessaging::prelude::*;
+/// use webmessaging::{ActorPort, AttachedPort, PortEvent};
+///
+/// struct Doubler(Option<AttachedPort>);
+/// impl Actor for Doubler {
+///     type Context = Context<Self>;
+/// }
+/// struct Take(ActorPort);
+/// impl Message for Take {
+///     type Result = ();
+/// }
+/// impl Handler<Take> for Doubler {
+///     type Result = ();
+///     fn handle(&mut self, m: Take, ctx: &mut Context<Self>) {
+///         self.0 = Some(m.0.attach::<u32>(ctx.address().recipient()));
+///     }
+/// }
+/// impl Handler<PortEvent<u32>> for Doubler {
+///     type Result = ();
+///     fn handle(&mut self, ev: PortEvent<u32>, _: &mut Context<Self>) {
+///         if let (PortEvent::Message { data, .. }, Some(port)) = (ev, &self.0) {
+///             port.post(&(data * 2)).unwrap();
+///         }
+///     }
+/// }
+///
+/// # #[actix_rt::main]
+/// # async fn main() -> webmessaging::Result<()> {
+/// let doubler = Doubler(None).start();
+/// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u32>();
+/// let browser = Browser::new();
+/// let _page = browser.open_with("https://app.example/", move |scope: &Scope| -> webmessaging::Result<()> {
+///     let (mine, theirs) = scope.message_channel().into_ports();
+///     let tx = tx.clone();
+///     mine.on_message_as(move |_: &Scope, _: &MessageEvent, n: u32| {
+///         let _ = tx.send(n);
+///     });
+///     doubler.do_send(Take(ActorPort::take(&theirs)?));
+///     mine.post(&21u32)?;
+///     scope.set_global(mine);
+///     Ok(())
+/// })?;
+/// let answer = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await;
+/// assert_eq!(answer.ok().flatten(), Some(42));
+/// browser.shutdown();
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct ActorPort {
     holder: PortDataHolder,
