@@ -4,8 +4,8 @@
 //! | --- | --- |
 //! | task source | [`TaskSource`] |
 //! | task queue, one per source | [`TaskQueues`] (a FIFO per source, a sequence number per task) |
-//! | "choose a task queue in an implementation-defined manner" | a [`Scheduler`]: [`OldestFirst`] in the threaded runtime |
-//! | the event loop's current high resolution time | a [`Clock`]: [`RealClock`] |
+//! | "choose a task queue in an implementation-defined manner" | a [`Scheduler`]: [`OldestFirst`] in the threaded runtime, [`Seeded`] for a simulation |
+//! | the event loop's current high resolution time | a [`Clock`]: [`RealClock`], or a [`VirtualClock`] for a simulation |
 //! | map of active timers, timer initialisation steps | [`Timers`] |
 //! | (supervision, not in the standard) a realm's lifecycle | [`lifecycle`]: [`RestartPolicy`], [`LifecycleEvent`], ... |
 //!
@@ -19,8 +19,8 @@ pub mod source;
 pub mod timers;
 pub mod trace;
 
-pub use clock::{Clock, RealClock};
+pub use clock::{Clock, RealClock, VirtualClock};
 pub use lifecycle::{Intensity, LifecycleEvent, RestartPolicy, Strategy, SupervisorSpec};
 pub use queues::TaskQueues;
-pub use source::{Candidate, OldestFirst, Scheduler, TaskSource};
+pub use source::{Candidate, OldestFirst, Scheduler, Seeded, TaskSource};
 pub use timers::{DueTimer, TimerId, Timers};
