@@ -34,7 +34,8 @@ impl End {
         }
     }
 
-    fn index(self) -> usize {
+    /// 0 for `port1`, 1 for `port2` (to index per-end tables).
+    pub fn index(self) -> usize {
         match self {
             End::First => 0,
             End::Second => 1,

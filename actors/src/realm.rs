@@ -468,56 +468,35 @@ impl PortReceiver for RealmPortReceiver<'_> {
             .take()
             .ok_or_else(|| Error::data_clone("MessagePort data holder already used"))?;
         let key = self.realm.next_key();
-        if let Some((shipped, directory)) = holder.shipped.take() {
+        let obj = if let Some((shipped, directory)) = holder.shipped.take() {
             // Transfer-receiving steps of a shipped end (step 4 of the re-homing
             // protocol): its next incarnation starts here, disabled, and registers.
             let epoch = shipped.epoch();
-            let channel_id = channel.id;
+            let dispatch = crate::port::Dispatch::Realm {
+                realm: Rc::downgrade(self.realm),
+                key,
+                epoch,
+            };
+            let sp = crate::port::ShippedPort::receive(shipped, channel.id, directory, dispatch);
             let obj = PortObject::new(self.realm, channel, holder.end, epoch, key);
-            let mut register = None;
-            let sp = crate::port::ShippedPort::start(
-                channel_id,
-                directory,
-                crate::port::Dispatch::Realm {
-                    realm: Rc::downgrade(self.realm),
-                    key,
-                    epoch,
-                },
-                false,
-                |me| {
-                    let (port, r) = shipped.receive(me);
-                    register = Some(r);
-                    port
-                },
-            );
-            sp.apply(register);
             obj.set_shipped_port(sp);
-            if trace::is_enabled() {
-                trace::record(
-                    trace::TraceKind::Transfer,
-                    &self.realm.name,
-                    &self.realm.name,
-                    &format!("received {} (transferred)", obj.name),
-                );
-            }
-            return Ok(obj);
-        }
-        // Transfer-receiving steps: the new owner is this realm; the queued tasks that
-        // travelled with the port wait, disabled, until it is started.
-        let ok = channel.lock().receive(
-            holder.end,
-            holder.generation,
-            PortOwner::Realm {
+            obj
+        } else {
+            // Transfer-receiving steps: the new owner is this realm; the queued tasks that
+            // travelled with the port wait, disabled, until it is started.
+            let owner = PortOwner {
                 addr: self.realm.shared_addr.clone(),
                 key,
-            },
-        );
-        let obj = PortObject::new(self.realm, channel, holder.end, holder.generation, key);
-        if !ok {
-            // The end was closed while in flight (e.g. its peer's channel was doomed): the
-            // new object is born closed.
-            obj.state.set(crate::port::PortObjectState::Closed);
-        }
+            };
+            let ok = channel.lock().receive(holder.end, holder.generation, owner);
+            let obj = PortObject::new(self.realm, channel, holder.end, holder.generation, key);
+            if !ok {
+                // The end was closed while in flight (e.g. its peer's channel was
+                // doomed): the new object is born closed.
+                obj.state.set(crate::port::PortObjectState::Closed);
+            }
+            obj
+        };
         if trace::is_enabled() {
             let detail = format!("received {} (transferred)", obj.name);
             trace::record(

@@ -137,27 +137,31 @@ fn send<T>(r: &Reply<T>, v: T) {
 pub async fn mc_burst(b: &Bench, n: u64) -> (Duration, Duration) {
     b.run(move |scope, tx| {
         let (p1, p2) = scope.message_channel().into_ports();
-        let done = reply(tx);
-        let count = Rc::new(Cell::new(0u64));
-        let sum = Rc::new(Cell::new(0u64));
-        let t0 = Instant::now();
-        let posted = Rc::new(Cell::new(Duration::ZERO));
-        let (c, s, pd, keep) = (count.clone(), sum.clone(), posted.clone(), p1.clone());
-        p2.on_message_as::<Msg, _, _>(move |_, _, m| {
-            s.set(s.get() + m.seq);
-            c.set(c.get() + 1);
-            if c.get() == n {
-                let secs = t0.elapsed();
-                keep.close();
-                send(&done, (secs, pd.get()));
-            }
-        });
-        for i in 0..n {
-            p1.post(&Msg::new(i)).unwrap();
-        }
-        posted.set(t0.elapsed());
+        burst_on(p1, p2, n, reply(tx));
     })
     .await
+}
+
+/// The burst of [`mc_burst`] from `p1` to `p2`: reports (end to end, posting only).
+fn burst_on(p1: MessagePort, p2: MessagePort, n: u64, done: Reply<(Duration, Duration)>) {
+    let count = Rc::new(Cell::new(0u64));
+    let sum = Rc::new(Cell::new(0u64));
+    let t0 = Instant::now();
+    let posted = Rc::new(Cell::new(Duration::ZERO));
+    let (c, s, pd, keep) = (count.clone(), sum.clone(), posted.clone(), p1.clone());
+    p2.on_message_as::<Msg, _, _>(move |_, _, m| {
+        s.set(s.get() + m.seq);
+        c.set(c.get() + 1);
+        if c.get() == n {
+            let secs = t0.elapsed();
+            keep.close();
+            send(&done, (secs, pd.get()));
+        }
+    });
+    for i in 0..n {
+        p1.post(&Msg::new(i)).unwrap();
+    }
+    posted.set(t0.elapsed());
 }
 
 /// One in flight: the next message is posted only when the previous one arrived.
@@ -188,38 +192,42 @@ pub async fn mc_one_in_flight(b: &Bench, n: u64) -> Duration {
 pub async fn mc_ping_pong(b: &Bench, n: usize, warm: usize) -> Latency {
     b.run(move |scope, tx| {
         let (p1, p2) = scope.message_channel().into_ports();
-        let (echo, closer) = (p2.clone(), p2.clone());
-        p2.on_message_as::<Msg, _, _>(move |_, _, m| echo.post(&m).unwrap());
-        // Break the listener's reference cycle when port1 closes.
-        p2.on_close(move |_, _| closer.close());
-        let done = reply(tx);
-        let samples = RefCell::new(Vec::with_capacity(n));
-        let i = Cell::new(-(warm as i64));
-        let t = Rc::new(Cell::new(Instant::now()));
-        let t_start = Cell::new(Instant::now());
-        let (me, t2) = (p1.clone(), t.clone());
-        p1.on_message_as::<Msg, _, _>(move |_, _, _m| {
-            let dt = t2.get().elapsed().as_nanos() as u64;
-            if i.get() >= 0 {
-                samples.borrow_mut().push(dt);
-            }
-            i.set(i.get() + 1);
-            if i.get() == 0 {
-                t_start.set(Instant::now());
-            }
-            if i.get() == n as i64 {
-                let total = t_start.get().elapsed();
-                me.close();
-                send(&done, Latency::from_samples(samples.take(), total));
-                return;
-            }
-            t2.set(Instant::now());
-            me.post(&Msg::new(i.get() as u64)).unwrap();
-        });
-        t.set(Instant::now());
-        p1.post(&Msg::new(0)).unwrap();
+        ping_pong_on(p1, p2, n, warm, reply(tx));
     })
     .await
+}
+
+/// The ping-pong of [`mc_ping_pong`] between `p1` and `p2`.
+fn ping_pong_on(p1: MessagePort, p2: MessagePort, n: usize, warm: usize, done: Reply<Latency>) {
+    let (echo, closer) = (p2.clone(), p2.clone());
+    p2.on_message_as::<Msg, _, _>(move |_, _, m| echo.post(&m).unwrap());
+    // Break the listener's reference cycle when port1 closes.
+    p2.on_close(move |_, _| closer.close());
+    let samples = RefCell::new(Vec::with_capacity(n));
+    let i = Cell::new(-(warm as i64));
+    let t = Rc::new(Cell::new(Instant::now()));
+    let t_start = Cell::new(Instant::now());
+    let (me, t2) = (p1.clone(), t.clone());
+    p1.on_message_as::<Msg, _, _>(move |_, _, _m| {
+        let dt = t2.get().elapsed().as_nanos() as u64;
+        if i.get() >= 0 {
+            samples.borrow_mut().push(dt);
+        }
+        i.set(i.get() + 1);
+        if i.get() == 0 {
+            t_start.set(Instant::now());
+        }
+        if i.get() == n as i64 {
+            let total = t_start.get().elapsed();
+            me.close();
+            send(&done, Latency::from_samples(samples.take(), total));
+            return;
+        }
+        t2.set(Instant::now());
+        me.post(&Msg::new(i.get() as u64)).unwrap();
+    });
+    t.set(Instant::now());
+    p1.post(&Msg::new(0)).unwrap();
 }
 
 // ---------------------------------------------------------------------------
@@ -247,25 +255,10 @@ pub async fn mc_shipped_burst(b: &Bench, n: u64) -> Duration {
     b.run(move |scope, tx| {
         let (p1, p2) = scope.message_channel().into_ports();
         let done = reply(tx);
-        ship_here(scope, &p2, move |_s, p2| {
-            let count = Rc::new(Cell::new(0u64));
-            let sum = Rc::new(Cell::new(0u64));
-            let t0 = Instant::now();
-            let (c, s, keep) = (count.clone(), sum.clone(), p1.clone());
-            p2.on_message_as::<Msg, _, _>(move |_, _, m| {
-                s.set(s.get() + m.seq);
-                c.set(c.get() + 1);
-                if c.get() == n {
-                    keep.close();
-                    send(&done, t0.elapsed());
-                }
-            });
-            for i in 0..n {
-                p1.post(&Msg::new(i)).unwrap();
-            }
-        });
+        ship_here(scope, &p2, move |_s, p2| burst_on(p1, p2, n, done));
     })
     .await
+    .0
 }
 
 /// Ping-pong on a shipped channel (same thread): as [`mc_ping_pong`], port2 shipped first.
@@ -274,34 +267,7 @@ pub async fn mc_shipped_ping_pong(b: &Bench, n: usize, warm: usize) -> Latency {
         let (p1, p2) = scope.message_channel().into_ports();
         let done = reply(tx);
         ship_here(scope, &p2, move |_s, p2| {
-            let (echo, closer) = (p2.clone(), p2.clone());
-            p2.on_message_as::<Msg, _, _>(move |_, _, m| echo.post(&m).unwrap());
-            p2.on_close(move |_, _| closer.close());
-            let samples = RefCell::new(Vec::with_capacity(n));
-            let i = Cell::new(-(warm as i64));
-            let t = Rc::new(Cell::new(Instant::now()));
-            let t_start = Cell::new(Instant::now());
-            let (me, t2) = (p1.clone(), t.clone());
-            p1.on_message_as::<Msg, _, _>(move |_, _, _m| {
-                let dt = t2.get().elapsed().as_nanos() as u64;
-                if i.get() >= 0 {
-                    samples.borrow_mut().push(dt);
-                }
-                i.set(i.get() + 1);
-                if i.get() == 0 {
-                    t_start.set(Instant::now());
-                }
-                if i.get() == n as i64 {
-                    let total = t_start.get().elapsed();
-                    me.close();
-                    send(&done, Latency::from_samples(samples.take(), total));
-                    return;
-                }
-                t2.set(Instant::now());
-                me.post(&Msg::new(i.get() as u64)).unwrap();
-            });
-            t.set(Instant::now());
-            p1.post(&Msg::new(0)).unwrap();
+            ping_pong_on(p1, p2, n, warm, done)
         });
     })
     .await

@@ -4,13 +4,6 @@
 use super::{after, Effect, Envelope, Location};
 use crate::port_queue::End;
 
-fn index(end: End) -> usize {
-    match end {
-        End::First => 0,
-        End::Second => 1,
-    }
-}
-
 /// Where the two ends of one channel live (steps 5 and 7).
 #[derive(Debug)]
 pub struct Directory<A, M> {
@@ -36,7 +29,7 @@ impl<A: Clone + PartialEq, M: Clone> Directory<A, M> {
 
     /// Where `end` lives, as registered last.
     pub fn location(&self, end: End) -> &Location<A> {
-        &self.ends[index(end)]
+        &self.ends[end.index()]
     }
 
     /// Step 5: `end` lives at `location` now. A registration whose epoch is not newer
@@ -44,7 +37,7 @@ impl<A: Clone + PartialEq, M: Clone> Directory<A, M> {
     /// new address, the newcomer is told the peer's latest address, and the newcomer gets
     /// what the peer left behind if its owner went away.
     pub fn register(&mut self, end: End, location: Location<A>) -> Vec<Effect<A, M>> {
-        let i = index(end);
+        let i = end.index();
         if location.epoch <= self.ends[i].epoch {
             return Vec::new();
         }
@@ -81,7 +74,7 @@ impl<A: Clone + PartialEq, M: Clone> Directory<A, M> {
     /// discarded) with `envelopes` unacked, its `Close` last: they go to the peer's
     /// current incarnation now, and to its later ones when they register.
     pub fn orphan(&mut self, end: End, envelopes: Vec<Envelope<M>>) -> Vec<Effect<A, M>> {
-        let i = index(end);
+        let i = end.index();
         for e in envelopes {
             if self.orphans[i].last().map_or(true, |l| l.seq < e.seq) {
                 self.orphans[i].push(e);

@@ -63,13 +63,6 @@ fn end_of(i: usize) -> End {
     }
 }
 
-fn index(end: End) -> usize {
-    match end {
-        End::First => 0,
-        End::Second => 1,
-    }
-}
-
 struct Sim {
     alive: HashMap<A, PortEnd<A, u32>>,
     current: [Option<A>; 2],
@@ -190,7 +183,7 @@ impl Sim {
             }
             Op::Receive(i) if !self.holders.is_empty() => {
                 let h = self.holders.remove(i % self.holders.len());
-                let (e, addr) = (index(h.end()), self.next_addr);
+                let (e, addr) = (h.end().index(), self.next_addr);
                 self.next_addr += 1;
                 let (port, register) = h.receive(addr);
                 self.alive.insert(addr, port);
@@ -200,7 +193,7 @@ impl Sim {
             Op::Discard(i) if !self.holders.is_empty() => {
                 let h = self.holders.remove(i % self.holders.len());
                 let end = h.end();
-                self.gone[index(end)] = true;
+                self.gone[end.index()] = true;
                 let out = self.dir.orphan(end, h.discard());
                 self.apply(DIR, out);
             }

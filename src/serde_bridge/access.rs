@@ -7,6 +7,14 @@ use super::error::{SResult, SerdeError};
 use super::read::RecordDeserializer;
 use crate::clone::tag;
 
+/// Reads and ignores the rest of a map's entries (up to its end).
+fn skip_entries<'de>(m: &mut impl MapAccess<'de, Error = SerdeError>) -> SResult<()> {
+    while m.next_key::<de::IgnoredAny>()?.is_some() {
+        m.next_value::<de::IgnoredAny>()?;
+    }
+    Ok(())
+}
+
 /// Properties of a plain object (keys are strings).
 pub(super) struct ObjectAccess<'d, 'a> {
     pub(super) de: &'d mut RecordDeserializer<'a>,
@@ -25,14 +33,7 @@ impl ObjectAccess<'_, '_> {
 
     #[inline(never)]
     fn drain_rest(&mut self) -> SResult<()> {
-        while !self.done {
-            let k: Option<de::IgnoredAny> = self.next_key()?;
-            if k.is_none() {
-                break;
-            }
-            self.next_value::<de::IgnoredAny>()?;
-        }
-        Ok(())
+        skip_entries(self)
     }
 }
 
@@ -66,15 +67,9 @@ pub(super) struct MapEntries<'d, 'a> {
 }
 
 impl MapEntries<'_, '_> {
+    /// Skips the entries the visitor did not read.
     pub(super) fn drain(&mut self) -> SResult<()> {
-        while !self.done {
-            let k: Option<de::IgnoredAny> = self.next_key()?;
-            if k.is_none() {
-                break;
-            }
-            self.next_value::<de::IgnoredAny>()?;
-        }
-        Ok(())
+        skip_entries(self)
     }
 }
 

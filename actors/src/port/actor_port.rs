@@ -172,19 +172,7 @@ impl ActorPort {
             };
             to.do_send(event);
         };
-        let mut register = None;
-        let sp = ShippedPort::start(
-            channel,
-            directory,
-            Dispatch::Sink(Box::new(sink)),
-            true,
-            |me| {
-                let (port, r) = end.receive(me);
-                register = Some(r);
-                port
-            },
-        );
-        sp.apply(register);
+        let sp = ShippedPort::receive(end, channel, directory, Dispatch::Sink(Box::new(sink)));
         sp.start_queue();
         AttachedPort {
             addr: Some(sp.addr()),

@@ -7,9 +7,9 @@ use std::collections::HashMap;
 
 use actix::{Actor, Addr, Arbiter, Context, Handler};
 use webmessaging_core::port_queue::End;
-use webmessaging_core::rehoming::{Directory, Effect, Envelope, Location};
+use webmessaging_core::rehoming::{Directory, Envelope, Location};
 
-use super::shipped::{PortAddr, PortMsg, Slot};
+use super::shipped::{send_effect, PortAddr, Slot};
 
 /// What the directory is told.
 pub(crate) enum DirMsg {
@@ -51,17 +51,6 @@ impl PortDirectory {
         });
         (addr, arbiter.handle())
     }
-
-    fn apply(effects: Vec<Effect<PortAddr, Slot>>) {
-        for e in effects {
-            match e {
-                Effect::Deliver { to, envelopes, .. } => to.send(PortMsg::Deliver(envelopes)),
-                Effect::Ack { to, upto, .. } => to.send(PortMsg::Ack(upto)),
-                Effect::PeerMoved { to, peer, .. } => to.send(PortMsg::PeerMoved(peer)),
-                Effect::Register { .. } => {}
-            }
-        }
-    }
 }
 
 impl Actor for PortDirectory {
@@ -87,7 +76,7 @@ impl Handler<DirMsg> for PortDirectory {
                 location,
             } => {
                 if let Some((d, _)) = self.channels.get_mut(&channel) {
-                    Self::apply(d.register(end, location));
+                    d.register(end, location).into_iter().for_each(send_effect);
                 }
             }
             DirMsg::Orphan {
@@ -98,20 +87,13 @@ impl Handler<DirMsg> for PortDirectory {
                 let Some((d, done)) = self.channels.get_mut(&channel) else {
                     return;
                 };
-                Self::apply(d.orphan(end, envelopes));
-                done[index(end)] = true;
+                d.orphan(end, envelopes).into_iter().for_each(send_effect);
+                done[end.index()] = true;
                 if done[0] && done[1] {
                     self.channels.remove(&channel);
                 }
             }
         }
-    }
-}
-
-fn index(end: End) -> usize {
-    match end {
-        End::First => 0,
-        End::Second => 1,
     }
 }
 

@@ -14,25 +14,13 @@ use crate::realm_actor::{RealmAddr, RealmMessage};
 
 /// The owner of a never-shipped port end: the realm actor that runs its tasks, and the
 /// port's key there. (A shipped end is a port actor of its own, see `shipped`.)
+///
+/// The address is the realm's shared `Arc`: a wake-up clones the owner, and cloning an
+/// actix `Addr` allocates twice (each sender gets its own task handle).
 #[derive(Clone)]
-pub(crate) enum PortOwner {
-    /// The realm's shared address (a wake-up clones the owner, and cloning an actix
-    /// `Addr` allocates twice), and the port's key in the realm.
-    Realm {
-        /// The realm's address.
-        addr: Arc<RealmAddr>,
-        /// The port's key in the realm.
-        key: u64,
-    },
-}
-
-impl PortOwner {
-    /// The port's key in its realm.
-    pub(crate) fn realm_key(&self) -> Option<u64> {
-        match self {
-            PortOwner::Realm { key, .. } => Some(*key),
-        }
-    }
+pub(crate) struct PortOwner {
+    pub(crate) addr: Arc<RealmAddr>,
+    pub(crate) key: u64,
 }
 
 /// The two ends' queues of one channel, under one lock.
@@ -91,9 +79,8 @@ impl Channel {
 /// [`EntangledPair`]).
 pub(crate) fn wake(w: Option<webmessaging_core::port_queue::Wake<PortOwner>>) {
     if let Some(w) = w {
-        let PortOwner::Realm { addr, key } = w.owner;
-        addr.do_send(RealmMessage::PortReady {
-            key,
+        w.owner.addr.do_send(RealmMessage::PortReady {
+            key: w.owner.key,
             generation: w.generation,
         });
     }

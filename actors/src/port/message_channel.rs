@@ -48,7 +48,7 @@ impl MessageChannel {
         // Step 1-2: two new ports whose owner is the current realm.
         let k1 = realm.next_key();
         let k2 = realm.next_key();
-        let owner = |key| PortOwner::Realm {
+        let owner = |key| PortOwner {
             addr: realm.shared_addr.clone(),
             key,
         };

@@ -202,7 +202,7 @@ impl PortObject {
         }
         let peer = self.end.peer();
         match pair.ownership(peer) {
-            Ownership::Owned { owner, .. } => Some((owner.realm_key()?, pair.is_enabled(peer))),
+            Ownership::Owned { owner, .. } => Some((owner.key, pair.is_enabled(peer))),
             _ => None,
         }
     }
@@ -518,11 +518,6 @@ impl MessagePort {
             }
             if let Some(sp) = self.0.shipped_port() {
                 sp.lose();
-                sp.directory().do_send(shipped::DirMsg::Orphan {
-                    channel: sp.channel(),
-                    end: self.0.end,
-                    envelopes: Vec::new(),
-                });
             }
             drop(serialized);
             return Ok(());

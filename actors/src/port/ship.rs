@@ -23,7 +23,7 @@ impl PortObject {
             return;
         };
         let twin_key = match self.channel.lock().ownership(self.end.peer()) {
-            Ownership::Owned { owner, .. } => owner.realm_key(),
+            Ownership::Owned { owner, .. } => Some(owner.key),
             _ => None,
         };
         realm.event_loop.take_unshipped(realm.host_id(), self.key);
@@ -73,11 +73,7 @@ impl PortObject {
         }
         // An end closed earlier whose `close` its peer has dispatched already: the peer
         // is disentangled, and nothing more happens between them.
-        if theirs_closed && !close_to_mine {
-            e_mine.lose();
-            e_twin.lose();
-        }
-        if mine_closed && !close_to_twin {
+        if (theirs_closed && !close_to_mine) || (mine_closed && !close_to_twin) {
             e_mine.lose();
             e_twin.lose();
         }

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, Recipient};
-use webmessaging_core::rehoming::{Body, Effect, Envelope, Location, PortEnd};
+use webmessaging_core::rehoming::{Body, Effect, Envelope, Location, PortEnd, ShippedEnd};
 
 pub(crate) use super::directory::DirMsg;
 pub(crate) use super::directory::PortDirectory;
@@ -132,6 +132,17 @@ impl PortAddr {
     }
 }
 
+/// Sends an effect that goes straight to a port actor (a delivery, an ack, a peer's new
+/// address); a registration, which goes to the directory, is the caller's.
+pub(crate) fn send_effect(e: Effect<PortAddr, Slot>) {
+    match e {
+        Effect::Deliver { to, envelopes, .. } => to.send(PortMsg::Deliver(envelopes)),
+        Effect::Ack { to, upto, .. } => to.send(PortMsg::Ack(upto)),
+        Effect::PeerMoved { to, peer, .. } => to.send(PortMsg::PeerMoved(peer)),
+        Effect::Register { .. } => {}
+    }
+}
+
 /// What a port actor's mailbox takes.
 pub(crate) enum PortMsg {
     /// Envelopes from the peer (step 1).
@@ -188,17 +199,21 @@ pub(crate) struct ShippedPort {
 }
 
 impl ShippedPort {
-    /// Starts an incarnation on this thread: `make` builds its state given its address.
-    pub(crate) fn start(
+    /// The transfer-receiving steps (step 4): the next incarnation of `shipped` starts on
+    /// this thread, disabled, and registers with the directory. A user's actor (a sink)
+    /// owns its incarnation; a realm's port object owns the others.
+    pub(crate) fn receive(
+        shipped: ShippedEnd<PortAddr, Slot>,
         channel: u64,
         directory: Addr<PortDirectory>,
         dispatch: Dispatch,
-        strong: bool,
-        make: impl FnOnce(PortAddr) -> PortEnd<PortAddr, Slot>,
     ) -> Rc<ShippedPort> {
         let r = Reserved::new();
-        let state = make(r.addr());
-        ShippedPort::launch(r, channel, directory, dispatch, strong, state)
+        let (state, register) = shipped.receive(r.addr());
+        let strong = matches!(dispatch, Dispatch::Sink(_));
+        let port = ShippedPort::launch(r, channel, directory, dispatch, strong, state);
+        port.apply([register]);
+        port
     }
 
     /// Starts the incarnation whose address was `reserved`, with `state`.
@@ -280,39 +295,45 @@ impl ShippedPort {
         &self.directory
     }
 
-    /// The channel's id.
-    pub(crate) fn channel(&self) -> u64 {
-        self.channel
-    }
-
     /// Sends what the state machine asks for.
     pub(crate) fn apply(&self, effects: impl IntoIterator<Item = Effect<PortAddr, Slot>>) {
         for e in effects {
             match e {
                 Effect::Deliver { to, envelopes, .. } => self.send_envelopes(to, envelopes),
-                Effect::Ack { to, upto, .. } => to.send(PortMsg::Ack(upto)),
-                Effect::PeerMoved { to, peer, .. } => to.send(PortMsg::PeerMoved(peer)),
                 Effect::Register { end, location } => self.directory.do_send(DirMsg::Register {
                     channel: self.channel,
                     end,
                     location,
                 }),
+                other => send_effect(other),
             }
         }
     }
 
     /// Sends envelopes to `to`: at the end of the current task, batched, for a realm's
     /// port; at once otherwise.
-    fn send_envelopes(&self, to: PortAddr, mut envelopes: Vec<Envelope<Slot>>) {
-        let Dispatch::Realm { realm, .. } = &self.dispatch else {
+    fn send_envelopes(&self, to: PortAddr, envelopes: Vec<Envelope<Slot>>) {
+        if let Dispatch::Sink(_) = &self.dispatch {
             to.send(PortMsg::Deliver(envelopes));
+            return;
+        }
+        for env in envelopes {
+            self.send_envelope(to.clone(), env);
+        }
+    }
+
+    /// One envelope to `to`, batched like [`send_envelopes`](Self::send_envelopes): it
+    /// joins the outbox's last batch when that goes to `to`.
+    fn send_envelope(&self, to: PortAddr, env: Envelope<Slot>) {
+        let Dispatch::Realm { realm, .. } = &self.dispatch else {
+            to.send(PortMsg::Deliver(vec![env]));
             return;
         };
         {
             let mut out = self.outbox.borrow_mut();
             match out.last_mut() {
-                Some((addr, batch)) if *addr == to => batch.append(&mut envelopes),
-                _ => out.push((to, envelopes)),
+                Some((addr, batch)) if *addr == to => batch.push(env),
+                _ => out.push((to, vec![env])),
             }
         }
         if self.flush_pending.replace(true) {
@@ -351,25 +372,6 @@ impl ShippedPort {
         if let Some((to, env)) = one {
             self.send_envelope(to, env);
         }
-    }
-
-    /// One envelope to `to`, batched like [`send_envelopes`](Self::send_envelopes).
-    fn send_envelope(&self, to: PortAddr, env: Envelope<Slot>) {
-        if let Dispatch::Realm { .. } = &self.dispatch {
-            let appended = match self.outbox.borrow_mut().last_mut() {
-                Some((addr, batch)) if *addr == to => {
-                    batch.push(env);
-                    None
-                }
-                _ => Some(env),
-            };
-            match appended {
-                None => {}
-                Some(env) => self.send_envelopes(to, vec![env]),
-            }
-            return;
-        }
-        to.send(PortMsg::Deliver(vec![env]));
     }
 
     /// `start()`.
@@ -433,43 +435,47 @@ impl ShippedPort {
         next
     }
 
-    /// The realm's dispatch task ran its batch bound with tasks left: it goes on later.
-    pub(crate) fn batch_done(&self) {
-        self.ack();
+    /// This incarnation stops: what it posted goes out, its state is taken out (a lost
+    /// end stays in its place), and its actor stops.
+    fn retire(&self) -> PortEnd<PortAddr, Slot> {
+        self.flush();
+        let end = self.state.borrow().end();
+        let mut placeholder = PortEnd::new(end, self.me.clone(), self.me.clone());
+        placeholder.lose();
+        self.unlist();
+        self.actor.do_send(StopPort);
+        std::mem::replace(&mut *self.state.borrow_mut(), placeholder)
     }
 
     /// The transfer steps (step 2): this incarnation stops; its state goes with the port.
-    pub(crate) fn ship(&self) -> webmessaging_core::rehoming::ShippedEnd<PortAddr, Slot> {
-        self.flush();
-        let end = self.state.borrow().end();
-        let placeholder = PortEnd::new(end, self.me.clone(), self.me.clone());
-        let state = std::mem::replace(&mut *self.state.borrow_mut(), placeholder);
-        self.state.borrow_mut().lose();
-        self.unlist();
-        self.actor.do_send(StopPort);
-        state.ship()
+    pub(crate) fn ship(&self) -> ShippedEnd<PortAddr, Slot> {
+        self.retire().ship()
     }
 
     /// The owner went away (step 7): the unacked messages and the `Close` go to the
     /// directory, for the peer wherever it lives.
     pub(crate) fn orphan(&self) {
-        self.flush();
-        let end = self.state.borrow().end();
-        let placeholder = PortEnd::new(end, self.me.clone(), self.me.clone());
-        let state = std::mem::replace(&mut *self.state.borrow_mut(), placeholder);
-        self.state.borrow_mut().lose();
-        self.unlist();
-        self.actor.do_send(StopPort);
+        let state = self.retire();
         self.directory.do_send(DirMsg::Orphan {
             channel: self.channel,
-            end,
+            end: state.end(),
             envelopes: state.orphan(),
         });
     }
 
-    /// The channel is lost (a doomed post): nothing more happens at this end, no `close`.
+    /// The channel is lost (a doomed post): nothing more happens at this end, no `close`,
+    /// and the directory counts the end as gone.
     pub(crate) fn lose(&self) {
-        self.state.borrow_mut().lose();
+        let end = {
+            let mut state = self.state.borrow_mut();
+            state.lose();
+            state.end()
+        };
+        self.directory.do_send(DirMsg::Orphan {
+            channel: self.channel,
+            end,
+            envelopes: Vec::new(),
+        });
     }
 }
 

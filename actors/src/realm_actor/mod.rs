@@ -171,7 +171,7 @@ impl Host for RealmActor {
                     .and_then(|r| r.port(key))
                     .and_then(|p| p.shipped_port())
                 {
-                    sp.batch_done();
+                    sp.ack();
                 }
                 cx.notify(RealmMessage::PortReady { key, generation });
             }
