@@ -228,6 +228,41 @@ async fn xfer_doomed_target_port() {
     browser.shutdown();
 }
 
+/// A doomed post that also carries another channel's port, on a shipped channel: the
+/// doomed channel dies silently, but the other port is lost with the discarded message,
+/// so its peer gets `close`.
+#[actix_rt::test]
+async fn xfer_doomed_post_closes_the_other_ports_it_carried() {
+    let browser = Browser::new();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let w = browser
+        .open_with("https://a.example/", move |scope: &Scope| {
+            let (p1, p2) = scope.message_channel().into_ports();
+            // Ship the channel first (p2 goes through another channel and back).
+            let (h1, h2) = scope.message_channel().into_ports();
+            let (q1, q2) = scope.message_channel().into_ports();
+            q1.on_close(reporter(&tx, "q1"));
+            p1.on_close(reporter(&tx, "p1"));
+            q1.start();
+            p1.start();
+            let t = tx.clone();
+            let (p1c, q2c) = (p1.clone(), q2.clone());
+            h2.on_message(move |_s: &Scope, e: &MessageEvent| {
+                let p2 = e.ports()[0].clone();
+                let r = p1c.post_message(&s("doomed"), &[p2.to_value(), q2c.to_value()]);
+                send(&t, format!("ok: {}", r.is_ok()));
+            });
+            h1.post_message(&Value::Null, &[p2.to_value()]).unwrap();
+            keep(scope, &[p1, q1, h1, h2]);
+        })
+        .unwrap();
+    expect(&mut rx, &["ok: true", "q1:close"]).await;
+    w.settle().await.unwrap();
+    let late = tokio::time::timeout(std::time::Duration::from_millis(100), rx.recv()).await;
+    assert!(late.is_err(), "no close at p1: {late:?}");
+    browser.shutdown();
+}
+
 /// A failed postMessage leaves every listed port usable: an unserializable message, a
 /// bad targetOrigin, or a detached port later in the list.
 #[actix_rt::test]

@@ -510,9 +510,16 @@ impl MessagePort {
             drop(lost);
             let mut serialized = serialized;
             if let Queued::WithTransfer(s) = &mut serialized {
+                // The twin goes silently; any other port in the list closes as a port
+                // lost with a discarded message does (its peer gets `close`).
                 for h in s.transfer.take_port_holders() {
                     if let Ok(mut h) = h.downcast::<PortDataHolder>() {
-                        h.silent = true;
+                        if h.channel
+                            .as_ref()
+                            .is_some_and(|c| Arc::ptr_eq(c, &self.0.channel))
+                        {
+                            h.silent = true;
+                        }
                     }
                 }
             }
