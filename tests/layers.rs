@@ -25,11 +25,11 @@ fn layer_of(module: &str) -> Option<u8> {
         "realm" | "realm_actor" | "dispatch" | "event" | "scope" | "window" | "port" | "worker"
         | "broadcast" | "global_scope" | "supervision" | "runtime" | "observer" => 2,
         "browser" => 3,
-        "observe" | "trace" => 4,
+        "observe" | "trace" | "simulation" | "sim_export" => 4,
         "lib" => 5,
         // Items re-exported at the crate root (`crate::Browser`), by where they live.
         "Browser" | "WindowHandle" => 3,
-        "EventLog" => 4,
+        "EventLog" | "Simulation" => 4,
         m if m.starts_with(|c: char| c.is_ascii_uppercase()) => 2,
         _ => return None,
     })

@@ -173,13 +173,21 @@ impl<H: Host> ChannelList<H> {
 
 impl<H: Host<Delivery = BroadcastDelivery>> BroadcastRegistry<H> {
     /// Starts the registry on a thread of its own; returns its address and that thread's
-    /// handle (stopped by `Browser::shutdown`).
-    pub(crate) fn start() -> (Addr<Self>, actix::ArbiterHandle) {
+    /// handle (stopped by `Browser::shutdown`). In the simulated mode (`on_this_thread`),
+    /// on this thread, beside the simulated event loops.
+    pub(crate) fn start(on_this_thread: bool) -> (Addr<Self>, Option<actix::ArbiterHandle>) {
+        if on_this_thread {
+            let addr = BroadcastRegistry {
+                channels: HashMap::new(),
+            }
+            .start();
+            return (addr, None);
+        }
         let arbiter = Arbiter::new();
         let addr = Self::start_in_arbiter(&arbiter.handle(), |_| BroadcastRegistry {
             channels: HashMap::new(),
         });
-        (addr, arbiter.handle())
+        (addr, Some(arbiter.handle()))
     }
 }
 

@@ -117,6 +117,8 @@ mod realm;
 pub mod realm_actor;
 mod runtime;
 pub mod scope;
+mod sim_export;
+pub mod simulation;
 pub mod supervision;
 mod supervisor;
 pub mod trace;

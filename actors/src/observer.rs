@@ -62,10 +62,19 @@ impl ObservedEvent {
     }
 }
 
+/// Where a simulation records every observed event: a sequence number shared with the
+/// simulation's own record (so the two merge in order), and the channel.
+#[derive(Clone)]
+pub(crate) struct RecordSink {
+    pub(crate) seq: Arc<std::sync::atomic::AtomicU64>,
+    pub(crate) tx: mpsc::UnboundedSender<(u64, ObservedEvent)>,
+}
+
 #[derive(Default)]
 struct ObserversInner {
     active: AtomicBool,
     senders: Mutex<Vec<mpsc::UnboundedSender<ObservedEvent>>>,
+    record: Option<RecordSink>,
 }
 
 /// The subscribers of one browsing context.
@@ -78,10 +87,23 @@ impl Observers {
         self.0.active.load(Ordering::Relaxed)
     }
 
+    /// Observers that also send every event to a simulation's record.
+    pub(crate) fn recording(sink: RecordSink) -> Observers {
+        Observers(Arc::new(ObserversInner {
+            active: AtomicBool::new(true),
+            senders: Mutex::new(Vec::new()),
+            record: Some(sink),
+        }))
+    }
+
     pub(crate) fn send(&self, ev: ObservedEvent) {
+        if let Some(r) = &self.0.record {
+            let seq = r.seq.fetch_add(1, Ordering::Relaxed);
+            let _ = r.tx.send((seq, ev.clone()));
+        }
         let mut senders = self.0.senders.lock().unwrap_or_else(|p| p.into_inner());
         senders.retain(|s| s.send(ev.clone()).is_ok());
-        if senders.is_empty() {
+        if senders.is_empty() && self.0.record.is_none() {
             self.0.active.store(false, Ordering::Relaxed);
         }
     }

@@ -313,6 +313,19 @@ impl RealmInner {
             .and_then(PortSlot::get)
     }
 
+    /// The ports of this realm that are active (not shipped, not closed), by key.
+    pub(crate) fn active_ports(&self) -> Vec<Rc<PortObject>> {
+        let Ok(ports) = self.ports.try_borrow() else {
+            return Vec::new();
+        };
+        let mut keys: Vec<u64> = ports.keys().copied().collect();
+        keys.sort_unstable();
+        keys.iter()
+            .filter_map(|k| ports.get(k).and_then(PortSlot::get))
+            .filter(|p| p.state.get() == crate::port::PortObjectState::Active)
+            .collect()
+    }
+
     pub(crate) fn port_count(&self) -> usize {
         self.ports.borrow().len()
     }

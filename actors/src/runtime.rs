@@ -16,7 +16,7 @@ use webmessaging_core::{Error, Result};
 
 use crate::broadcast::BroadcastRegistry;
 use crate::event::{ListenerOutput, ScriptError};
-use crate::observer::Observers;
+use crate::observer::{Observers, RecordSink};
 use crate::port::PortDirectory;
 use crate::scope::Scope;
 use crate::supervision::LifecycleLog;
@@ -62,11 +62,17 @@ pub(crate) struct RuntimeInner {
     next_id: AtomicU64,
     contexts: Mutex<HashMap<BrowsingContextId, WindowProxy>>,
     observers: Mutex<HashMap<BrowsingContextId, Observers>>,
-    pub(crate) registry: OnceLock<(Addr<BroadcastRegistry>, actix::ArbiterHandle)>,
+    pub(crate) registry: OnceLock<(Addr<BroadcastRegistry>, Option<actix::ArbiterHandle>)>,
     /// Where each end of every shipped channel lives.
-    directory: OnceLock<(Addr<PortDirectory>, actix::ArbiterHandle)>,
+    directory: OnceLock<(Addr<PortDirectory>, Option<actix::ArbiterHandle>)>,
     pub(crate) lifecycle: LifecycleLog,
     shut_down: AtomicBool,
+    /// The simulation driving every event loop of this runtime (its id on the thread
+    /// that created it), in the simulated mode.
+    simulation: Option<u64>,
+    /// In the simulated mode: where every observed event of every browsing context is
+    /// sent too (the simulation's record).
+    all_events: Option<RecordSink>,
 }
 
 /// The runtime's shared state (cheap to clone: every clone is the same runtime).
@@ -76,6 +82,16 @@ pub(crate) struct Runtime(pub(crate) Arc<RuntimeInner>);
 impl Runtime {
     /// A new runtime with no windows.
     pub(crate) fn new() -> Runtime {
+        Runtime::build(None, None)
+    }
+
+    /// A runtime whose event loops the simulation `world` (an id on this thread) drives;
+    /// every observed event is sent to `events` too.
+    pub(crate) fn simulated(world: u64, events: Option<RecordSink>) -> Runtime {
+        Runtime::build(Some(world), events)
+    }
+
+    fn build(simulation: Option<u64>, all_events: Option<RecordSink>) -> Runtime {
         Runtime(Arc::new(RuntimeInner {
             routes: RwLock::new(HashMap::new()),
             next_id: AtomicU64::new(1),
@@ -85,21 +101,34 @@ impl Runtime {
             directory: OnceLock::new(),
             lifecycle: LifecycleLog::default(),
             shut_down: AtomicBool::new(false),
+            simulation,
+            all_events,
         }))
+    }
+
+    /// The simulation driving this runtime, if it is simulated.
+    pub(crate) fn simulation(&self) -> Option<u64> {
+        self.0.simulation
     }
 
     /// The broadcast registry, started on first use.
     pub(crate) fn registry(&self) -> Addr<BroadcastRegistry> {
+        let on_this_thread = self.0.simulation.is_some();
         self.0
             .registry
-            .get_or_init(BroadcastRegistry::start)
+            .get_or_init(|| BroadcastRegistry::start(on_this_thread))
             .0
             .clone()
     }
 
     /// The port directory, started on first use.
     pub(crate) fn port_directory(&self) -> Addr<PortDirectory> {
-        self.0.directory.get_or_init(PortDirectory::start).0.clone()
+        let on_this_thread = self.0.simulation.is_some();
+        self.0
+            .directory
+            .get_or_init(|| PortDirectory::start(on_this_thread))
+            .0
+            .clone()
     }
 
     /// A fresh id (browsing contexts, workers, ports' keys).
@@ -135,10 +164,10 @@ impl Runtime {
     /// queued are dropped). The caller closes the windows.
     pub(crate) fn shut_down(&self) {
         self.0.shut_down.store(true, Ordering::Release);
-        if let Some((_, arbiter)) = self.0.registry.get() {
+        if let Some((_, Some(arbiter))) = self.0.registry.get() {
             arbiter.stop();
         }
-        if let Some((_, arbiter)) = self.0.directory.get() {
+        if let Some((_, Some(arbiter))) = self.0.directory.get() {
             arbiter.stop();
         }
     }
@@ -171,8 +200,17 @@ impl Runtime {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .entry(id)
-            .or_default()
+            .or_insert_with(|| self.fresh_observers())
             .clone()
+    }
+
+    /// Observers for a realm nobody subscribes to by name (a worker's): nobody, unless a
+    /// simulation records every event.
+    pub(crate) fn fresh_observers(&self) -> Observers {
+        match &self.0.all_events {
+            Some(sink) => Observers::recording(sink.clone()),
+            None => Observers::default(),
+        }
     }
 
     /// The browsing contexts open now, by id.

@@ -31,13 +31,20 @@ use std::time::Duration;
 
 use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, SpawnHandle};
 
+mod realm_addr;
 mod run;
+pub(crate) mod sim;
+mod sim_loop;
+
+pub(crate) use realm_addr::RealmAddr;
 
 use run::{run_microtasks, run_task};
+use sim::World;
 
 use crate::id_hash::IdHash;
 use crate::kernel::{
     Clock, DueTimer, OldestFirst, RealClock, Scheduler, TaskQueues, TaskSource, TimerId, Timers,
+    VirtualClock,
 };
 
 /// How many tasks one turn runs before the loop yields to the actix runtime.
@@ -72,6 +79,21 @@ pub(crate) trait Host: Sized + 'static {
     fn deliver(d: Self::Delivery);
     /// The loop is ending: tear down without running script's tasks.
     fn destroy(&mut self, cx: &mut LoopCx<Self>);
+
+    /// What kind of task `msg` is, in a word or two (for the simulation's trace).
+    fn describe(msg: &Self::Message) -> &'static str;
+    /// The hosted realm's name (for traces).
+    fn name(&self) -> String;
+    /// Which faults can hit this host now (simulated mode).
+    fn fault_targets(&self) -> sim::FaultTargets;
+    /// Injects a fault (simulated mode); returns what was done, or `None` if it did not
+    /// apply after all.
+    fn inject(
+        &mut self,
+        kind: crate::kernel::FaultKind,
+        pick: &mut dyn FnMut(usize) -> usize,
+        cx: &mut LoopCx<Self>,
+    ) -> Option<String>;
 }
 
 /// One task in the loop's queues.
@@ -117,8 +139,28 @@ static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
 
 thread_local! {
     /// The event loop whose thread this is (each loop has a thread of its own), as an
-    /// untyped pointer to its shared state.
+    /// untyped pointer to its shared state. In the simulated mode, where every loop runs
+    /// on one thread, the loop whose task runs now.
     static CURRENT_LOOP: RefCell<Option<(u64, Rc<dyn std::any::Any>)>> = const { RefCell::new(None) };
+    /// In the simulated mode: every event loop hosted on this thread, by id.
+    static SIMULATED_LOOPS: RefCell<HashMap<u64, Rc<dyn std::any::Any>, IdHash>> =
+        RefCell::new(HashMap::default());
+}
+
+/// The clock of one event loop: the real one, or a simulation's virtual clock (shared by
+/// every loop of the simulation).
+pub(crate) enum LoopClock {
+    Real(RealClock),
+    Virtual(VirtualClock),
+}
+
+impl LoopClock {
+    fn now(&self) -> Duration {
+        match self {
+            LoopClock::Real(c) => c.now(),
+            LoopClock::Virtual(c) => c.now(),
+        }
+    }
 }
 
 /// The state of one event loop, shared on its thread by the loop actor and the realms it
@@ -136,7 +178,12 @@ pub(crate) struct LoopShared<H: Host> {
     /// Work deferred to the end of the current task (after its microtask checkpoint):
     /// the sends of one task to one shipped port, batched into one actor message.
     after_task: RefCell<Vec<Box<dyn FnOnce()>>>,
-    clock: RealClock,
+    clock: LoopClock,
+    /// The simulation driving this loop, in the simulated mode.
+    sim: Option<std::rc::Weak<World>>,
+    /// How many consecutive tasks of one unshipped port one queue entry may run when
+    /// nothing else waits (1 in the simulated mode, where the simulation picks each task).
+    unshipped_run: usize,
     in_turn: Cell<bool>,
     kick_pending: Cell<bool>,
     /// Set when the loop is to end after the current task.
@@ -146,22 +193,57 @@ pub(crate) struct LoopShared<H: Host> {
 }
 
 impl<H: Host> LoopShared<H> {
-    /// The event loop of this thread, if this thread runs one of this host type.
-    pub(crate) fn current() -> Option<Rc<LoopShared<H>>> {
-        CURRENT_LOOP.with(|c| {
-            c.borrow()
-                .as_ref()
-                .and_then(|(_, rc)| rc.clone().downcast::<LoopShared<H>>().ok())
+    fn new(
+        id: u64,
+        addr: Addr<EventLoop<H>>,
+        clock: LoopClock,
+        sim: Option<std::rc::Weak<World>>,
+        scheduler: Box<dyn Scheduler>,
+    ) -> LoopShared<H> {
+        LoopShared {
+            id,
+            addr,
+            hosts: RefCell::new(HashMap::default()),
+            queues: RefCell::new(TaskQueues::new()),
+            scheduler: RefCell::new(scheduler),
+            microtasks: RefCell::new(VecDeque::new()),
+            timers: RefCell::new(Timers::new()),
+            timer_nesting: Cell::new(0),
+            after_task: RefCell::new(Vec::new()),
+            unshipped_run: if sim.is_some() { 1 } else { UNSHIPPED_RUN },
+            clock,
+            sim,
+            in_turn: Cell::new(false),
+            kick_pending: Cell::new(false),
+            ending: Cell::new(false),
+            keep_alive: Cell::new(0),
+        }
+    }
+
+    /// The loop `id`, if it runs on this thread: the thread's own loop, or in the
+    /// simulated mode any loop of the simulation.
+    pub(crate) fn hosted_here(id: u64) -> Option<Rc<LoopShared<H>>> {
+        let own = CURRENT_LOOP.with(|c| match &*c.borrow() {
+            Some((i, rc)) if *i == id => rc.clone().downcast::<LoopShared<H>>().ok(),
+            _ => None,
+        });
+        own.or_else(|| {
+            SIMULATED_LOOPS
+                .try_with(|m| m.borrow().get(&id).cloned())
+                .ok()
+                .flatten()
+                .and_then(|rc| rc.downcast::<LoopShared<H>>().ok())
         })
+    }
+
+    /// Whether a simulation drives this loop.
+    pub(crate) fn is_simulated(&self) -> bool {
+        self.sim.is_some()
     }
 
     /// The address of hosted realm `id` (hosted now or later).
     pub(crate) fn realm_addr(&self, id: u64) -> RealmAddr<H> {
-        RealmAddr {
-            event_loop: self.addr.clone(),
-            loop_id: self.id,
-            realm: id,
-        }
+        RealmAddr::new(self.addr.clone(), self.id, id)
     }
 
     /// Runs `f` at the end of the current task, after its microtask checkpoint (or at
@@ -252,6 +334,12 @@ impl<H: Host> LoopShared<H> {
     }
 
     fn kick(&self) {
+        if let Some(sim) = &self.sim {
+            if let Some(world) = sim.upgrade() {
+                world.wake();
+            }
+            return;
+        }
         if !self.in_turn.get() && !self.kick_pending.replace(true) {
             self.addr.do_send(LoopMessage::Kick);
         }
@@ -319,62 +407,6 @@ impl<H: Host> LoopShared<H> {
     }
 }
 
-/// The address of one realm hosted by an event loop: the loop's actor and the realm's id.
-/// From the loop's own thread, [`do_send`](Self::do_send) queues directly.
-pub(crate) struct RealmAddr<H: Host> {
-    event_loop: Addr<EventLoop<H>>,
-    loop_id: u64,
-    realm: u64,
-}
-
-impl<H: Host> Clone for RealmAddr<H> {
-    fn clone(&self) -> Self {
-        RealmAddr {
-            event_loop: self.event_loop.clone(),
-            loop_id: self.loop_id,
-            realm: self.realm,
-        }
-    }
-}
-
-impl<H: Host> PartialEq for RealmAddr<H> {
-    fn eq(&self, other: &Self) -> bool {
-        self.loop_id == other.loop_id && self.realm == other.realm
-    }
-}
-
-impl<H: Host> RealmAddr<H> {
-    /// The address of realm `realm` of the loop `event_loop` (whose id is `loop_id`).
-    pub(crate) fn new(event_loop: Addr<EventLoop<H>>, loop_id: u64, realm: u64) -> Self {
-        RealmAddr {
-            event_loop,
-            loop_id,
-            realm,
-        }
-    }
-
-    /// Queues `msg` as a task of this realm, on the source [`Host::source_of`] names.
-    pub(crate) fn do_send(&self, msg: H::Message) {
-        match LoopShared::<H>::current().filter(|l| l.id == self.loop_id) {
-            Some(l) => {
-                let source = H::source_of(&msg);
-                l.enqueue(source, Task::Realm(self.realm, msg));
-            }
-            None => self.event_loop.do_send(LoopMessage::Task(self.realm, msg)),
-        }
-    }
-
-    /// The realm's id in its loop.
-    pub(crate) fn realm_id(&self) -> u64 {
-        self.realm
-    }
-
-    /// The hosting loop's actor.
-    pub(crate) fn event_loop(&self) -> &Addr<EventLoop<H>> {
-        &self.event_loop
-    }
-}
-
 /// What a host's task sees of its event loop (in place of an actix context).
 pub(crate) struct LoopCx<H: Host> {
     shared: Rc<LoopShared<H>>,
@@ -433,28 +465,42 @@ pub(crate) struct EventLoop<H: Host> {
 }
 
 impl<H: Host> EventLoop<H> {
-    /// Starts an event loop on a new thread; returns its address and its id.
-    pub(crate) fn spawn() -> (Addr<EventLoop<H>>, u64, actix::ArbiterHandle) {
+    /// Starts an event loop: on a new thread, or in the simulated mode (`sim`) on this
+    /// thread, driven by the simulation. Returns its address and its id.
+    pub(crate) fn spawn(sim: Option<&Rc<World>>) -> (Addr<EventLoop<H>>, u64) {
+        let id = NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed);
+        if let Some(world) = sim {
+            let world = world.clone();
+            let addr = EventLoop::create(move |ctx| {
+                let shared = Rc::new(LoopShared::new(
+                    id,
+                    ctx.address(),
+                    LoopClock::Virtual(world.clock().clone()),
+                    Some(Rc::downgrade(&world)),
+                    Box::new(OldestFirst),
+                ));
+                SIMULATED_LOOPS.with(|m| {
+                    m.borrow_mut()
+                        .insert(id, shared.clone() as Rc<dyn std::any::Any>)
+                });
+                world.add_loop(shared.clone());
+                EventLoop {
+                    shared: Some(shared),
+                    timer_wake: None,
+                }
+            });
+            return (addr, id);
+        }
         let arbiter = actix::Arbiter::new();
         let handle = arbiter.handle();
-        let id = NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed);
         let addr = EventLoop::start_in_arbiter(&handle, move |ctx| {
-            let shared = Rc::new(LoopShared {
+            let shared = Rc::new(LoopShared::new(
                 id,
-                addr: ctx.address(),
-                hosts: RefCell::new(HashMap::default()),
-                queues: RefCell::new(TaskQueues::new()),
-                scheduler: RefCell::new(Box::new(OldestFirst)),
-                microtasks: RefCell::new(VecDeque::new()),
-                timers: RefCell::new(Timers::new()),
-                timer_nesting: Cell::new(0),
-                after_task: RefCell::new(Vec::new()),
-                clock: RealClock::new(),
-                in_turn: Cell::new(false),
-                kick_pending: Cell::new(false),
-                ending: Cell::new(false),
-                keep_alive: Cell::new(0),
-            });
+                ctx.address(),
+                LoopClock::Real(RealClock::new()),
+                None,
+                Box::new(OldestFirst),
+            ));
             CURRENT_LOOP.with(|c| {
                 *c.borrow_mut() = Some((id, shared.clone() as Rc<dyn std::any::Any>));
             });
@@ -463,7 +509,7 @@ impl<H: Host> EventLoop<H> {
                 timer_wake: None,
             }
         });
-        (addr, id, handle)
+        (addr, id)
     }
 
     fn shared(&self) -> Option<Rc<LoopShared<H>>> {
@@ -473,6 +519,15 @@ impl<H: Host> EventLoop<H> {
     /// Runs tasks until the queues are empty or the budget is spent.
     fn turn(&mut self, ctx: &mut Context<Self>) {
         let Some(shared) = self.shared() else { return };
+        if shared.is_simulated() {
+            // The simulation runs the tasks, one at a time, when it picks this loop.
+            if shared.ending.get() {
+                self.finish(&shared, ctx);
+            } else {
+                shared.kick();
+            }
+            return;
+        }
         if shared.in_turn.get() {
             return;
         }
@@ -544,26 +599,39 @@ impl<H: Host> EventLoop<H> {
     }
 
     fn finish(&mut self, shared: &Rc<LoopShared<H>>, ctx: &mut Context<Self>) {
-        // Tasks still queued are dropped, never run; then every host is destroyed.
-        let dropped = shared.queues.borrow_mut().clear();
+        shared.tear_down();
+        self.shared = None;
+        ctx.stop();
+        if !shared.is_simulated() {
+            actix::Arbiter::current().stop();
+        }
+    }
+}
+
+impl<H: Host> LoopShared<H> {
+    /// The end of the loop: tasks still queued are dropped, never run; then every host
+    /// is destroyed.
+    fn tear_down(self: &Rc<Self>) {
+        let dropped = self.queues.borrow_mut().clear();
         drop(dropped);
-        shared.microtasks.borrow_mut().clear();
-        let hosts: Vec<(u64, Rc<RefCell<H>>)> = shared.hosts.borrow_mut().drain().collect();
+        self.microtasks.borrow_mut().clear();
+        let hosts: Vec<(u64, Rc<RefCell<H>>)> = self.hosts.borrow_mut().drain().collect();
         for (id, h) in hosts {
             if let Ok(mut h) = h.try_borrow_mut() {
                 let mut cx = LoopCx {
-                    shared: shared.clone(),
+                    shared: self.clone(),
                     id,
                     stopped: true,
                 };
                 let _ = catch_unwind(AssertUnwindSafe(|| h.destroy(&mut cx)));
             }
         }
-        shared.queues.borrow_mut().clear();
-        CURRENT_LOOP.with(|c| c.borrow_mut().take());
-        self.shared = None;
-        ctx.stop();
-        actix::Arbiter::current().stop();
+        self.queues.borrow_mut().clear();
+        if self.is_simulated() {
+            let _ = SIMULATED_LOOPS.try_with(|m| m.borrow_mut().remove(&self.id));
+        } else {
+            CURRENT_LOOP.with(|c| c.borrow_mut().take());
+        }
     }
 }
 

@@ -59,7 +59,7 @@ fn run_unshipped<H: Host>(
     };
     with_host(shared, realm, |h, cx| {
         let (mut seq, mut count) = (seq, count);
-        for i in 0..UNSHIPPED_RUN {
+        for i in 0..shared.unshipped_run {
             if i > 0 {
                 if cx.stopped {
                     break;

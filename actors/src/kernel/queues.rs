@@ -184,6 +184,33 @@ impl<T> TaskQueues<T> {
         Some((TaskSource::ALL[index], seq, task))
     }
 
+    /// The sources that have tasks, in the order of [`TaskSource::ALL`] (added to `out`).
+    pub fn sources(&self, out: &mut Vec<TaskSource>) {
+        let mut bits = self.non_empty;
+        while bits != 0 {
+            let i = bits.trailing_zeros() as usize;
+            out.push(TaskSource::ALL[i]);
+            bits &= bits - 1;
+        }
+    }
+
+    /// The front task of `source`.
+    pub fn front_of(&self, source: TaskSource) -> Option<&T> {
+        self.queues[source.index()].front().map(|(_, t)| t)
+    }
+
+    /// Takes the front task of `source` (a simulation's pick among [`sources`](Self::sources)).
+    pub fn pop_from(&mut self, source: TaskSource) -> Option<(u64, T)> {
+        self.extendable = None;
+        let index = source.index();
+        let q = &mut self.queues[index];
+        let entry = q.pop_front()?;
+        if q.is_empty() {
+            self.non_empty &= !(1 << index);
+        }
+        Some(entry)
+    }
+
     /// Takes the front task of `source` if `source` is the only one with tasks (so that
     /// any scheduler would take it next) and `pred` accepts it: lets a runner go on with
     /// the next task of the same kind without a round through the scheduler.

@@ -43,13 +43,23 @@ pub(crate) struct PortDirectory {
 }
 
 impl PortDirectory {
-    /// Starts the directory on a thread of its own.
-    pub(crate) fn start() -> (Addr<PortDirectory>, actix::ArbiterHandle) {
+    /// Starts the directory on a thread of its own (in the simulated mode,
+    /// `on_this_thread`, on this thread beside the simulated event loops).
+    pub(crate) fn start(
+        on_this_thread: bool,
+    ) -> (Addr<PortDirectory>, Option<actix::ArbiterHandle>) {
+        if on_this_thread {
+            let addr = PortDirectory {
+                channels: HashMap::new(),
+            }
+            .start();
+            return (addr, None);
+        }
         let arbiter = Arbiter::new();
         let addr = PortDirectory::start_in_arbiter(&arbiter.handle(), |_| PortDirectory {
             channels: HashMap::new(),
         });
-        (addr, arbiter.handle())
+        (addr, Some(arbiter.handle()))
     }
 }
 

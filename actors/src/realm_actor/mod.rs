@@ -30,10 +30,10 @@ use webmessaging_core::port_queue::{Next, PortTask};
 use crate::broadcast::BroadcastDelivery;
 use crate::dispatch::{self, deliver, deliver_record, drop_msg, fire, panic_message, Crashed};
 use crate::event::{self, EventTarget, EventType, MessageEvent, MessageEventSource, ScriptError};
+use crate::event_loop::sim::{FaultTargets, World};
 use crate::event_loop::{EventLoop, Host, LoopCx, LoopMessage, LoopShared};
 use crate::kernel::trace;
-use crate::kernel::{TaskSource, TimerId};
-use crate::observer::Observers;
+use crate::kernel::{FaultKind, TaskSource, TimerId};
 use crate::port::MessagePort;
 use crate::realm::{RealmInit, RealmInner, RealmKind};
 use crate::runtime::Runtime;
@@ -243,6 +243,83 @@ impl Host for RealmActor {
 
     fn deliver(d: BroadcastDelivery) {
         crate::broadcast::run_deliveries(d)
+    }
+
+    fn describe(msg: &RealmMessage) -> &'static str {
+        match msg {
+            RealmMessage::Posted(_) => "window message",
+            RealmMessage::PortReady { .. } => "port message",
+            RealmMessage::ToWorkerGlobal { .. } => "message to worker",
+            RealmMessage::FromWorker { .. } => "message from worker",
+            RealmMessage::WorkerError { .. } => "worker error",
+            RealmMessage::Run(_) => "run",
+            RealmMessage::Load => "load",
+            RealmMessage::Navigate { .. } => "navigate",
+            RealmMessage::ChildLoaded(_) => "iframe load",
+            RealmMessage::ChildCrashed(_) => "child crashed",
+            RealmMessage::Restart { .. } => "restart",
+            RealmMessage::Crash { .. } => "crash",
+            RealmMessage::Lifecycle(_) => "lifecycle",
+            RealmMessage::Destroy => "destroy",
+        }
+    }
+
+    fn name(&self) -> String {
+        self.name.to_string()
+    }
+
+    fn fault_targets(&self) -> FaultTargets {
+        let Some(realm) = self.realm() else {
+            return FaultTargets::default();
+        };
+        FaultTargets {
+            crash: true,
+            terminate: matches!(self.kind, RealmKind::Worker(_)),
+            navigate: matches!(&self.kind, RealmKind::Window(w) if !w.is_top_level()),
+            close_port: !realm.active_ports().is_empty(),
+        }
+    }
+
+    fn inject(
+        &mut self,
+        kind: FaultKind,
+        pick: &mut dyn FnMut(usize) -> usize,
+        cx: &mut Cx,
+    ) -> Option<String> {
+        let realm = self.realm()?;
+        match kind {
+            FaultKind::Crash => {
+                self.crash(cx, "simulated crash".into(), "a simulated fault");
+                Some("crashed".into())
+            }
+            FaultKind::Terminate => {
+                let RealmKind::Worker(shared) = &self.kind else {
+                    return None;
+                };
+                shared.mark_terminated();
+                self.handle_destroy(cx);
+                Some("terminated".into())
+            }
+            FaultKind::Navigate => {
+                let RealmKind::Window(w) = &self.kind else {
+                    return None;
+                };
+                let url = realm.url.clone();
+                w.navigate(url.as_str()).ok()?;
+                Some(format!("navigating to {url}"))
+            }
+            FaultKind::ClosePort => {
+                let ports = realm.active_ports();
+                if ports.is_empty() {
+                    return None;
+                }
+                let port = ports[pick(ports.len()).min(ports.len() - 1)].clone();
+                let name = port.name.to_string();
+                MessagePort(port).close();
+                Some(format!("{name} closed"))
+            }
+            FaultKind::Delay => None,
+        }
     }
 
     fn destroy(&mut self, _cx: &mut Cx) {
@@ -548,8 +625,21 @@ impl RealmActor {
 /// queued: script on the new loop may use it (post to its own window, close its worker)
 /// at once.
 fn start_on_new_loop(id: u64, kind: RealmKind, publish: impl FnOnce(RealmAddr)) {
-    let (addr, loop_id, _) = EventLoop::<RealmActor>::spawn();
+    let runtime = match &kind {
+        RealmKind::Window(w) => w.0.browser.clone(),
+        RealmKind::Worker(s) => s.browser.clone(),
+    };
+    let world = runtime.simulation().and_then(World::lookup);
+    let (addr, loop_id) = EventLoop::<RealmActor>::spawn(world.as_ref());
     publish(RealmAddr::new(addr.clone(), loop_id, id));
+    if world.is_some() {
+        // The simulated loop runs on this thread: host the realm at once.
+        if let Some(lp) = LoopShared::<RealmActor>::hosted_here(loop_id) {
+            lp.add_host(id, RealmActor::new(kind));
+            lp.realm_addr(id).do_send(RealmMessage::Load);
+            return;
+        }
+    }
     addr.do_send(LoopMessage::Add {
         id,
         host: Box::new(move || RealmActor::new(kind)),

@@ -54,7 +54,7 @@ impl RealmActor {
                     s.url.clone(),
                     0,
                     s.script.clone(),
-                    Observers::default(),
+                    s.browser.fresh_observers(),
                 )
             }
         };
