@@ -515,7 +515,9 @@ impl BroadcastScope {
 
     /// Closes every channel of the realm.
     pub(crate) fn close_all(&self) {
-        let all: Vec<_> = self.channels.borrow_mut().drain().collect();
+        // In creation order (ids grow), whatever the map's hashing.
+        let mut all: Vec<_> = self.channels.borrow_mut().drain().collect();
+        all.sort_by_key(|(id, _)| *id);
         for (_, (w, strong)) in all {
             if let Some(c) = w.upgrade() {
                 c.close();

@@ -404,8 +404,11 @@ impl RealmInner {
                 }
             });
         }
-        let workers: Vec<Rc<WorkerObject>> =
-            self.workers.borrow_mut().drain().map(|(_, w)| w).collect();
+        // In creation order (ids grow), so a simulation's record does not depend on the
+        // map's hashing.
+        let mut workers: Vec<(u64, Rc<WorkerObject>)> = self.workers.borrow_mut().drain().collect();
+        workers.sort_by_key(|(id, _)| *id);
+        let workers = workers.into_iter().map(|(_, w)| w);
         for w in workers {
             step(&mut || w.terminate());
         }

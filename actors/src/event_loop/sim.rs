@@ -33,6 +33,9 @@ use crate::kernel::{Clock, Fault, FaultKind, Faults, VirtualClock};
 /// concludes that nothing is in flight (relayed messages between actors of the thread).
 const SETTLE_YIELDS: usize = 4;
 
+/// How many rounds without a runnable task, while work is reported, end a run.
+const MAX_STALLS: u32 = 10_000;
+
 /// Which faults can hit one host now.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct FaultTargets {
@@ -300,6 +303,9 @@ impl World {
     /// Runs the world until it is dropped: steps while something can run, moves the
     /// clock when only timers wait, waits for work otherwise.
     pub(crate) async fn drive(world: Weak<World>) {
+        // Rounds in a row where some loop reported work and none could run: a bug guard,
+        // so a run that cannot progress ends (as at the step limit) instead of spinning.
+        let mut stalled = 0u32;
         loop {
             let Some(w) = world.upgrade() else { return };
             if w.stopped.get() {
@@ -311,6 +317,7 @@ impl World {
                 return;
             }
             if w.step() {
+                stalled = 0;
                 drop(w);
                 tokio::task::yield_now().await;
                 continue;
@@ -330,7 +337,16 @@ impl World {
                 }
             }
             if found {
-                continue;
+                stalled += 1;
+                if stalled < MAX_STALLS {
+                    continue;
+                }
+                log::error!(target: "webmessaging::simulation", "work reported but none can run: the run ends here");
+                if let Some(w) = world.upgrade() {
+                    w.state.set(DriverState::Exhausted);
+                    w.idle.notify_waiters();
+                }
+                return;
             }
             let Some(w) = world.upgrade() else { return };
             if w.release_delayed() || w.advance_clock() {
@@ -377,15 +393,22 @@ impl World {
         let mut cands = self.candidates.borrow_mut();
         cands.clear();
         let mut sources = Vec::new();
-        {
-            let delayed = self.delayed.borrow();
-            for (i, l) in loops.iter().enumerate() {
-                if delayed.iter().any(|(id, _)| *id == l.loop_id()) {
-                    continue;
+        // Held-back loops are skipped; when only they have tasks, time passes for them
+        // too (they are released) rather than the world stalling.
+        for pass in 0..2 {
+            {
+                let delayed = self.delayed.borrow();
+                for (i, l) in loops.iter().enumerate() {
+                    if delayed.iter().any(|(id, _)| *id == l.loop_id()) {
+                        continue;
+                    }
+                    sources.clear();
+                    l.sources(&mut sources);
+                    cands.extend(sources.iter().map(|s| (i, *s)));
                 }
-                sources.clear();
-                l.sources(&mut sources);
-                cands.extend(sources.iter().map(|s| (i, *s)));
+            }
+            if !cands.is_empty() || pass == 1 || !self.release_delayed() {
+                break;
             }
         }
         if cands.is_empty() {

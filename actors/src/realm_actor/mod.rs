@@ -158,8 +158,14 @@ impl Host for RealmActor {
             RealmMessage::PortReady { key, generation } => {
                 // The tasks already in this port's queue run as one batch (with a microtask
                 // checkpoint after each), up to a bound; then the port goes to the back of
-                // its source if more wait.
-                for _ in 0..PORT_BATCH {
+                // its source if more wait. A simulation runs one message per task, as the
+                // standard has it, so every order between them is a choice it can make.
+                let batch = if cx.event_loop().is_simulated() {
+                    1
+                } else {
+                    PORT_BATCH
+                };
+                for _ in 0..batch {
                     if !self.run_port_task(cx, key, generation) {
                         return;
                     }
