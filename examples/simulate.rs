@@ -9,9 +9,12 @@
 //! now and then, on some machines, under load. The simulation tries the orders
 //! deliberately, one per seed, and stops at the first seed that loses the ping.
 //!
-//! The fixed protocol: the widget announces "ready" once it listens; the page pings only
-//! after "ready", and again after every "ready" (a reloaded widget announces itself
-//! again, so a reload racing a message is covered).
+//! The half-fixed protocol: the widget announces "ready" once it listens and the page
+//! pings after "ready", but once: a reload of the iframe racing the exchange leaves the
+//! new document unanswered. Reloads injected as faults find that.
+//!
+//! The fixed protocol: the page pings after every "ready" (a reloaded widget announces
+//! itself again, so a reload racing a message is covered).
 //!
 //! Run with `cargo run --example simulate` (`SIM_SEEDS=N` changes the 10,000).
 
@@ -47,8 +50,29 @@ fn naive(browser: &Browser) -> webmessaging::Result<()> {
     Ok(())
 }
 
-/// The fixed page and widget: ping after "ready", every time.
-fn fixed(browser: &Browser) -> webmessaging::Result<()> {
+/// The half-fixed page: it waits for "ready", but pings only once. A reload of the widget
+/// after the ping (a new document, a new "ready") leaves the new document unanswered.
+fn once_only(browser: &Browser) -> webmessaging::Result<()> {
+    widget_announcing_ready(browser)?;
+    browser.open_with("https://app.example/", |scope: &Scope| {
+        let frame = scope.create_iframe("https://widget.example/")?;
+        let pinged = std::cell::Cell::new(false);
+        scope.on_message(move |scope: &Scope, e: &MessageEvent| {
+            let ready = e.origin() == "https://widget.example"
+                && e.data_as::<String>().ok().as_deref() == Some("ready");
+            if ready && !pinged.replace(true) {
+                frame
+                    .post(scope, "ping", "https://widget.example")
+                    .expect("ping");
+            }
+        });
+        Ok::<(), Error>(())
+    })?;
+    Ok(())
+}
+
+/// The widget of the two later protocols: it listens, then announces "ready".
+fn widget_announcing_ready(browser: &Browser) -> webmessaging::Result<()> {
     browser.route("https://widget.example/", |scope: &Scope| {
         scope.set_timeout(Duration::ZERO, |scope: &Scope| {
             scope.on_message(|scope: &Scope, e: &MessageEvent| {
@@ -61,7 +85,12 @@ fn fixed(browser: &Browser) -> webmessaging::Result<()> {
             page.post(scope, "ready", "https://app.example")
                 .expect("ready");
         });
-    })?;
+    })
+}
+
+/// The fixed page: ping after "ready", every time.
+fn fixed(browser: &Browser) -> webmessaging::Result<()> {
+    widget_announcing_ready(browser)?;
     browser.open_with("https://app.example/", |scope: &Scope| {
         let frame = scope.create_iframe("https://widget.example/")?;
         scope.on_message(move |scope: &Scope, e: &MessageEvent| {
@@ -100,7 +129,9 @@ fn echoed(o: &Outcome) -> Result<(), String> {
         }
     }
     if !saw_any || waiting {
-        return Err("the page never got the echo: its ping found no listener".into());
+        return Err(
+            "the widget's latest document never answered: its ping was lost or never sent".into(),
+        );
     }
     Ok(())
 }
@@ -156,9 +187,25 @@ fn main() {
     println!("   drawn in target/simulate-failure.mmd and target/simulate-failure.json");
 
     println!();
-    println!(
-        "2. The fixed handshake over seeds 0..{seeds}, with iframe reloads and delays injected:"
+    println!("2. Waiting for \"ready\" but pinging once, with iframe reloads injected:");
+    let reloads = Faults::none().with(FaultKind::Navigate, 0.05).at_most(3);
+    let report = explore(
+        ExploreConfig::new(0..seeds).faults(reloads),
+        once_only,
+        echoed,
     );
+    let Some(f) = report.failure else {
+        println!("   no failing order found (unexpected)");
+        std::process::exit(1);
+    };
+    println!("   seed {} breaks it: {}", f.config.seed(), f.reason);
+    println!("   replay it with: {}", f.replay_call());
+    for line in f.outcome.trace.to_string().lines() {
+        println!("     {line}");
+    }
+
+    println!();
+    println!("3. The fixed handshake (a ping after every \"ready\") over seeds 0..{seeds}, with iframe reloads and delays injected:");
     let faults = Faults::none()
         .with(FaultKind::Navigate, 0.05)
         .with(FaultKind::Delay, 0.05)
