@@ -465,3 +465,34 @@ fn chaos_with_every_fault_kind_ends_every_run_cleanly() {
         assert_eq!(report.runs, seeds);
     }
 }
+
+/// Shrinking: a property broken by any crash is found with several crashes; the report
+/// keeps the smallest run that still breaks it (one fault, fewer steps), and replaying its
+/// configuration breaks it again.
+#[test]
+fn shrinking_reports_the_smallest_failing_run() {
+    let config = ExploreConfig::new(0..50)
+        .threads(2)
+        .faults(Faults::none().with(FaultKind::Crash, 0.6).at_most(4));
+    let no_crash = |o: &Outcome| -> Result<(), String> {
+        if o.faults > 0 {
+            Err(format!("{} crashes", o.faults))
+        } else {
+            Ok(())
+        }
+    };
+    let report = explore(config, moving_port, no_crash);
+    let f = report.failure.expect("a crash is injected in some run");
+    assert!(f.found_with.0 > 1, "found with {:?}", f.found_with);
+    assert_eq!(f.outcome.faults, 1, "shrunk to one fault");
+    assert_eq!(f.config.fault_config().max(), 1);
+    assert!(
+        f.outcome.steps < f.found_with.1,
+        "{} steps",
+        f.outcome.steps
+    );
+    assert!(f.config.step_limit() <= f.found_with.1);
+    let again = replay(f.config.clone(), moving_port);
+    assert_eq!(again.faults, 1);
+    assert_eq!(again.trace.to_string(), f.outcome.trace.to_string());
+}
