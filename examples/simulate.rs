@@ -24,18 +24,21 @@ use webmessaging::kernel::{FaultKind, Faults};
 use webmessaging::prelude::*;
 use webmessaging::simulation::{explore, replay, ExploreConfig, Outcome};
 
+/// The widget's listener in every version: it answers the page's ping with "echo".
+fn listen_and_echo(scope: &Scope) {
+    scope.on_message(|scope: &Scope, e: &MessageEvent| {
+        if e.origin() == "https://app.example" {
+            let page = e.source_window().expect("a window message has a source");
+            page.post(scope, "echo", e.origin()).expect("echo");
+        }
+    });
+}
+
 /// The naive page and widget.
 fn naive(browser: &Browser) -> webmessaging::Result<()> {
     browser.route("https://widget.example/", |scope: &Scope| {
         // Initialise first (a task later), then listen.
-        scope.set_timeout(Duration::ZERO, |scope: &Scope| {
-            scope.on_message(|scope: &Scope, e: &MessageEvent| {
-                if e.origin() == "https://app.example" {
-                    let page = e.source_window().expect("a window message has a source");
-                    page.post(scope, "echo", e.origin()).expect("echo");
-                }
-            });
-        });
+        scope.set_timeout(Duration::ZERO, listen_and_echo);
     })?;
     browser.open_with("https://app.example/", |scope: &Scope| {
         let frame = scope.create_iframe("https://widget.example/")?;
@@ -50,37 +53,11 @@ fn naive(browser: &Browser) -> webmessaging::Result<()> {
     Ok(())
 }
 
-/// The half-fixed page: it waits for "ready", but pings only once. A reload of the widget
-/// after the ping (a new document, a new "ready") leaves the new document unanswered.
-fn once_only(browser: &Browser) -> webmessaging::Result<()> {
-    widget_announcing_ready(browser)?;
-    browser.open_with("https://app.example/", |scope: &Scope| {
-        let frame = scope.create_iframe("https://widget.example/")?;
-        let pinged = std::cell::Cell::new(false);
-        scope.on_message(move |scope: &Scope, e: &MessageEvent| {
-            let ready = e.origin() == "https://widget.example"
-                && e.data_as::<String>().ok().as_deref() == Some("ready");
-            if ready && !pinged.replace(true) {
-                frame
-                    .post(scope, "ping", "https://widget.example")
-                    .expect("ping");
-            }
-        });
-        Ok::<(), Error>(())
-    })?;
-    Ok(())
-}
-
 /// The widget of the two later protocols: it listens, then announces "ready".
 fn widget_announcing_ready(browser: &Browser) -> webmessaging::Result<()> {
     browser.route("https://widget.example/", |scope: &Scope| {
         scope.set_timeout(Duration::ZERO, |scope: &Scope| {
-            scope.on_message(|scope: &Scope, e: &MessageEvent| {
-                if e.origin() == "https://app.example" {
-                    let page = e.source_window().expect("a window message has a source");
-                    page.post(scope, "echo", e.origin()).expect("echo");
-                }
-            });
+            listen_and_echo(scope);
             let page = scope.parent().expect("an iframe has a parent");
             page.post(scope, "ready", "https://app.example")
                 .expect("ready");
@@ -88,15 +65,17 @@ fn widget_announcing_ready(browser: &Browser) -> webmessaging::Result<()> {
     })
 }
 
-/// The fixed page: ping after "ready", every time.
-fn fixed(browser: &Browser) -> webmessaging::Result<()> {
+/// The widget announcing "ready", and a page that pings after "ready": after the first
+/// one only (`once`), or after every one.
+fn page_pinging_after_ready(browser: &Browser, once: bool) -> webmessaging::Result<()> {
     widget_announcing_ready(browser)?;
-    browser.open_with("https://app.example/", |scope: &Scope| {
+    browser.open_with("https://app.example/", move |scope: &Scope| {
         let frame = scope.create_iframe("https://widget.example/")?;
+        let pinged = std::cell::Cell::new(false);
         scope.on_message(move |scope: &Scope, e: &MessageEvent| {
             let ready = e.origin() == "https://widget.example"
                 && e.data_as::<String>().ok().as_deref() == Some("ready");
-            if ready {
+            if ready && !(once && pinged.replace(true)) {
                 frame
                     .post(scope, "ping", "https://widget.example")
                     .expect("ping");
@@ -105,6 +84,17 @@ fn fixed(browser: &Browser) -> webmessaging::Result<()> {
         Ok::<(), Error>(())
     })?;
     Ok(())
+}
+
+/// The half-fixed page: it waits for "ready", but pings only once. A reload of the widget
+/// after the ping (a new document, a new "ready") leaves the new document unanswered.
+fn once_only(browser: &Browser) -> webmessaging::Result<()> {
+    page_pinging_after_ready(browser, true)
+}
+
+/// The fixed page: ping after "ready", every time.
+fn fixed(browser: &Browser) -> webmessaging::Result<()> {
+    page_pinging_after_ready(browser, false)
 }
 
 /// The property: a complete run ends with the page holding an echo from the widget's
