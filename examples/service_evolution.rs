@@ -1,8 +1,12 @@
 //! Service evolution, the standard's example: a contacts provider first answers each
 //! client session in its own document (one backend request per lookup, as with an
-//! `XMLHttpRequest` per iframe). Version 2 moves the work to a worker holding *one* shared
-//! connection, and simply forwards the provider-side ports of the sessions to it. The
-//! clients do not change at all: same code, same messages.
+//! `XMLHttpRequest` per iframe). Version 2, the "before", moves the work of each provider
+//! iframe to a dedicated worker of its own: one connection per iframe. Version 3 is what
+//! the standard describes: a *shared* worker holding one connection (its WebSocket) for
+//! every provider iframe, in every tab; each iframe simply forwards the provider-side
+//! ports of its sessions to it over its `SharedWorker` port. The clients do not change
+//! at all: same code, same messages. Two tabs of the social site open two sessions each:
+//! v2 opens two connections, v3 one.
 //!
 //! A client opens a session by making a `MessageChannel`, keeping `port1` and transferring
 //! `port2` to the provider's window; it posts its first lookup on `port1` at once. That
@@ -12,11 +16,13 @@
 //! Run with `cargo run --example service_evolution`.
 
 use std::cell::Cell;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use webmessaging::prelude::*;
+use webmessaging::SharedWorker;
 
 const SOCIAL: &str = "https://social.example";
 const CONTACTS: &str = "https://contacts.example";
@@ -103,7 +109,49 @@ fn provider_v1(scope: &Scope) {
     });
 }
 
-/// Provider v2: the sessions' ports are forwarded to a worker with one connection.
+/// Opens the service's "connection" (a WebSocket to the contacts backend, in the
+/// standard's story): each one gets a number, so the answers tell how many were opened.
+fn open_connection(who: &str) -> Connection {
+    let id = CONNECTIONS.fetch_add(1, Ordering::Relaxed) + 1;
+    println!("{who}: opening backend connection #{id}");
+    Connection {
+        id,
+        requests: Cell::new(0),
+    }
+}
+
+static CONNECTIONS: AtomicU32 = AtomicU32::new(0);
+
+/// One backend connection and the requests made over it.
+struct Connection {
+    id: u32,
+    requests: Cell<u32>,
+}
+
+/// Serves one session's port over the realm's connection (a worker's global).
+fn serve_session(port: &MessagePort, served_by: &'static str) {
+    port.on_message_as(
+        move |scope: &Scope, e: &MessageEvent, l: Lookup| -> webmessaging::Result<()> {
+            let conn = scope.global::<Connection>().expect("connection");
+            conn.requests.set(conn.requests.get() + 1);
+            let Some(webmessaging::EventTarget::Port(port)) = e.target() else {
+                return Ok(());
+            };
+            port.post(&Answer {
+                email: lookup(&l.name),
+                name: l.name,
+                served_by: format!(
+                    "{served_by}, connection #{}, request {}",
+                    conn.id,
+                    conn.requests.get()
+                ),
+            })
+        },
+    );
+}
+
+/// Provider v2 (the "before"): each provider iframe forwards its sessions' ports to a
+/// dedicated worker of its own: one connection per iframe.
 fn provider_v2(scope: &Scope) -> webmessaging::Result<()> {
     let backend = scope.spawn_worker("https://contacts.example/backend.js")?;
     let b = backend.clone();
@@ -113,7 +161,7 @@ fn provider_v2(scope: &Scope) -> webmessaging::Result<()> {
                 return Ok(());
             }
             println!(
-                "provider v2: forwarding {}'s session port to the backend worker",
+                "provider v2: forwarding {}'s session port to this iframe's worker",
                 c.client
             );
             b.post_with_transfer(&c.client, &[e.ports()[0].to_value()])
@@ -123,35 +171,45 @@ fn provider_v2(scope: &Scope) -> webmessaging::Result<()> {
     Ok(())
 }
 
-/// The v2 backend: a worker holding the one shared connection.
-struct Connection {
-    requests: Cell<u32>,
+/// The v2 backend: a dedicated worker holding its iframe's connection.
+fn backend(scope: &Scope) {
+    scope.set_global(open_connection("dedicated worker"));
+    scope.on_message_as(|_s: &Scope, e: &MessageEvent, client: String| {
+        println!("dedicated worker: now serving {client}'s session");
+        serve_session(&e.ports()[0], "dedicated worker");
+    });
 }
 
-fn backend(scope: &Scope) {
-    println!("backend worker: opening the one shared connection");
-    scope.set_global(Connection {
-        requests: Cell::new(0),
-    });
-    scope.on_message_as(|_s: &Scope, e: &MessageEvent, client: String| {
-        println!("backend worker: now serving {client}'s session");
-        e.ports()[0].on_message_as(
-            |scope: &Scope, e: &MessageEvent, l: Lookup| -> webmessaging::Result<()> {
-                let conn = scope.global::<Connection>().expect("connection");
-                conn.requests.set(conn.requests.get() + 1);
-                let Some(webmessaging::EventTarget::Port(port)) = e.target() else {
-                    return Ok(());
-                };
-                port.post(&Answer {
-                    email: lookup(&l.name),
-                    name: l.name,
-                    served_by: format!(
-                        "backend worker, shared connection, request {}",
-                        conn.requests.get()
-                    ),
-                })
-            },
-        );
+/// Provider v3, as the standard describes: every provider iframe connects to one shared
+/// worker and forwards its sessions' ports over its `SharedWorker` port.
+fn provider_v3(scope: &Scope) -> webmessaging::Result<()> {
+    let shared = SharedWorker::new(scope, "/shared-backend.js", "contacts")?;
+    let port = shared.port().clone();
+    scope.on_message_as(
+        move |_s: &Scope, e: &MessageEvent, c: Connect| -> webmessaging::Result<()> {
+            if e.origin() != SOCIAL {
+                return Ok(());
+            }
+            println!(
+                "provider v3: forwarding {}'s session port to the shared worker",
+                c.client
+            );
+            port.post_with_transfer(&c.client, &[e.ports()[0].to_value()])
+        },
+    );
+    scope.set_global(shared);
+    Ok(())
+}
+
+/// The v3 backend: one shared worker, one connection, for every provider iframe.
+fn shared_backend(scope: &Scope) {
+    scope.set_global(open_connection("shared worker"));
+    scope.on_connect(|_s: &Scope, e: &MessageEvent| {
+        println!("shared worker: a provider iframe connected");
+        e.ports()[0].on_message_as(|_s: &Scope, e: &MessageEvent, client: String| {
+            println!("shared worker: now serving {client}'s session");
+            serve_session(&e.ports()[0], "shared worker");
+        });
     });
 }
 
@@ -172,39 +230,56 @@ async fn main() -> webmessaging::Result<()> {
     let browser = Browser::new();
     browser.route("https://contacts.example/v1", provider_v1)?;
     browser.route("https://contacts.example/v2", provider_v2)?;
+    browser.route("https://contacts.example/v3", provider_v3)?;
     browser.route("https://contacts.example/backend.js", backend)?;
+    browser.route("https://contacts.example/shared-backend.js", shared_backend)?;
     let (tx, mut rx) = mpsc::unbounded_channel::<Answer>();
 
-    for version in ["v1", "v2"] {
-        println!("--- the social site with contacts provider {version} ---");
-        let tx = tx.clone();
-        let url = format!("https://contacts.example/{version}");
-        let social = browser.open_with(
-            "https://social.example/",
-            move |scope: &Scope| -> webmessaging::Result<()> {
-                let provider = scope.create_iframe(&url)?;
-                // Two independent client libraries of the page, unchanged between versions.
-                open_session(
-                    scope,
-                    &provider,
-                    "mail client",
-                    "Guillaume Tell",
-                    tx.clone(),
-                )?;
-                open_session(scope, &provider, "chat client", "Walter Fürst", tx.clone())
-            },
-        )?;
-        let got = answers(&mut rx, 2).await;
+    for (version, served_by, connections) in [
+        ("v1", "provider v1", 0),
+        ("v2", "dedicated worker", 2),
+        ("v3", "shared worker", 1),
+    ] {
+        println!("--- two tabs of the social site, contacts provider {version} ---");
+        let before = CONNECTIONS.load(Ordering::Relaxed);
+        let mut tabs = Vec::new();
+        for tab in ["inbox", "profile"] {
+            let tx = tx.clone();
+            let url = format!("https://contacts.example/{version}");
+            tabs.push(browser.open_with(
+                &format!("https://social.example/{tab}"),
+                move |scope: &Scope| -> webmessaging::Result<()> {
+                    let provider = scope.create_iframe(&url)?;
+                    // Two independent client libraries of the page, unchanged between
+                    // versions.
+                    open_session(
+                        scope,
+                        &provider,
+                        &format!("{tab} mail client"),
+                        "Guillaume Tell",
+                        tx.clone(),
+                    )?;
+                    open_session(
+                        scope,
+                        &provider,
+                        &format!("{tab} chat client"),
+                        "Walter Fürst",
+                        tx.clone(),
+                    )
+                },
+            )?);
+        }
+        let got = answers(&mut rx, 4).await;
         assert!(got.iter().all(|a| a.email.is_some()));
-        let expected = if version == "v1" {
-            "provider v1"
-        } else {
-            "backend worker"
-        };
-        assert!(got.iter().all(|a| a.served_by.starts_with(expected)));
-        social.close();
+        assert!(got.iter().all(|a| a.served_by.starts_with(served_by)));
+        let opened = CONNECTIONS.load(Ordering::Relaxed) - before;
+        assert_eq!(opened, connections);
+        println!("{version}: 4 sessions in 2 tabs, {opened} backend connection(s)");
+        for tab in tabs {
+            tab.close();
+        }
     }
-    println!("main: same clients, same messages; v2 served both sessions over one connection");
+    println!("main: same clients, same messages; v3 served every tab over one shared connection");
     browser.shutdown();
     Ok(())
 }

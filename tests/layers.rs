@@ -23,7 +23,8 @@ fn layer_of(module: &str) -> Option<u8> {
         "kernel" | "id_hash" => 0,
         "event_loop" | "supervisor" | "broadcast_registry" => 1,
         "realm" | "realm_actor" | "dispatch" | "event" | "scope" | "window" | "port" | "worker"
-        | "broadcast" | "global_scope" | "supervision" | "runtime" | "observer" => 2,
+        | "shared_worker" | "broadcast" | "global_scope" | "supervision" | "runtime"
+        | "observer" => 2,
         "browser" => 3,
         "observe" | "trace" | "simulation" | "sim_export" => 4,
         "lib" => 5,

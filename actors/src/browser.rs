@@ -125,6 +125,12 @@ impl Browser {
         Ok(WindowHandle { proxy })
     }
 
+    /// The shared workers running now (not closing), by id: URL, name, constructor origin
+    /// and how many documents or workers hold each (see [`crate::shared_worker`]).
+    pub fn shared_workers(&self) -> Vec<crate::shared_worker::SharedWorkerInfo> {
+        crate::shared_worker::list(&self.0)
+    }
+
     /// The browsing contexts that are open now (windows and iframes), by id.
     pub fn contexts(&self) -> Vec<WindowProxy> {
         self.0.contexts()

@@ -95,6 +95,39 @@ pub(crate) fn deliver_record(
     fire(realm, listeners, &ev)
 }
 
+/// Fires a shared worker's `connect` event at its global: the transfer-receiving steps
+/// of the inside port first, then the event with `data ""`, `origin ""`, the port as
+/// `ports[0]` and as `source` (the "run a worker" algorithm, and the `SharedWorker`
+/// constructor's step 8.4.7).
+pub(crate) fn deliver_connect(realm: &Rc<RealmInner>, data: SerializedWithTransfer) -> Crashed {
+    let transferred = match clone::receive_transfer(data.transfer, &mut RealmPortReceiver { realm })
+    {
+        Ok(t) => t,
+        Err(e) => {
+            log::error!(target: "webmessaging::worker", "{}: connect port could not be received: {e}", realm.name);
+            return None;
+        }
+    };
+    let ports: Vec<MessagePort> = transferred
+        .ports
+        .iter()
+        .filter_map(MessagePort::from_object)
+        .collect();
+    let source = ports.first().cloned().map(MessageEventSource::Port);
+    let ev = MessageEvent {
+        event_type: EventType::Connect,
+        data: event::EventData::Value(webmessaging_core::value::Value::from("")),
+        origin: event::empty_str(),
+        last_event_id: event::empty_str(),
+        source,
+        ports: ports.into(),
+        target: Some(EventTarget::WorkerGlobal),
+        trusted: true,
+        error_message: None,
+    };
+    fire(realm, &realm.listeners, &ev)
+}
+
 /// Dispatches `ev` to `listeners`, catching panics (a crash, returned) and reporting
 /// returned errors. For `message` events, data is deserialized before the first listener
 /// that reads it as a `Value`; failure turns the event into `messageerror`.

@@ -41,6 +41,9 @@ pub enum EventType {
     PageHide,
     /// `unload`: the document is being unloaded.
     Unload,
+    /// `connect`: a `SharedWorker` was constructed; fired at the shared worker's global
+    /// with the new connection's port (`ports[0]`, also `source`).
+    Connect,
 }
 
 impl EventType {
@@ -63,6 +66,7 @@ impl EventType {
             EventType::Load => "load",
             EventType::PageHide => "pagehide",
             EventType::Unload => "unload",
+            EventType::Connect => "connect",
         }
     }
 }
@@ -78,10 +82,13 @@ impl fmt::Display for EventType {
 pub enum EventTarget {
     /// A `Window` (the realm's global, for a window realm).
     Window,
-    /// A `DedicatedWorkerGlobalScope` (the realm's global, for a worker).
+    /// A `DedicatedWorkerGlobalScope` or `SharedWorkerGlobalScope` (the realm's global,
+    /// for a worker).
     WorkerGlobal,
     /// A `Worker` object in the realm that created the worker.
     Worker(crate::worker::WorkerId),
+    /// A `SharedWorker` object in the realm that constructed it.
+    SharedWorker(crate::shared_worker::SharedWorker),
     /// A `MessagePort`.
     Port(MessagePort),
     /// A `BroadcastChannel`.
@@ -90,13 +97,15 @@ pub enum EventTarget {
     Iframe(WindowProxy),
 }
 
-/// `MessageEvent.source`: a `WindowProxy` for window messages (the standard also allows a
-/// `MessagePort` or `ServiceWorker` for events built by script; the runtime only fires
-/// window sources).
+/// `MessageEvent.source`: a `WindowProxy` for window messages, the new connection's
+/// `MessagePort` for a shared worker's `connect` event (the standard also allows a
+/// `ServiceWorker`, which the runtime does not have).
 #[derive(Clone, Debug)]
 pub enum MessageEventSource {
     /// The sender's browsing context.
     Window(WindowProxy),
+    /// A port: the `connect` event's.
+    Port(MessagePort),
 }
 
 /// Initial values of a synthetic [`MessageEvent`] (`MessageEventInit`).
@@ -317,7 +326,15 @@ impl MessageEvent {
     pub fn source_window(&self) -> Option<&WindowProxy> {
         match &self.source {
             Some(MessageEventSource::Window(w)) => Some(w),
-            None => None,
+            _ => None,
+        }
+    }
+
+    /// The port, if `source` is a `MessagePort` (a `connect` event's).
+    pub fn source_port(&self) -> Option<&MessagePort> {
+        match &self.source {
+            Some(MessageEventSource::Port(p)) => Some(p),
+            _ => None,
         }
     }
 

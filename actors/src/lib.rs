@@ -49,13 +49,14 @@
 //!
 //! | standard | here |
 //! | --- | --- |
-//! | agent / event loop | one event-loop actor ([`event_loop`]) on an actix [`Arbiter`](actix::Arbiter): one thread per browsing-context group (a top-level window and its iframes), one per dedicated worker |
+//! | agent / event loop | one event-loop actor ([`event_loop`]) on an actix [`Arbiter`](actix::Arbiter): one thread per browsing-context group (a top-level window and its iframes), one per dedicated worker or shared worker |
 //! | realm + global (`Window` with its `Document`, `DedicatedWorkerGlobalScope`) | a realm shell ([`realm_actor::RealmActor`]) hosted by its agent's event loop; each task it runs is one task of the standard's event loop; script sees the global as a [`Scope`] |
 //! | `WindowProxy` | [`WindowProxy`]: a `Send` handle naming a browsing context; after navigation or restart it reaches the new document |
 //! | `window.postMessage(message, targetOrigin, transfer)` | [`WindowProxy::post_message`], [`WindowProxy::post`] for any `T: Serialize` |
 //! | `MessageChannel`, `MessagePort`, port message queue | [`MessageChannel`], [`MessagePort`]; a never-shipped channel's queues live in its entanglement, in the unshipped port message queue; once shipped, each end is a port actor, re-homed on transfer by the protocol of [`webmessaging_core::rehoming`] ([`port`] explains why) |
 //! | `BroadcastChannel` | [`BroadcastChannel`], fanned out by the broadcast registry actor |
 //! | `Worker`, dedicated worker global | [`Worker`], and a [`Scope`] whose [`kind`](Scope::kind) is [`GlobalKind::DedicatedWorker`] |
+//! | `SharedWorker`, shared worker global, `connect` | [`SharedWorker`] ([`shared_worker`] explains matching and owner sets), and a [`Scope`] whose kind is [`GlobalKind::SharedWorker`], with [`Scope::on_connect`] |
 //! | `MessageEvent` | [`MessageEvent`]; `data` as a [`Value`](webmessaging_core::value::Value) or any `T: Deserialize` ([`MessageEvent::data_as`]) |
 //! | task sources and their task queues (posted messages, the unshipped port message queue, each shipped port's queue, DOM manipulation, timers, navigation) | [`TaskSource`], one FIFO queue each per event loop ([`kernel::TaskQueues`]); a [`kernel::Scheduler`] picks the next task among the sources that have one, fairly ([`kernel::OldestFirst`]) |
 //! | microtask queue, microtask checkpoint | [`Scope::queue_microtask`]; the checkpoint runs after every task |
@@ -117,6 +118,7 @@ mod realm;
 pub mod realm_actor;
 mod runtime;
 pub mod scope;
+pub mod shared_worker;
 mod sim_export;
 pub mod simulation;
 pub mod supervision;
@@ -139,6 +141,9 @@ pub use port::{
     ActorPort, AttachedPort, MessageChannel, MessagePort, PortEvent, StructuredSerializeOptions,
 };
 pub use scope::{GlobalKind, IframeOptions, Scope};
+pub use shared_worker::{
+    SharedWorker, SharedWorkerInfo, SharedWorkerOptions, WorkerCredentials, WorkerType,
+};
 pub use supervision::{Intensity, LifecycleEvent, RestartPolicy, Strategy, SupervisorSpec};
 pub use window::{BrowsingContextId, WindowPostMessageOptions, WindowProxy};
 pub use worker::{Worker, WorkerId};

@@ -44,6 +44,7 @@ impl ObservedEvent {
                 Some(EventTarget::Window) | None => "window".into(),
                 Some(EventTarget::WorkerGlobal) => "worker-global".into(),
                 Some(EventTarget::Worker(_)) => "worker".into(),
+                Some(EventTarget::SharedWorker(_)) => "shared-worker".into(),
                 Some(EventTarget::Port(p)) => p.name().to_owned(),
                 Some(EventTarget::BroadcastChannel(c)) => format!("broadcast:{}", c.name()),
                 Some(EventTarget::Iframe(w)) => format!("iframe:{}", w.name()),

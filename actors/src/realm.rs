@@ -31,6 +31,7 @@ use crate::port::{MessagePort, PortDataHolder, PortObject, PortOwner};
 use crate::realm_actor::{Loop, RealmAddr};
 use crate::runtime::Runtime;
 use crate::scope::Scope;
+use crate::shared_worker::{self, SharedWorkerObject};
 use crate::supervision::{Child, LifecycleEvent, SupervisorSpec};
 use crate::supervisor::RestartHistory;
 use crate::window::{BrowsingContextId, WindowProxy};
@@ -102,6 +103,10 @@ pub(crate) struct RealmInner {
     pub(crate) iframe_listeners: Listeners,
     ports: RefCell<HashMap<u64, PortSlot, crate::id_hash::IdHash>>,
     workers: RefCell<HashMap<u64, Rc<WorkerObject>>>,
+    /// The `SharedWorker` objects this realm constructed, in order.
+    shared_workers: RefCell<Vec<Rc<SharedWorkerObject>>>,
+    /// This realm's identity in shared workers' owner sets (0 until it joins one).
+    owner_token: Cell<u64>,
     children: RefCell<Vec<WindowProxy>>,
     pub(crate) broadcast: BroadcastScope,
     alive: Cell<bool>,
@@ -160,6 +165,29 @@ impl RealmInner {
         self.workers.borrow().get(&id).cloned()
     }
 
+    /// Adds a `SharedWorker` object this realm constructed.
+    pub(crate) fn add_shared_worker(&self, object: Rc<SharedWorkerObject>) {
+        self.shared_workers.borrow_mut().push(object);
+    }
+
+    /// The `SharedWorker` object `id` of this realm, if it has it.
+    pub(crate) fn shared_worker(&self, id: u64) -> Option<Rc<SharedWorkerObject>> {
+        self.shared_workers
+            .borrow()
+            .iter()
+            .find(|o| o.id == id)
+            .cloned()
+    }
+
+    /// This realm's identity in the owner sets of shared workers (unique in the
+    /// process: a new document of the same browsing context is another owner).
+    pub(crate) fn owner_token(&self) -> u64 {
+        if self.owner_token.get() == 0 {
+            self.owner_token.set(self.browser.next_id());
+        }
+        self.owner_token.get()
+    }
+
     /// Adds a child browsing context (an iframe of this document).
     pub(crate) fn add_child(&self, child: WindowProxy) {
         self.children.borrow_mut().push(child);
@@ -216,6 +244,8 @@ impl RealmInner {
             iframe_listeners: Listeners::default(),
             ports: RefCell::new(HashMap::default()),
             workers: RefCell::new(HashMap::new()),
+            shared_workers: RefCell::new(Vec::new()),
+            owner_token: Cell::new(0),
             children: RefCell::new(Vec::new()),
             broadcast: BroadcastScope::new(),
             supervisor: Cell::new(SupervisorSpec::default()),
@@ -411,6 +441,19 @@ impl RealmInner {
         let workers = workers.into_iter().map(|(_, w)| w);
         for w in workers {
             step(&mut || w.terminate());
+        }
+        // This realm leaves the owner sets of the shared workers it holds; the ones left
+        // without an owner close.
+        let shared: Vec<Rc<SharedWorkerObject>> =
+            self.shared_workers.borrow_mut().drain(..).collect();
+        let mut held: Vec<Arc<WorkerShared>> = Vec::new();
+        for w in shared.iter().filter_map(|o| o.worker.clone()) {
+            if !held.iter().any(|h| Arc::ptr_eq(h, &w)) {
+                held.push(w);
+            }
+        }
+        if !held.is_empty() {
+            step(&mut || shared_worker::owner_gone(&self.browser, self.owner_token(), &held));
         }
         let children: Vec<WindowProxy> = self.children.borrow_mut().drain(..).collect();
         for c in children {

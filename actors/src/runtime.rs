@@ -19,8 +19,10 @@ use crate::event::{ListenerOutput, ScriptError};
 use crate::observer::{Observers, RecordSink};
 use crate::port::PortDirectory;
 use crate::scope::Scope;
+use crate::shared_worker::SharedWorkerKey;
 use crate::supervision::LifecycleLog;
 use crate::window::{BrowsingContextId, WindowProxy};
+use crate::worker::WorkerShared;
 
 /// A script: what runs when a document (or worker) loads. It runs again when the realm is
 /// restarted, so it is `Fn`, and it is `Send + Sync` because realms run on other threads.
@@ -66,6 +68,8 @@ pub(crate) struct RuntimeInner {
     /// Where each end of every shipped channel lives.
     directory: OnceLock<(Addr<PortDirectory>, Option<actix::ArbiterHandle>)>,
     pub(crate) lifecycle: LifecycleLog,
+    /// The shared worker manager's list: the live shared worker globals by key.
+    shared_workers: Mutex<HashMap<SharedWorkerKey, Arc<WorkerShared>>>,
     shut_down: AtomicBool,
     /// The simulation driving every event loop of this runtime (its id on the thread
     /// that created it), in the simulated mode.
@@ -100,6 +104,7 @@ impl Runtime {
             registry: OnceLock::new(),
             directory: OnceLock::new(),
             lifecycle: LifecycleLog::default(),
+            shared_workers: Mutex::new(HashMap::new()),
             shut_down: AtomicBool::new(false),
             simulation,
             all_events,
@@ -129,6 +134,16 @@ impl Runtime {
             .get_or_init(|| PortDirectory::start(on_this_thread))
             .0
             .clone()
+    }
+
+    /// The shared worker manager's list (see [`crate::shared_worker`]).
+    pub(crate) fn shared_workers(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<SharedWorkerKey, Arc<WorkerShared>>> {
+        self.0
+            .shared_workers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// A fresh id (browsing contexts, workers, ports' keys).
@@ -164,6 +179,7 @@ impl Runtime {
     /// queued are dropped). The caller closes the windows.
     pub(crate) fn shut_down(&self) {
         self.0.shut_down.store(true, Ordering::Release);
+        crate::shared_worker::close_all(self);
         if let Some((_, Some(arbiter))) = self.0.registry.get() {
             arbiter.stop();
         }

@@ -32,6 +32,8 @@ pub enum GlobalKind {
     Window,
     /// A `DedicatedWorkerGlobalScope`.
     DedicatedWorker,
+    /// A `SharedWorkerGlobalScope`.
+    SharedWorker,
 }
 
 /// Options for [`Scope::create_iframe_with`].
@@ -109,9 +111,19 @@ impl Scope {
 
     /// Whether this is a window or a worker.
     pub fn kind(&self) -> GlobalKind {
-        match self.0.kind {
+        match &self.0.kind {
             RealmKind::Window(_) => GlobalKind::Window,
+            RealmKind::Worker(s) if s.shared_global().is_some() => GlobalKind::SharedWorker,
             RealmKind::Worker(_) => GlobalKind::DedicatedWorker,
+        }
+    }
+
+    /// `self.name` of a shared worker's global: the name it was constructed with
+    /// (`None` in a window or a dedicated worker).
+    pub fn worker_name(&self) -> Option<String> {
+        match &self.0.kind {
+            RealmKind::Worker(s) => s.shared_global().map(|g| g.name().to_owned()),
+            RealmKind::Window(_) => None,
         }
     }
 
@@ -210,20 +222,33 @@ impl Scope {
             .set_handler(EventType::Error, Some((event::untyped(listener), false)));
     }
 
+    /// `onconnect = listener` on a shared worker's global: a `SharedWorker` was
+    /// constructed; `event.ports()[0]` (also `event.source_port()`) is its connection.
+    pub fn on_connect<F, R>(&self, listener: F)
+    where
+        F: Fn(&Scope, &MessageEvent) -> R + 'static,
+        R: ListenerOutput,
+    {
+        self.0
+            .listeners
+            .set_handler(EventType::Connect, Some((event::untyped(listener), false)));
+    }
+
     // ----- posting -----
 
     /// The global `postMessage(message, transfer)`.
     ///
     /// In a window it posts to the window itself with `targetOrigin` `"/"` (the options
-    /// form's default); in a worker it posts to the worker's `Worker` object (event origin
-    /// `""`, no source).
+    /// form's default); in a dedicated worker it posts to the worker's `Worker` object
+    /// (event origin `""`, no source). A shared worker's global has no `postMessage`
+    /// (`NotSupportedError`, nothing detached): it posts on its connections' ports.
     pub fn post_message(&self, message: &Value, transfer: &[Value]) -> Result<()> {
         match &self.0.kind {
             RealmKind::Window(w) => w.post_message(self, message, "/", transfer),
             RealmKind::Worker(s) => {
+                s.can_post()?;
                 let data = clone::structured_serialize_with_transfer(message, transfer)?;
-                s.post_to_parent(data);
-                Ok(())
+                s.post_to_parent(data)
             }
         }
     }
@@ -251,12 +276,12 @@ impl Scope {
         match &self.0.kind {
             RealmKind::Window(w) => w.post(self, data, "/"),
             RealmKind::Worker(s) => {
+                s.can_post()?;
                 let data = clone::SerializedWithTransfer {
                     record: webmessaging_core::serde_bridge::to_record(data)?,
                     transfer: clone::TransferData::empty(),
                 };
-                s.post_to_parent(data);
-                Ok(())
+                s.post_to_parent(data)
             }
         }
     }
@@ -270,12 +295,12 @@ impl Scope {
         match &self.0.kind {
             RealmKind::Window(w) => w.post_with_transfer(self, data, "/", transfer),
             RealmKind::Worker(s) => {
+                s.can_post()?;
                 let data = clone::serialize_transfer_only(
                     webmessaging_core::serde_bridge::to_record(data)?,
                     transfer,
                 )?;
-                s.post_to_parent(data);
-                Ok(())
+                s.post_to_parent(data)
             }
         }
     }

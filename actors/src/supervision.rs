@@ -261,12 +261,34 @@ pub(crate) fn on_crash(
             }
         },
         RealmKind::Worker(s) => {
-            s.report_error_to_parent(&message);
-            s.parent
-                .do_send(RealmMessage::ChildCrashed(Box::new(CrashReport {
+            s.report_crash(&message);
+            match s.supervisor_addr() {
+                Some(parent) => parent.do_send(RealmMessage::ChildCrashed(Box::new(CrashReport {
                     child: Child::Worker(s.clone()),
                     message,
-                })));
+                }))),
+                None => {
+                    // A shared worker: no creator supervises it, the runtime's root does,
+                    // with the worker's own policy, as for a top-level window.
+                    let now = ctx.event_loop().now();
+                    let actions = supervisor::decide_root(
+                        &actor.name,
+                        s.restart_policy(),
+                        &mut actor.restarts,
+                        now,
+                        &message,
+                    );
+                    let s = s.clone();
+                    for action in actions {
+                        match action {
+                            Action::Restart { reason, .. } => restart(actor, ctx, &reason),
+                            Action::Stop { .. } => Child::Worker(s.clone()).stop(),
+                            Action::Record(e) | Action::Tell(e) => browser.0.lifecycle.push(e),
+                            Action::CrashSupervisor { .. } => {}
+                        }
+                    }
+                }
+            }
         }
     }
 }
@@ -365,7 +387,7 @@ pub(crate) fn restart(actor: &mut RealmActor, ctx: &mut Cx, reason: &str) {
     // The supervisor's realm hears about it too.
     let parent_addr = match &actor.kind {
         RealmKind::Window(w) => w.0.parent.as_ref().and_then(|p| p.0.addr().cloned()),
-        RealmKind::Worker(s) => Some(s.parent.clone()),
+        RealmKind::Worker(s) => s.supervisor_addr().cloned(),
     };
     if let Some(a) = parent_addr {
         a.do_send(RealmMessage::Lifecycle(Box::new(e.clone())));

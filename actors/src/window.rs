@@ -247,9 +247,11 @@ impl Default for WindowPostMessageOptions {
 fn check_window_caller(caller: &Scope) -> Result<()> {
     match caller.kind() {
         crate::scope::GlobalKind::Window => Ok(()),
-        crate::scope::GlobalKind::DedicatedWorker => Err(Error::NotSupported(
-            "window.postMessage can only be called by script in a window".into(),
-        )),
+        crate::scope::GlobalKind::DedicatedWorker | crate::scope::GlobalKind::SharedWorker => {
+            Err(Error::NotSupported(
+                "window.postMessage can only be called by script in a window".into(),
+            ))
+        }
     }
 }
 

@@ -29,6 +29,7 @@ use crate::realm::RealmInner;
 use crate::realm_actor::{RealmAddr, RealmMessage};
 use crate::runtime::{Runtime, Script};
 use crate::scope::Scope;
+use crate::shared_worker::SharedGlobal;
 use crate::supervision::RestartPolicy;
 
 /// Identifies a dedicated worker.
@@ -38,6 +39,19 @@ pub struct WorkerId(pub u64);
 const RUNNING: u8 = 0;
 const CLOSING: u8 = 1;
 const TERMINATED: u8 = 2;
+
+/// What kind of worker a [`WorkerShared`] is, with what that kind needs.
+pub(crate) enum WorkerFlavor {
+    /// A dedicated worker, reached through one `Worker` object in its creator's realm.
+    Dedicated {
+        /// The creator's realm shell.
+        parent: RealmAddr,
+        /// The creator's document, when the worker was created.
+        parent_document: u64,
+    },
+    /// A shared worker (see [`crate::shared_worker`]).
+    Shared(SharedGlobal),
+}
 
 /// State shared by a worker's global scope (on the worker's thread) and its `Worker`
 /// object (in the creator's realm).
@@ -49,13 +63,35 @@ pub(crate) struct WorkerShared {
     pub(crate) origin: Origin,
     pub(crate) script: Option<Script>,
     pub(crate) addr: OnceLock<RealmAddr>,
-    pub(crate) parent: RealmAddr,
-    pub(crate) parent_document: u64,
+    /// Dedicated (its creator) or shared (its key and owner set).
+    pub(crate) flavor: WorkerFlavor,
     state: AtomicU8,
     pub(crate) policy: Mutex<RestartPolicy>,
 }
 
 impl WorkerShared {
+    /// A running worker, not started yet: its script at `url` runs with `origin`.
+    pub(crate) fn new(
+        id: WorkerId,
+        name: String,
+        browser: Runtime,
+        (url, origin, script): (Url, Origin, Option<Script>),
+        flavor: WorkerFlavor,
+    ) -> WorkerShared {
+        WorkerShared {
+            id,
+            name,
+            browser,
+            url,
+            origin,
+            script,
+            addr: OnceLock::new(),
+            flavor,
+            state: AtomicU8::new(RUNNING),
+            policy: Mutex::new(RestartPolicy::default()),
+        }
+    }
+
     /// Closing (it called `close()`) or terminated: runs no more tasks.
     pub(crate) fn is_stopped(&self) -> bool {
         self.state.load(Ordering::Acquire) != RUNNING
@@ -82,39 +118,102 @@ impl WorkerShared {
     /// After `close()` the worker's posts still go out (its closing flag discards the
     /// tasks queued *for* it, not what it sends; WPT `WorkerGlobalScope-close.js`: "close();
     /// postMessage(...)" is delivered); after `terminate()` nothing does.
-    pub(crate) fn post_to_parent(&self, data: SerializedWithTransfer) {
+    ///
+    /// A shared worker has no `postMessage` of its own: it talks over the ports its
+    /// `connect` events bring (`NotSupportedError` here).
+    pub(crate) fn post_to_parent(&self, data: SerializedWithTransfer) -> Result<()> {
+        self.can_post()?;
+        let WorkerFlavor::Dedicated {
+            parent,
+            parent_document,
+        } = &self.flavor
+        else {
+            return Ok(());
+        };
         if self.is_terminated() {
-            return;
+            return Ok(());
         }
         trace::worker_posted(&self.name, None, false);
-        self.parent.do_send(RealmMessage::FromWorker {
+        parent.do_send(RealmMessage::FromWorker {
             worker: self.id.0,
-            document: self.parent_document,
+            document: *parent_document,
             data: Box::new(data),
         });
+        Ok(())
+    }
+
+    /// Whether the global has a `postMessage` (a dedicated worker's): `NotSupportedError`
+    /// for a shared worker's.
+    pub(crate) fn can_post(&self) -> Result<()> {
+        match self.flavor {
+            WorkerFlavor::Dedicated { .. } => Ok(()),
+            WorkerFlavor::Shared(_) => Err(Error::NotSupported(
+                "a SharedWorkerGlobalScope has no postMessage: post on a connected port".into(),
+            )),
+        }
+    }
+
+    /// The shared worker's part, if this is one.
+    pub(crate) fn shared_global(&self) -> Option<&SharedGlobal> {
+        match &self.flavor {
+            WorkerFlavor::Shared(g) => Some(g),
+            WorkerFlavor::Dedicated { .. } => None,
+        }
+    }
+
+    /// The realm that supervises this worker: a dedicated worker's creator (a shared
+    /// worker has none; the runtime's root decides for it).
+    pub(crate) fn supervisor_addr(&self) -> Option<&RealmAddr> {
+        match &self.flavor {
+            WorkerFlavor::Dedicated { parent, .. } => Some(parent),
+            WorkerFlavor::Shared(_) => None,
+        }
     }
 
     /// `close()` in the worker: discard queued tasks, then tear down.
     pub(crate) fn close_self(&self) {
-        if self
+        self.begin_closing();
+    }
+
+    /// Sets the closing flag (queued tasks are discarded) and queues the teardown;
+    /// false if the worker was closing or terminated already.
+    pub(crate) fn begin_closing(&self) -> bool {
+        let now = self
             .state
             .compare_exchange(RUNNING, CLOSING, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-        {
+            .is_ok();
+        if now {
             if let Some(a) = self.addr.get() {
                 a.do_send(RealmMessage::Destroy);
             }
         }
+        now
     }
 
     /// Fires `error` at the `Worker` object (an error a listener of the worker returned,
-    /// or its crash).
+    /// or its crash). A shared worker's script errors stay in the worker (the standard
+    /// reports them to no `SharedWorker` object); see [`Self::report_crash`].
     pub(crate) fn report_error_to_parent(&self, message: &str) {
-        self.parent.do_send(RealmMessage::WorkerError {
-            worker: self.id.0,
-            document: self.parent_document,
-            message: message.into(),
-        });
+        if let WorkerFlavor::Dedicated {
+            parent,
+            parent_document,
+        } = &self.flavor
+        {
+            parent.do_send(RealmMessage::WorkerError {
+                worker: self.id.0,
+                document: *parent_document,
+                message: message.into(),
+            });
+        }
+    }
+
+    /// The worker crashed: `error` at its `Worker` object, or at every `SharedWorker`
+    /// object connected to it.
+    pub(crate) fn report_crash(&self, message: &str) {
+        match &self.flavor {
+            WorkerFlavor::Dedicated { .. } => self.report_error_to_parent(message),
+            WorkerFlavor::Shared(g) => g.report_error(self.id, message),
+        }
     }
 
     pub(crate) fn restart_policy(&self) -> RestartPolicy {
@@ -198,19 +297,16 @@ impl Worker {
             _ => creator.origin.clone(),
         };
         let id = WorkerId(creator.browser.next_id());
-        let shared = Arc::new(WorkerShared {
+        let shared = Arc::new(WorkerShared::new(
             id,
-            name: format!("worker{}({})", id.0, url),
-            browser: creator.browser.clone(),
-            url,
-            origin,
-            script,
-            addr: OnceLock::new(),
-            parent: creator.addr.clone(),
-            parent_document: creator.document,
-            state: AtomicU8::new(RUNNING),
-            policy: Mutex::new(RestartPolicy::default()),
-        });
+            format!("worker{}({})", id.0, url),
+            creator.browser.clone(),
+            (url, origin, script),
+            WorkerFlavor::Dedicated {
+                parent: creator.addr.clone(),
+                parent_document: creator.document,
+            },
+        ));
         trace::worker_spawned(&shared.name, &creator.name);
         crate::realm_actor::start_worker(shared.clone());
         let obj = Rc::new(WorkerObject {

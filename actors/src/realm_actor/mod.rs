@@ -44,6 +44,7 @@ use crate::window::{BrowsingContext, PendingNavigation, PostedMessage, WindowPro
 use crate::worker::WorkerShared;
 
 mod navigation;
+mod workers;
 
 /// How many tasks of one shipped port run as one entry of its source.
 const PORT_BATCH: usize = 64;
@@ -94,6 +95,9 @@ pub(crate) enum RealmMessage {
     Lifecycle(Box<LifecycleEvent>),
     /// Close the window, remove the iframe, or terminate the worker.
     Destroy,
+    /// A `SharedWorker` was constructed: fire `connect` (with the port this carries) at
+    /// the shared worker's global.
+    Connect(Box<SerializedWithTransfer>),
 }
 
 /// A microtask: a closure for the document that queued it.
@@ -130,7 +134,9 @@ impl Host for RealmActor {
             | RealmMessage::ToWorkerGlobal { .. }
             | RealmMessage::FromWorker { .. } => TaskSource::PostedMessage,
             RealmMessage::PortReady { .. } => TaskSource::ShippedPorts,
-            RealmMessage::WorkerError { .. } => TaskSource::DomManipulation,
+            RealmMessage::WorkerError { .. } | RealmMessage::Connect(_) => {
+                TaskSource::DomManipulation
+            }
             RealmMessage::Load | RealmMessage::Navigate { .. } | RealmMessage::ChildLoaded(_) => {
                 TaskSource::Navigation
             }
@@ -218,6 +224,7 @@ impl Host for RealmActor {
                 }
             }
             RealmMessage::Destroy => self.handle_destroy(cx),
+            RealmMessage::Connect(data) => self.handle_connect(cx, *data),
         }
     }
 
@@ -267,6 +274,7 @@ impl Host for RealmActor {
             RealmMessage::Crash { .. } => "crash",
             RealmMessage::Lifecycle(_) => "lifecycle",
             RealmMessage::Destroy => "destroy",
+            RealmMessage::Connect(_) => "connect",
         }
     }
 
@@ -522,71 +530,6 @@ impl RealmActor {
         }
     }
 
-    fn handle_to_worker_global(&mut self, cx: &mut Cx, data: SerializedWithTransfer) {
-        let Some(realm) = self.realm() else { return };
-        if let RealmKind::Worker(s) = &self.kind {
-            if s.is_stopped() {
-                drop_msg(&realm.name, "worker is closing or terminated");
-                return;
-            }
-        }
-        let crashed = deliver(
-            &realm,
-            &realm.listeners,
-            EventTarget::WorkerGlobal,
-            data,
-            event::empty_str(),
-            None,
-        );
-        self.crashed(cx, crashed);
-    }
-
-    fn handle_from_worker(
-        &mut self,
-        cx: &mut Cx,
-        worker: u64,
-        document: u64,
-        data: SerializedWithTransfer,
-    ) {
-        let Some(realm) = self.realm() else { return };
-        if realm.document != document {
-            drop_msg(&realm.name, "worker message for a previous document");
-            return;
-        }
-        let Some(obj) = realm.worker(worker) else {
-            drop_msg(&realm.name, "worker object is gone");
-            return;
-        };
-        if obj.shared.is_terminated() {
-            drop_msg(&realm.name, "worker was terminated");
-            return;
-        }
-        let target = EventTarget::Worker(obj.id);
-        let crashed = deliver(
-            &realm,
-            &obj.listeners,
-            target,
-            data,
-            event::empty_str(),
-            None,
-        );
-        self.crashed(cx, crashed);
-    }
-
-    fn handle_worker_error(&mut self, cx: &mut Cx, worker: u64, document: u64, message: String) {
-        let Some(realm) = self.realm() else { return };
-        if realm.document != document {
-            return;
-        }
-        let Some(obj) = realm.worker(worker) else {
-            return;
-        };
-        let mut ev = MessageEvent::simple(EventType::Error, EventTarget::Worker(obj.id));
-        ev.error_message = Some(message);
-        let crashed = fire(&realm, &obj.listeners, &ev);
-        self.crashed(cx, crashed);
-    }
-
     fn handle_run(&mut self, cx: &mut Cx, f: Box<dyn FnOnce(&Scope) + Send>) {
         let Some(realm) = self.realm() else {
             // Dropping `f` drops the reply channel: the caller sees the realm is gone.
@@ -611,7 +554,10 @@ impl RealmActor {
                 w.0.closed.store(true, std::sync::atomic::Ordering::Release);
                 w.0.browser.forget_context(w);
             }
-            RealmKind::Worker(s) => s.mark_destroyed(),
+            RealmKind::Worker(s) => {
+                s.mark_destroyed();
+                crate::shared_worker::forget(s);
+            }
         }
         cx.stop();
         if self.keeps_loop {
