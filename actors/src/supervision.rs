@@ -12,7 +12,9 @@
 //! that created it, and a top-level window by its browsing-context group's root (the
 //! runtime itself: it applies the window's own policy with the default intensity; on
 //! `Escalate`, or when that intensity is exceeded, it stops the window, as there is
-//! nothing above it).
+//! nothing above it). A shared worker has no single creator: the root supervises it as
+//! it does a top-level window, with the policy set on any of its `SharedWorker` objects;
+//! its crash fires `error` at every one of them (see [`crate::shared_worker`]).
 //!
 //! # Policies, strategies, intensity
 //!
