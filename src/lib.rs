@@ -15,6 +15,7 @@
 //!   machine that the runtime's port objects drive.
 //! - [`rehoming`]: the re-homing protocol of shipped ports (sequence numbers, epochs,
 //!   cumulative acks, a directory), as plain state machines with property tests.
+//! - [`rate_limit`]: the token bucket that rate-limits a sender's messages to a target.
 //! - [`error`]: exceptions with the standard's names.
 //!
 //! ```
@@ -53,6 +54,7 @@ pub mod clone;
 pub mod error;
 pub mod origin;
 pub mod port_queue;
+pub mod rate_limit;
 pub mod rehoming;
 pub mod serde_bridge;
 pub mod target_origin;

@@ -38,7 +38,7 @@ use super::pool::EMPTY;
 use super::{Object, ObjectData, Value};
 
 /// Collections run once the buffer holds at least this many candidates.
-const MIN_THRESHOLD: usize = 4096;
+const MIN_THRESHOLD: usize = 1024;
 
 /// What one collection did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

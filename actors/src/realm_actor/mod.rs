@@ -426,21 +426,36 @@ impl RealmActor {
     }
 
     fn handle_posted(&mut self, cx: &mut Cx, msg: PostedMessage) {
+        // It leaves this context's queue, whatever happens to it now.
+        let metrics = match &self.kind {
+            RealmKind::Window(w) => Some(w.clone()),
+            RealmKind::Worker(_) => None,
+        };
+        let metrics = metrics.as_ref().map(|w| &w.0.metrics);
+        if let Some(m) = metrics {
+            m.dequeued(msg.origin.serialize());
+        }
+        let dropped = |at: &str, reason: &'static str| {
+            drop_msg(at, reason);
+            if let Some(m) = metrics {
+                m.dropped(reason);
+            }
+        };
         let Some(realm) = self.realm() else {
-            drop_msg(&self.name, "target document is not fully active");
+            dropped(&self.name, "target document is not fully active");
             return;
         };
         // The task belongs to the Window the message was posted to: if the browsing
         // context navigated away (or restarted) since, drop it.
         if realm.document != msg.target_document {
-            drop_msg(&realm.name, "target navigated away before delivery");
+            dropped(&realm.name, "target navigated away before delivery");
             return;
         }
         // Step 7.1: if targetOrigin is not "*" and the target document's origin is not same
         // origin with it, abort.
         if !msg.target_origin.admits(&realm.origin) {
             log::debug!(target: "webmessaging::window", "{}: message dropped: target origin {:?} does not match {}", realm.name, msg.target_origin, realm.origin);
-            drop_msg(&realm.name, "origin mismatch");
+            dropped(&realm.name, "origin mismatch");
             return;
         }
         // Step 7.2-7.3: origin and source.
