@@ -167,8 +167,9 @@ async fn hostile_frame_flood_is_bounded() {
     browser.shutdown();
 }
 
-/// The queue bound alone: a burst of 10,000 posted in one task to a page that can only
-/// handle them afterwards: the first 1,000 queue, the rest are refused and counted.
+/// The queue bounds alone: a burst of 10,000 posted in one task to a page that can only
+/// handle them afterwards: the first 1,000 queue, the rest are refused and counted; a
+/// second origin then finds the context's total bound (1,500) reached after 500.
 #[actix_rt::test]
 async fn per_origin_queue_bound() {
     let _serial = SERIAL.lock().await;

@@ -83,6 +83,9 @@ pub struct Limits {
     /// At most this many window messages from one origin waiting in one browsing
     /// context's queue; further ones are dropped until it drains.
     pub max_queued_per_origin: Option<usize>,
+    /// At most this many window messages, from all origins, waiting in one browsing
+    /// context's queue.
+    pub max_queued: Option<usize>,
 }
 
 /// The rate limiter: a token bucket per (sender origin, target).

@@ -461,13 +461,14 @@ impl WindowProxy {
             self.refused(caller, metrics::RATE_LIMITED);
             return;
         }
-        let limit = browser.limits().max_queued_per_origin;
-        if !self
-            .0
-            .metrics
-            .try_enqueue(caller.origin().serialize(), limit)
-        {
-            self.refused(caller, metrics::OVER_QUOTA);
+        let limits = browser.limits();
+        let queued = self.0.metrics.try_enqueue(
+            caller.origin().serialize(),
+            limits.max_queued_per_origin,
+            limits.max_queued,
+        );
+        if let Err(reason) = queued {
+            self.refused(caller, reason);
             return;
         }
         if trace::is_enabled() {

@@ -20,7 +20,8 @@ pub struct MetricsSnapshot {
     /// Messages to this context refused by the rate limit (also in `dropped`).
     pub rate_limited: u64,
     /// Messages to this context refused because their origin had
-    /// `max_queued_per_origin` window messages queued here already (also in `dropped`).
+    /// `max_queued_per_origin` window messages queued here already, or the context had
+    /// `max_queued` (also in `dropped`, by which bound).
     pub over_quota: u64,
     /// Messages this context sent that the rate limit refused (to other windows, to
     /// workers, on broadcast channels).
@@ -53,7 +54,7 @@ impl Metrics {
         *i.snapshot.dropped.entry(reason.to_owned()).or_default() += 1;
         if reason == RATE_LIMITED {
             i.snapshot.rate_limited += 1;
-        } else if reason == OVER_QUOTA {
+        } else if reason == OVER_QUOTA || reason == OVER_CAPACITY {
             i.snapshot.over_quota += 1;
         }
     }
@@ -63,18 +64,36 @@ impl Metrics {
         self.inner().snapshot.rate_limited_sent += 1;
     }
 
-    /// A window message from `origin` is about to be queued for this context: false
-    /// (and nothing counted) if `origin` has `limit` queued here already.
-    pub fn try_enqueue(&self, origin: &str, limit: Option<usize>) -> bool {
+    /// A window message from `origin` is about to be queued for this context: refused
+    /// (and nothing counted) with the drop reason if `origin` has `per_origin` queued
+    /// here already, or the context has `total`.
+    pub fn try_enqueue(
+        &self,
+        origin: &str,
+        per_origin: Option<usize>,
+        total: Option<usize>,
+    ) -> Result<(), &'static str> {
         let mut i = self.inner();
         let n = i.queued_by_origin.get(origin).copied().unwrap_or(0);
-        if limit.is_some_and(|l| n >= l) {
-            return false;
+        if per_origin.is_some_and(|l| n >= l) {
+            return Err(OVER_QUOTA);
         }
-        i.queued_by_origin.insert(origin.to_owned(), n + 1);
+        if total.is_some_and(|l| i.snapshot.queued >= l) {
+            return Err(OVER_CAPACITY);
+        }
+        // Counted by origin only while a per-origin bound is set (no allocation per
+        // message otherwise).
+        if per_origin.is_some() {
+            match i.queued_by_origin.get_mut(origin) {
+                Some(n) => *n += 1,
+                None => {
+                    i.queued_by_origin.insert(origin.to_owned(), 1);
+                }
+            }
+        }
         i.snapshot.queued += 1;
         i.snapshot.peak_queued = i.snapshot.peak_queued.max(i.snapshot.queued);
-        true
+        Ok(())
     }
 
     /// A window message from `origin` left the queue (handled or dropped).
@@ -85,8 +104,8 @@ impl Metrics {
             if *n == 0 {
                 i.queued_by_origin.remove(origin);
             }
-            i.snapshot.queued = i.snapshot.queued.saturating_sub(1);
         }
+        i.snapshot.queued = i.snapshot.queued.saturating_sub(1);
     }
 
     /// The counters now.
@@ -99,6 +118,8 @@ impl Metrics {
 pub const RATE_LIMITED: &str = "rate limited";
 /// The drop reason of a message refused by the per-origin queue bound.
 pub const OVER_QUOTA: &str = "over the per-origin queue bound";
+/// The drop reason of a message refused by the per-context queue bound.
+pub const OVER_CAPACITY: &str = "over the queue bound";
 
 #[cfg(test)]
 mod tests {
@@ -107,18 +128,22 @@ mod tests {
     #[test]
     fn queue_bound_per_origin() {
         let m = Metrics::default();
-        assert!(m.try_enqueue("https://a.example", Some(2)));
-        assert!(m.try_enqueue("https://a.example", Some(2)));
-        assert!(!m.try_enqueue("https://a.example", Some(2)));
-        // Another origin has its own share.
-        assert!(m.try_enqueue("https://b.example", Some(2)));
-        m.dequeued("https://a.example");
-        assert!(m.try_enqueue("https://a.example", Some(2)));
+        let a = "https://a.example";
+        assert_eq!(m.try_enqueue(a, Some(2), Some(3)), Ok(()));
+        assert_eq!(m.try_enqueue(a, Some(2), Some(3)), Ok(()));
+        assert_eq!(m.try_enqueue(a, Some(2), Some(3)), Err(OVER_QUOTA));
+        // Another origin has its own share, up to the context's total.
+        assert_eq!(m.try_enqueue("https://b.example", Some(2), Some(3)), Ok(()));
+        assert_eq!(
+            m.try_enqueue("https://c.example", Some(2), Some(3)),
+            Err(OVER_CAPACITY)
+        );
+        m.dequeued(a);
+        assert_eq!(m.try_enqueue(a, Some(2), Some(3)), Ok(()));
         let s = m.snapshot();
         assert_eq!((s.queued, s.peak_queued), (3, 3));
-        // Dequeuing what was never queued changes nothing.
-        m.dequeued("https://c.example");
-        assert_eq!(m.snapshot().queued, 3);
+        m.dequeued("https://b.example");
+        assert_eq!(m.snapshot().queued, 2);
     }
 
     #[test]
