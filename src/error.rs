@@ -33,6 +33,8 @@ pub enum ExceptionName {
     AbortError,
     /// `SecurityError`: the operation is not allowed across origins.
     SecurityError,
+    /// `QuotaExceededError`: a bounded queue is full.
+    QuotaExceededError,
     /// ECMAScript `TypeError` (not a `DOMException`): an argument of the wrong type.
     TypeError,
 }
@@ -48,6 +50,7 @@ impl ExceptionName {
             ExceptionName::NotSupportedError => "NotSupportedError",
             ExceptionName::AbortError => "AbortError",
             ExceptionName::SecurityError => "SecurityError",
+            ExceptionName::QuotaExceededError => "QuotaExceededError",
             ExceptionName::TypeError => "TypeError",
         }
     }
@@ -63,6 +66,7 @@ impl ExceptionName {
             ExceptionName::NotSupportedError => 9,
             ExceptionName::AbortError => 20,
             ExceptionName::SecurityError => 18,
+            ExceptionName::QuotaExceededError => 22,
             ExceptionName::TypeError => 0,
         }
     }
@@ -77,6 +81,7 @@ impl ExceptionName {
             "NotSupportedError" => ExceptionName::NotSupportedError,
             "AbortError" => ExceptionName::AbortError,
             "SecurityError" => ExceptionName::SecurityError,
+            "QuotaExceededError" => ExceptionName::QuotaExceededError,
             "TypeError" => ExceptionName::TypeError,
             _ => return None,
         })
@@ -117,6 +122,9 @@ pub enum Error {
     /// `SecurityError` `DOMException`.
     #[error("SecurityError: {0}")]
     Security(String),
+    /// `QuotaExceededError` `DOMException`.
+    #[error("QuotaExceededError: {0}")]
+    QuotaExceeded(String),
     /// ECMAScript `TypeError`.
     #[error("TypeError: {0}")]
     Type(String),
@@ -133,6 +141,7 @@ impl Error {
             Error::NotSupported(_) => ExceptionName::NotSupportedError,
             Error::Abort(_) => ExceptionName::AbortError,
             Error::Security(_) => ExceptionName::SecurityError,
+            Error::QuotaExceeded(_) => ExceptionName::QuotaExceededError,
             Error::Type(_) => ExceptionName::TypeError,
         }
     }
@@ -147,6 +156,7 @@ impl Error {
             | Error::NotSupported(m)
             | Error::Abort(m)
             | Error::Security(m)
+            | Error::QuotaExceeded(m)
             | Error::Type(m) => m,
         }
     }
@@ -162,6 +172,7 @@ impl Error {
             ExceptionName::NotSupportedError => Error::NotSupported(m),
             ExceptionName::AbortError => Error::Abort(m),
             ExceptionName::SecurityError => Error::Security(m),
+            ExceptionName::QuotaExceededError => Error::QuotaExceeded(m),
             ExceptionName::TypeError => Error::Type(m),
         }
     }
@@ -198,6 +209,7 @@ mod tests {
             ExceptionName::NotSupportedError,
             ExceptionName::AbortError,
             ExceptionName::SecurityError,
+            ExceptionName::QuotaExceededError,
             ExceptionName::TypeError,
         ] {
             assert_eq!(ExceptionName::from_name(n.as_str()), Some(n));

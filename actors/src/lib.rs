@@ -137,6 +137,7 @@ pub use event::{
 };
 pub use kernel::{MetricsSnapshot, TaskSource, TimerId};
 pub use observe::{EventLog, ObservedEvent};
+pub use port::Overflow;
 pub use port::{
     ActorPort, AttachedPort, MessageChannel, MessagePort, PortEvent, StructuredSerializeOptions,
 };

@@ -98,6 +98,8 @@ pub(crate) enum RealmMessage {
     /// A `SharedWorker` was constructed: fire `connect` (with the port this carries) at
     /// the shared worker's global.
     Connect(Box<SerializedWithTransfer>),
+    /// Room came back in the bounded peer queue of this realm's port `key`: `drain`.
+    PortDrain { key: u64 },
 }
 
 /// A microtask: a closure for the document that queued it.
@@ -134,9 +136,9 @@ impl Host for RealmActor {
             | RealmMessage::ToWorkerGlobal { .. }
             | RealmMessage::FromWorker { .. } => TaskSource::PostedMessage,
             RealmMessage::PortReady { .. } => TaskSource::ShippedPorts,
-            RealmMessage::WorkerError { .. } | RealmMessage::Connect(_) => {
-                TaskSource::DomManipulation
-            }
+            RealmMessage::WorkerError { .. }
+            | RealmMessage::Connect(_)
+            | RealmMessage::PortDrain { .. } => TaskSource::DomManipulation,
             RealmMessage::Load | RealmMessage::Navigate { .. } | RealmMessage::ChildLoaded(_) => {
                 TaskSource::Navigation
             }
@@ -225,6 +227,16 @@ impl Host for RealmActor {
             }
             RealmMessage::Destroy => self.handle_destroy(cx),
             RealmMessage::Connect(data) => self.handle_connect(cx, *data),
+            RealmMessage::PortDrain { key } => {
+                let Some(realm) = self.realm() else { return };
+                let Some(port) = realm.port(key) else { return };
+                let ev = MessageEvent::simple(
+                    EventType::Drain,
+                    EventTarget::Port(MessagePort(port.clone())),
+                );
+                let crashed = fire(&realm, &port.listeners, &ev);
+                self.crashed(cx, crashed);
+            }
         }
     }
 
@@ -275,6 +287,7 @@ impl Host for RealmActor {
             RealmMessage::Lifecycle(_) => "lifecycle",
             RealmMessage::Destroy => "destroy",
             RealmMessage::Connect(_) => "connect",
+            RealmMessage::PortDrain { .. } => "port drain",
         }
     }
 
@@ -516,6 +529,7 @@ impl RealmActor {
     ) -> bool {
         match task {
             PortTask::Message(data) => {
+                crate::port::bounded::dispatched(port);
                 let target = EventTarget::Port(MessagePort(port.clone()));
                 let (record, transfer) = data.into_parts();
                 let crashed = deliver_record(
