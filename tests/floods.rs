@@ -433,3 +433,72 @@ async fn cyclic_messages_leave_memory_flat() {
     assert!(peak < 32 << 20, "peak {peak} bytes");
     browser.shutdown();
 }
+
+/// With `report_floods`, the first refusal per (document, sender origin, limit) is
+/// reported to the target's supervisor: a widget iframe flooded by its own hostile
+/// iframe is reported once to the page that supervises the widget, and in the runtime's
+/// log, however many messages are refused.
+#[actix_rt::test]
+async fn floods_are_reported_to_the_supervisor_once() {
+    let _serial = SERIAL.lock().await;
+    let browser = Browser::new();
+    browser.set_limits(Limits {
+        rate_limit: Some(RateLimit::new(0.0, 5)),
+        report_floods: true,
+        ..Limits::default()
+    });
+    let (tx, mut rx) = channel();
+    let t = tx.clone();
+    browser
+        .route(
+            "https://evil.example/",
+            move |s: &Scope| -> webmessaging::Result<()> {
+                let parent = s.parent().unwrap();
+                for i in 0..1_000u32 {
+                    parent.post(s, &i, "*")?;
+                }
+                let _ = t.send("flooded".into());
+                Ok(())
+            },
+        )
+        .unwrap();
+    browser
+        .route(
+            "https://widget.example/",
+            |s: &Scope| -> webmessaging::Result<()> {
+                s.create_iframe("https://evil.example/")?;
+                Ok(())
+            },
+        )
+        .unwrap();
+    let t = tx.clone();
+    let page = browser
+        .open_with(
+            "https://app.example/",
+            move |s: &Scope| -> webmessaging::Result<()> {
+                let t = t.clone();
+                s.on_child_lifecycle(move |_: &Scope, e: &LifecycleEvent| {
+                    if let LifecycleEvent::Flooded { origin, reason, .. } = e {
+                        let _ = t.send(format!("page heard: flooded by {origin} ({reason})"));
+                    }
+                });
+                s.create_iframe("https://widget.example/")?;
+                Ok(())
+            },
+        )
+        .unwrap();
+    assert_eq!(recv(&mut rx).await, "flooded");
+    assert_eq!(
+        recv(&mut rx).await,
+        "page heard: flooded by https://evil.example (rate limited)"
+    );
+    page.settle().await.unwrap();
+    assert!(rx.try_recv().is_err(), "reported once");
+    let floods = browser
+        .lifecycle_events()
+        .into_iter()
+        .filter(|e| matches!(e, LifecycleEvent::Flooded { .. }))
+        .count();
+    assert_eq!(floods, 1);
+    browser.shutdown();
+}

@@ -86,6 +86,12 @@ pub struct Limits {
     /// At most this many window messages, from all origins, waiting in one browsing
     /// context's queue.
     pub max_queued: Option<usize>,
+    /// Report floods to the target's supervisor: the first refusal of a window message
+    /// by a limit, per (document, sender origin, limit), records a
+    /// [`LifecycleEvent::Flooded`](crate::LifecycleEvent::Flooded) in the runtime's log
+    /// and at the supervising realm's lifecycle listeners (the parent's, for an iframe).
+    /// The messages are dropped either way.
+    pub report_floods: bool,
 }
 
 /// The rate limiter: a token bucket per (sender origin, target).

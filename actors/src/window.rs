@@ -27,7 +27,7 @@ use crate::kernel::trace;
 use crate::realm_actor::{RealmAddr, RealmMessage};
 use crate::runtime::{Runtime, Script};
 use crate::scope::Scope;
-use crate::supervision::RestartPolicy;
+use crate::supervision::{LifecycleEvent, RestartPolicy};
 
 /// Identifies a browsing context for its whole life (across navigations and restarts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -502,6 +502,22 @@ impl WindowProxy {
         }
         log::debug!(target: "webmessaging::window", "{}: message from {} dropped: {reason}", self.0.name, caller.origin());
         trace::dropped(&self.0.name, reason);
+        let origin = caller.origin().serialize();
+        let document = self.0.doc().document;
+        if self.0.browser.limits().report_floods
+            && self.0.metrics.first_flood(document, origin, reason)
+        {
+            log::warn!(target: "webmessaging::window", "{}: flooded by {origin} ({reason})", self.0.name);
+            let e = LifecycleEvent::Flooded {
+                realm: self.0.name.clone(),
+                origin: origin.to_owned(),
+                reason: reason.to_owned(),
+            };
+            if let Some(a) = self.0.parent.as_ref().and_then(|p| p.0.addr()) {
+                a.do_send(RealmMessage::Lifecycle(Box::new(e.clone())));
+            }
+            self.0.browser.0.lifecycle.push(e);
+        }
     }
 
     /// What happened so far to the messages on their way to this browsing context.

@@ -37,6 +37,8 @@ struct Inner {
     snapshot: MetricsSnapshot,
     /// Window messages queued now, by sender origin (serialized).
     queued_by_origin: HashMap<String, usize>,
+    /// The (document, sender origin, reason) floods already reported.
+    reported: std::collections::HashSet<(u64, String, &'static str)>,
 }
 
 /// The counters of one browsing context.
@@ -57,6 +59,14 @@ impl Metrics {
         } else if reason == OVER_QUOTA || reason == OVER_CAPACITY {
             i.snapshot.over_quota += 1;
         }
+    }
+
+    /// Whether a flood of `document` by `origin` refused for `reason` is reported for
+    /// the first time now (true once per triple).
+    pub fn first_flood(&self, document: u64, origin: &str, reason: &'static str) -> bool {
+        self.inner()
+            .reported
+            .insert((document, origin.to_owned(), reason))
     }
 
     /// A message this context sent was refused by the rate limit.
