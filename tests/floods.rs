@@ -13,7 +13,7 @@ use std::time::Duration;
 
 mod common;
 
-use common::{recv, Rx, Tx};
+use common::{Rx, Tx};
 use tokio::sync::mpsc;
 use webmessaging::prelude::*;
 use webmessaging::{Limits, RateLimit};
@@ -63,6 +63,15 @@ impl PeakMeter {
 }
 
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The next report: floods take a while in a debug build on a loaded machine, so this
+/// waits up to two minutes (a hang still fails).
+async fn recv(rx: &mut Rx) -> String {
+    tokio::time::timeout(Duration::from_secs(120), rx.recv())
+        .await
+        .expect("timed out")
+        .expect("channel closed")
+}
 
 fn channel() -> (Tx, Rx) {
     mpsc::unbounded_channel::<String>()

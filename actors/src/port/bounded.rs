@@ -25,7 +25,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use webmessaging_core::port_queue::Ownership;
 use webmessaging_core::{Error, Result};
 
-use super::{MessageChannel, MessagePort, PortObject};
+use webmessaging_core::serde_bridge::to_record;
+
+use super::{MessageChannel, MessagePort, PortObject, Queued};
 use crate::event::{self, EventType, ListenerOutput, MessageEvent};
 use crate::kernel::trace;
 use crate::realm_actor::RealmMessage;
@@ -171,6 +173,18 @@ impl Scope {
 }
 
 impl MessagePort {
+    /// [`post`](Self::post), or [`try_post`](Self::try_post) when `strict`.
+    pub(super) fn post_bounded<T: serde::Serialize + ?Sized>(
+        &self,
+        data: &T,
+        strict: bool,
+    ) -> Result<()> {
+        self.post_checked(&[], strict, |_| {
+            // Nothing transferred: the record alone is the queued message.
+            Ok(Queued::Plain(to_record(data)?))
+        })
+    }
+
     /// Posts any `T: Serialize`, failing with `QuotaExceededError` if this port's
     /// bounded peer queue is full, whatever the channel's policy (nothing is sent then;
     /// `drain` fires when room comes back). On an unbounded channel, the same as

@@ -458,14 +458,6 @@ impl MessagePort {
         self.post_bounded(data, false)
     }
 
-    /// [`post`](Self::post), or [`try_post`](Self::try_post) when `strict`.
-    fn post_bounded<T: Serialize + ?Sized>(&self, data: &T, strict: bool) -> Result<()> {
-        self.post_checked(&[], strict, |_| {
-            // Nothing transferred: the record alone is the queued message.
-            Ok(Queued::Plain(to_record(data)?))
-        })
-    }
-
     /// Posts any `T: Serialize` with a transfer list (the transferred ports arrive in
     /// `event.ports`).
     pub fn post_with_transfer<T: Serialize + ?Sized>(
