@@ -136,7 +136,8 @@ pub use event::{
 pub use kernel::{TaskSource, TimerId};
 pub use observe::{EventLog, ObservedEvent};
 pub use port::{
-    ActorPort, AttachedPort, MessageChannel, MessagePort, PortEvent, StructuredSerializeOptions,
+    ActorPort, AttachedPort, MessageChannel, MessagePort, PortEvent, RawPortEvent,
+    StructuredSerializeOptions,
 };
 pub use scope::{GlobalKind, IframeOptions, Scope};
 pub use supervision::{Intensity, LifecycleEvent, RestartPolicy, Strategy, SupervisorSpec};

@@ -108,7 +108,7 @@ mod message_channel;
 mod ship;
 mod shipped;
 
-pub use actor_port::{ActorPort, AttachedPort, PortEvent};
+pub use actor_port::{ActorPort, AttachedPort, PortEvent, RawPortEvent};
 pub(crate) use entanglement::{wake, Channel, PortDataHolder, PortOwner, Queued};
 pub use message_channel::MessageChannel;
 pub(crate) use shipped::{Dispatch, PortDirectory, ShippedPort, Slot};
