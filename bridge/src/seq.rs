@@ -236,7 +236,7 @@ mod tests {
             let mut reorder = Reorder::new(Some(1), 1000);
             let mut delivered: Vec<u64> = Vec::new();
             let mut pushed = 0u64;
-            let mut arrive = |seq: u64, reorder: &mut Reorder<u64>, delivered: &mut Vec<u64>| {
+            let arrive = |seq: u64, reorder: &mut Reorder<u64>, delivered: &mut Vec<u64>| {
                 if let Received::Deliver(items) = reorder.receive(seq, seq) {
                     delivered.extend(items.into_iter().map(|(s, _)| s));
                 }
