@@ -90,8 +90,8 @@ pub(crate) async fn start(
         let bc = scope.broadcast_channel(&channel_name);
         let tx = tx.clone();
         let counters = script_counters.clone();
-        bc.on_message(move |_: &Scope, e: &MessageEvent| {
-            match structured_serialize(&e.data()) {
+        bc.on_message(
+            move |_: &Scope, e: &MessageEvent| match structured_serialize(e.data()) {
                 Ok(record) => {
                     let _ = tx.send(FrameBody::Message(record.as_bytes().to_vec()));
                 }
@@ -99,11 +99,13 @@ pub(crate) async fn start(
                     log::warn!(target: "webmessaging_nats::broadcast", "not bridged: {err}");
                     Counters::add(&counters.bad_frames, 1);
                 }
-            }
-        });
+            },
+        );
         scope.set_global(bc);
     })?;
-    let origin = relay.run(|scope: &Scope| scope.origin().to_string()).await?;
+    let origin = relay
+        .run(|scope: &Scope| scope.origin().to_string())
+        .await?;
     let key = key(&origin, name);
     let own = format!("{prefix}.bc.{key}.{node}");
     let filter = format!("{prefix}.bc.{key}.*");

@@ -142,9 +142,13 @@ mod tests {
 
     #[test]
     fn malformed_frames_are_data_clone_errors() {
-        let good = Frame::message(1, "https://a.example", &SerializedRecord::from_bytes(vec![1]))
-            .encode()
-            .unwrap();
+        let good = Frame::message(
+            1,
+            "https://a.example",
+            &SerializedRecord::from_bytes(vec![1]),
+        )
+        .encode()
+        .unwrap();
         let mut cases: Vec<Vec<u8>> = vec![vec![], good[..HEADER - 1].to_vec()];
         let mut v2 = good.clone();
         v2[0] = 2;

@@ -43,7 +43,10 @@ where
 /// The sequence number a restarted sender continues from: one past the last frame it
 /// stored on `subject` before (1 for a new subject).
 pub(crate) async fn first_seq(transport: &dyn Transport, subject: &str) -> u64 {
-    let last = retry("last frame", || transport.last_on_subject(subject.to_owned())).await;
+    let last = retry("last frame", || {
+        transport.last_on_subject(subject.to_owned())
+    })
+    .await;
     last.and_then(|b| Frame::decode(&b).ok())
         .map_or(1, |f| f.seq.saturating_add(1))
 }
@@ -70,7 +73,11 @@ pub(crate) async fn admit(
     admitted: &str,
     counters: &Counters,
 ) -> Option<(Frame, crate::transport::Acker)> {
-    let Delivery { payload, ack, subject } = delivery;
+    let Delivery {
+        payload,
+        ack,
+        subject,
+    } = delivery;
     match Frame::decode(&payload) {
         Ok(frame) if frame.origin == admitted => Some((frame, ack)),
         Ok(frame) => {

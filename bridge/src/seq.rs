@@ -167,7 +167,10 @@ mod tests {
         let mut r = Reorder::new(Some(1), 8);
         assert_eq!(r.receive(2, 'b'), Received::Held);
         assert_eq!(r.receive(2, 'B'), Received::Duplicate('b'));
-        assert_eq!(r.receive(1, 'a'), Received::Deliver(vec![(1, 'a'), (2, 'B')]));
+        assert_eq!(
+            r.receive(1, 'a'),
+            Received::Deliver(vec![(1, 'a'), (2, 'B')])
+        );
         assert_eq!(r.receive(1, 'x'), Received::Duplicate('x'));
         assert_eq!(r.expected(), Some(3));
         assert_eq!(r.held(), 0);

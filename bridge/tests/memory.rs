@@ -36,14 +36,19 @@ async fn a_bridged_port_is_fifo_exactly_once_both_ways_over_a_faulty_store() {
     let bridge_a = Bridge::new(store.clone(), "wm", "a").unwrap();
     let bridge_b = Bridge::new(store.clone(), "wm", "b").unwrap();
     let (page, end, mut page_rx) = page_with_end(&a, "https://app.example/").await;
-    let x = bridge_a.export_port("p1", end, origins(APP, SVC)).await.unwrap();
+    let x = bridge_a
+        .export_port("p1", end, origins(APP, SVC))
+        .await
+        .unwrap();
     let (svc, y, mut svc_rx) = import(&bridge_b, &b, "https://svc.example/", "p1", APP).await;
 
     post_range(&page, 0, 3000).await;
     post_range(&svc, 10_000, 11_000).await;
     assert_eq!(take(&mut svc_rx, 3000, WAIT).await, msgs(0, 3000));
     assert_eq!(take(&mut page_rx, 1000, WAIT).await, msgs(10_000, 11_000));
-    assert!(quiet(&mut svc_rx, Duration::from_millis(300)).await.is_empty());
+    assert!(quiet(&mut svc_rx, Duration::from_millis(300))
+        .await
+        .is_empty());
 
     let (sx, sy) = (x.stats(), y.stats());
     assert_eq!(sx.stored, 3000);
@@ -62,7 +67,10 @@ async fn close_crosses_after_the_messages_before_it() {
     let bridge_a = Bridge::new(store.clone(), "wm", "a").unwrap();
     let bridge_b = Bridge::new(store.clone(), "wm", "b").unwrap();
     let (page, end, _page_rx) = page_with_end(&a, "https://app.example/").await;
-    let x = bridge_a.export_port("p2", end, origins(APP, SVC)).await.unwrap();
+    let x = bridge_a
+        .export_port("p2", end, origins(APP, SVC))
+        .await
+        .unwrap();
     let (_svc, y, mut svc_rx) = import(&bridge_b, &b, "https://svc.example/", "p2", APP).await;
     post_range(&page, 0, 5).await;
     close_end(&page).await;
@@ -70,7 +78,10 @@ async fn close_crosses_after_the_messages_before_it() {
     want.push(Got::Close);
     assert_eq!(take(&mut svc_rx, 6, WAIT).await, want);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(x.is_finished() && y.is_finished(), "both links end after a close");
+    assert!(
+        x.is_finished() && y.is_finished(),
+        "both links end after a close"
+    );
     a.shutdown();
     b.shutdown();
 }
@@ -101,7 +112,9 @@ async fn frames_from_another_origin_and_garbage_are_dropped_and_counted() {
     let genuine = Frame::message(1, APP, &record);
     store.inject("wm.port.p3.x2i", genuine.encode().unwrap());
     assert_eq!(take(&mut svc_rx, 1, WAIT).await, vec![Got::Msg(7)]);
-    assert!(quiet(&mut svc_rx, Duration::from_millis(300)).await.is_empty());
+    assert!(quiet(&mut svc_rx, Duration::from_millis(300))
+        .await
+        .is_empty());
     let s = y.stats();
     assert_eq!((s.origin_mismatches, s.bad_frames, s.delivered), (21, 1, 1));
     a.shutdown();
@@ -109,13 +122,16 @@ async fn frames_from_another_origin_and_garbage_are_dropped_and_counted() {
 }
 
 #[actix_rt::test]
-async fn a_restarted_importer_gets_what_came_while_it_was_down_and_a_restarted_exporter_numbers_on(
-) {
+async fn a_restarted_importer_gets_what_came_while_it_was_down_and_a_restarted_exporter_numbers_on()
+{
     let store = faulty();
     let a = Browser::new();
     let bridge_a = Bridge::new(store.clone(), "wm", "a").unwrap();
     let (page, end, _rx) = page_with_end(&a, "https://app.example/").await;
-    let x = bridge_a.export_port("p4", end, origins(APP, SVC)).await.unwrap();
+    let x = bridge_a
+        .export_port("p4", end, origins(APP, SVC))
+        .await
+        .unwrap();
 
     // First incarnation of the importing process.
     let b1 = Browser::new();
@@ -142,7 +158,10 @@ async fn a_restarted_importer_gets_what_came_while_it_was_down_and_a_restarted_e
     let a2 = Browser::new();
     let bridge_a2 = Bridge::new(store.clone(), "wm", "a").unwrap();
     let (page2, end2, _rx) = page_with_end(&a2, "https://app.example/").await;
-    let _x2 = bridge_a2.export_port("p4", end2, origins(APP, SVC)).await.unwrap();
+    let _x2 = bridge_a2
+        .export_port("p4", end2, origins(APP, SVC))
+        .await
+        .unwrap();
     post_range(&page2, 1000, 1100).await;
     assert_eq!(take(&mut rx2, 100, WAIT).await, msgs(1000, 1100));
     assert!(quiet(&mut rx2, Duration::from_millis(300)).await.is_empty());
@@ -187,8 +206,14 @@ async fn a_bridged_broadcast_channel_reaches_the_other_process_in_each_senders_o
     let (a, b) = (Browser::new(), Browser::new());
     let bridge_a = Bridge::new(store.clone(), "wm", "a").unwrap();
     let bridge_b = Bridge::new(store.clone(), "wm", "b").unwrap();
-    let ra = bridge_a.bridge_broadcast(&a, "https://app.example/relay", "auth").await.unwrap();
-    let rb = bridge_b.bridge_broadcast(&b, "https://app.example/relay", "auth").await.unwrap();
+    let ra = bridge_a
+        .bridge_broadcast(&a, "https://app.example/relay", "auth")
+        .await
+        .unwrap();
+    let rb = bridge_b
+        .bridge_broadcast(&b, "https://app.example/relay", "auth")
+        .await
+        .unwrap();
     let (_la, mut heard_a) = listener(&a, "https://app.example/a", "auth").await;
     let (_lb, mut heard_b) = listener(&b, "https://app.example/b", "auth").await;
     let (_other, mut heard_other) = listener(&b, "https://other.example/", "auth").await;
@@ -215,15 +240,35 @@ async fn a_bridged_broadcast_channel_reaches_the_other_process_in_each_senders_o
     let want_b: Vec<String> = (0..100).map(|i| format!("b{i}")).collect();
     // Process b hears a's 200 (and its own 100 locally), each sender in order.
     let got_b = strings(&mut heard_b, 300).await;
-    let from_a: Vec<String> = got_b.iter().filter(|s| s.starts_with('a')).cloned().collect();
-    let from_b: Vec<String> = got_b.iter().filter(|s| s.starts_with('b')).cloned().collect();
+    let from_a: Vec<String> = got_b
+        .iter()
+        .filter(|s| s.starts_with('a'))
+        .cloned()
+        .collect();
+    let from_b: Vec<String> = got_b
+        .iter()
+        .filter(|s| s.starts_with('b'))
+        .cloned()
+        .collect();
     assert_eq!((from_a, from_b), (want_a.clone(), want_b.clone()));
     let got_a = strings(&mut heard_a, 300).await;
-    let from_a: Vec<String> = got_a.iter().filter(|s| s.starts_with('a')).cloned().collect();
-    let from_b: Vec<String> = got_a.iter().filter(|s| s.starts_with('b')).cloned().collect();
+    let from_a: Vec<String> = got_a
+        .iter()
+        .filter(|s| s.starts_with('a'))
+        .cloned()
+        .collect();
+    let from_b: Vec<String> = got_a
+        .iter()
+        .filter(|s| s.starts_with('b'))
+        .cloned()
+        .collect();
     assert_eq!((from_a, from_b), (want_a, want_b));
     // Another origin's channel of the same name hears nothing.
-    assert!(tokio::time::timeout(Duration::from_millis(300), heard_other.recv()).await.is_err());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), heard_other.recv())
+            .await
+            .is_err()
+    );
     // The relays deliver no echo: each delivered exactly the other side's frames.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!((ra.stats().delivered, rb.stats().delivered), (100, 200));

@@ -190,12 +190,7 @@ impl ActorPort {
             };
             sink(event);
         };
-        let sp = ShippedPort::receive(
-            end,
-            channel,
-            directory,
-            Dispatch::Sink(Box::new(body_sink)),
-        );
+        let sp = ShippedPort::receive(end, channel, directory, Dispatch::Sink(Box::new(body_sink)));
         sp.start_queue();
         AttachedPort {
             addr: Some(sp.addr()),

@@ -165,11 +165,14 @@ impl Transport for MemoryTransport {
         let mut guard = self.lock();
         let s = &mut *guard;
         let log_len = s.log.len();
-        let c = s.consumers.entry(durable.clone()).or_insert_with(|| Consumer {
-            filter,
-            cursor: if start == StartAt::New { log_len } else { 0 },
-            ..Consumer::default()
-        });
+        let c = s
+            .consumers
+            .entry(durable.clone())
+            .or_insert_with(|| Consumer {
+                filter,
+                cursor: if start == StartAt::New { log_len } else { 0 },
+                ..Consumer::default()
+            });
         // Everything delivered and not acknowledged comes again to the new subscriber.
         c.pending.clear();
         let log = &s.log;

@@ -84,7 +84,11 @@ pub struct Subscribed {
 
 impl std::fmt::Debug for Subscribed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Subscribed(floor: {:?})", self.floor.as_ref().map(Vec::len))
+        write!(
+            f,
+            "Subscribed(floor: {:?})",
+            self.floor.as_ref().map(Vec::len)
+        )
     }
 }
 

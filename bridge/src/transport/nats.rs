@@ -148,9 +148,8 @@ impl Transport for NatsTransport {
                 .send_publish(subject, publish)
                 .await
                 .map_err(|e| err("publish", e))?;
-            let ack: StoreAck = Box::pin(async move {
-                ack.await.map(|_| ()).map_err(|e| err("store ack", e))
-            });
+            let ack: StoreAck =
+                Box::pin(async move { ack.await.map(|_| ()).map_err(|e| err("store ack", e)) });
             Ok(ack)
         })
     }

@@ -60,9 +60,12 @@ pub async fn import(
     let (tx, rx) = unbounded_channel();
     let page = browser.open(url).expect("open");
     let link = bridge
-        .import_port(name, &page, admit, move |scope: &Scope, port: MessagePort| {
-            listen(scope, port, tx)
-        })
+        .import_port(
+            name,
+            &page,
+            admit,
+            move |scope: &Scope, port: MessagePort| listen(scope, port, tx),
+        )
         .await
         .expect("import");
     (page, link, rx)
@@ -71,7 +74,9 @@ pub async fn import(
 /// Posts `from..to` on the page's kept end, in one task.
 pub async fn post_range(page: &WindowHandle, from: u64, to: u64) {
     page.run(move |scope: &Scope| {
-        let port = scope.global::<MessagePort>().expect("the page keeps its end");
+        let port = scope
+            .global::<MessagePort>()
+            .expect("the page keeps its end");
         for n in from..to {
             port.post(&n).expect("post");
         }
