@@ -39,7 +39,7 @@ fn service(
     url: String,
     cfg: NatsConfig,
     echo: bool,
-    counted: std_mpsc::Sender<u64>,
+    counted: tokio::sync::mpsc::UnboundedSender<u64>,
     stop: std_mpsc::Receiver<()>,
 ) {
     actix_rt::System::new().block_on(async move {
@@ -92,7 +92,7 @@ fn main() {
 
     // Throughput: n messages one way.
     let cfg = config("tput");
-    let (counted_tx, counted_rx) = std_mpsc::channel();
+    let (counted_tx, mut counted_rx) = unbounded_channel();
     let (stop_tx, stop_rx) = std_mpsc::channel();
     let (u, c) = (url.clone(), cfg.clone());
     let svc = std::thread::spawn(move || service(u, c, false, counted_tx, stop_rx));
@@ -115,7 +115,7 @@ fn main() {
             local: APP.into(),
             admit: SVC.into(),
         };
-        let _link = bridge
+        let link = bridge
             .export_port("bench", end, origins)
             .await
             .expect("export");
@@ -131,9 +131,11 @@ fn main() {
         .expect("run");
         let mut last = 0;
         while last + 1 < n {
-            last = counted_rx
-                .recv_timeout(Duration::from_secs(60))
-                .expect("a message");
+            // Awaited, never blocking: the bridge's tasks run on this thread.
+            match tokio::time::timeout(Duration::from_secs(20), counted_rx.recv()).await {
+                Ok(Some(v)) => last = v,
+                _ => panic!("stalled after {last}: {:?}", link.stats()),
+            }
         }
         let elapsed = t0.elapsed();
         browser.shutdown();
@@ -149,7 +151,7 @@ fn main() {
     // Round trip: post, wait for the echo, one at a time.
     let url = std::env::var("WEBMESSAGING_NATS_URL").expect("checked");
     let cfg = config("rtt");
-    let (counted_tx, _unused) = std_mpsc::channel();
+    let (counted_tx, _unused) = unbounded_channel();
     let (stop_tx, stop_rx) = std_mpsc::channel();
     let (u, c) = (url.clone(), cfg.clone());
     let svc = std::thread::spawn(move || service(u, c, true, counted_tx, stop_rx));
