@@ -59,6 +59,23 @@
 //! [`Stats::ports_dropped`]) and Blobs (a record's Blob bytes stay in its process; the
 //! receiver gets `messageerror`).
 //!
+//! # Threads
+//!
+//! A bridge's tasks run on the thread that calls it (an actix System's, where `Browser`
+//! lives): awaiting is fine, blocking that thread (a `std` channel's `recv`, a sleep)
+//! stalls the bridge.
+//!
+//! # Known limits
+//!
+//! - A receiver that restarts resumes after its consumer's acknowledgement floor. If the
+//!   stream holds a direction's frames out of order (frame n lost on a dying connection,
+//!   n + 1 stored on the new one, n stored after it) and the receiver dies between
+//!   acknowledging n and n + 1, the new receiver waits for a frame it already had.
+//!   The same holds for a sender that dies between storing n + 1 and n.
+//! - A relay's cursor for a broadcast sender starts at the first frame it gets from that
+//!   sender; if that frame overtook an earlier one, the earlier one is dropped as old.
+//! - Names identify channels: exporting two channels under one name mixes them.
+//!
 //! # Testing without a server
 //!
 //! The bridge is generic over a [`Transport`]: [`NatsTransport`] is JetStream,
