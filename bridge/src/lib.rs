@@ -67,6 +67,10 @@
 //!
 //! # Known limits
 //!
+//! - A receiving process that dies between handing a message to its realm and the
+//!   server getting that delivery's ack sees it again in its next incarnation (at least
+//!   once across a receiver's crash; exactly once otherwise). The ack follows the
+//!   hand-over at once, so the window is small.
 //! - A receiver that restarts resumes after its consumer's acknowledgement floor. If the
 //!   stream holds a direction's frames out of order (frame n lost on a dying connection,
 //!   n + 1 stored on the new one, n stored after it) and the receiver dies between

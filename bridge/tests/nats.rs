@@ -316,3 +316,60 @@ async fn a_broadcast_channel_is_bridged_over_nats() {
     a.shutdown();
     b.shutdown();
 }
+
+#[actix_rt::test]
+async fn either_process_restarting_resumes_over_nats() {
+    let test = "either_process_restarting_resumes_over_nats";
+    let Some(url) = env("WEBMESSAGING_NATS_URL", test) else {
+        return;
+    };
+    let cfg = config("procs");
+    let a = Browser::new();
+    let bridge_a = Bridge::connect_nats(&url, "a", cfg.clone()).await.unwrap();
+    let (page, end, _rx) = page_with_end(&a, "https://app.example/").await;
+    let x = bridge_a
+        .export_port("r", end, origins(APP, SVC))
+        .await
+        .unwrap();
+
+    // The importing process, first incarnation: it gets 0..300, then dies.
+    let b1 = Browser::new();
+    let bridge_b1 = Bridge::connect_nats(&url, "b", cfg.clone()).await.unwrap();
+    let (_s1, y1, mut rx1) = import(&bridge_b1, &b1, "https://svc.example/", "r", APP).await;
+    post_range(&page, 0, 300).await;
+    assert_eq!(take(&mut rx1, 300, WAIT).await, msgs(0, 300));
+    // It dies once its acks are out (a delivery it saw but had not acknowledged would
+    // come again to its next incarnation: at least once across a receiver's crash).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    y1.stop();
+    b1.shutdown();
+    drop(bridge_b1);
+    // The page goes on while nobody reads.
+    post_range(&page, 300, 600).await;
+    let b2 = Browser::new();
+    let bridge_b2 = Bridge::connect_nats(&url, "b", cfg.clone()).await.unwrap();
+    let (_s2, _y2, mut rx2) = import(&bridge_b2, &b2, "https://svc.example/", "r", APP).await;
+    assert_eq!(take(&mut rx2, 300, WAIT).await, msgs(300, 600));
+
+    // The exporting process dies once its frames are stored, and a new one takes over
+    // the name with a new page: its numbering runs on, so nothing is taken for a copy.
+    let deadline = Instant::now() + WAIT;
+    while x.stats().stored < 600 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(x.stats().stored, 600);
+    x.stop();
+    a.shutdown();
+    let a2 = Browser::new();
+    let bridge_a2 = Bridge::connect_nats(&url, "a", cfg).await.unwrap();
+    let (page2, end2, _rx) = page_with_end(&a2, "https://app.example/").await;
+    let _x2 = bridge_a2
+        .export_port("r", end2, origins(APP, SVC))
+        .await
+        .unwrap();
+    post_range(&page2, 600, 700).await;
+    assert_eq!(take(&mut rx2, 100, WAIT).await, msgs(600, 700));
+    assert!(quiet(&mut rx2, Duration::from_millis(300)).await.is_empty());
+    a2.shutdown();
+    b2.shutdown();
+}
