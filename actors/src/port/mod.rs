@@ -108,10 +108,12 @@ mod message_channel;
 mod ship;
 mod shipped;
 
-pub use actor_port::{ActorPort, AttachedPort, PortEvent, RawPortEvent};
+pub use actor_port::{ActorPort, AttachedPort, PortEvent};
 pub(crate) use entanglement::{wake, Channel, PortDataHolder, PortOwner, Queued};
 pub use message_channel::MessageChannel;
 pub(crate) use shipped::{Dispatch, PortDirectory, ShippedPort, Slot};
+
+pub use actor_port::RawPortEvent;
 
 /// The state of one port object (one `MessagePort` in one realm).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
