@@ -139,7 +139,8 @@ pub use kernel::{MetricsSnapshot, TaskSource, TimerId};
 pub use observe::{EventLog, ObservedEvent};
 pub use port::Overflow;
 pub use port::{
-    ActorPort, AttachedPort, MessageChannel, MessagePort, PortEvent, StructuredSerializeOptions,
+    ActorPort, AttachedPort, MessageChannel, MessagePort, PortEvent, RawPortEvent,
+    StructuredSerializeOptions,
 };
 pub use runtime::Limits;
 pub use scope::{GlobalKind, IframeOptions, Scope};

@@ -112,8 +112,8 @@ mod shipped;
 pub use actor_port::{ActorPort, AttachedPort, PortEvent};
 pub use bounded::Overflow;
 pub(crate) use entanglement::{wake, Channel, PortDataHolder, PortOwner, Queued};
-pub use message_channel::MessageChannel;
 pub(crate) use shipped::{Dispatch, PortDirectory, ShippedPort, Slot};
+pub use {actor_port::RawPortEvent, message_channel::MessageChannel};
 
 /// The state of one port object (one `MessagePort` in one realm).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
