@@ -11,12 +11,16 @@
 //! `BENCH_NO_NODE=1` runs only our side, `BENCH_MEMORY_1M=0` skips the 1M-channel memory figures (about two
 //! minutes of Node), `BENCH_NODE=/path/to/node` picks the Node binary, `BENCH_PEERS=dir`
 //! the folder holding `node/*.js` (default `../shared/bench-peers` next to the
-//! workspace). The table is also written as markdown to `target/bench-compare.md`.
+//! workspace). When `chromium` is installed (`apt-get install chromium`; or set
+//! `CHROMIUM`), the peers' `chromium/perf.js` runs once after the rounds and the table
+//! gains a Chromium column and ratio; `BENCH_NO_CHROMIUM=1` skips it. The table is also written as markdown to `target/bench-compare.md`.
 //!
 //! Each round runs one of our workloads, then the Node script doing the same work, then
 //! the next pair; ours are timed with their own clocks (not criterion) at the Node
 //! scripts' sizes. Medians are over rounds.
 
+#[path = "support/chromium.rs"]
+mod chromium;
 #[path = "support/memory.rs"]
 mod memory;
 #[path = "support/nested.rs"]
@@ -801,7 +805,26 @@ fn main() {
     bench.shutdown();
     drop(sys);
 
-    let table = render(&ours, &theirs, rounds, node.is_some(), &sizes);
+    // Headless Chromium, once (it takes a minute and a half).
+    let chrome = if std::env::var("BENCH_NO_CHROMIUM").is_ok_and(|v| v != "0") {
+        Err("BENCH_NO_CHROMIUM is set".to_owned())
+    } else {
+        match &node {
+            Some(n) => chromium::run(
+                &n.node,
+                &n.peers,
+                sizes.n.min(200_000),
+                sizes.rt.min(20_000),
+            ),
+            None => Err("it is driven by Node.js, which was not found".to_owned()),
+        }
+    };
+    if let Err(why) = &chrome {
+        eprintln!("NOTE: Chromium side skipped: {why}. The Chromium column is empty.");
+    }
+    let chrome = chrome.unwrap_or_default();
+
+    let table = render(&ours, &theirs, &chrome, rounds, node.is_some(), &sizes);
     println!("{table}");
     let target_dir = std::env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -816,6 +839,7 @@ fn main() {
 fn render(
     ours: &Samples,
     theirs: &Samples,
+    chrome: &BTreeMap<String, f64>,
     rounds: usize,
     have_node: bool,
     sizes: &Sizes,
@@ -833,9 +857,22 @@ fn render(
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     let _ = writeln!(
         out,
-        "# webmessaging vs Node.js: medians over {rounds} round(s), {cpus} CPUs ({machine}), N = {}, round trips = {}\n",
+        "# webmessaging vs Node.js and headless Chromium: medians over {rounds} round(s), {cpus} CPUs ({machine}), N = {}, round trips = {}\n",
         sizes.n, sizes.rt
     );
+    if chrome.is_empty() {
+        let _ = writeln!(
+            out,
+            "**Headless Chromium did not run (not installed, or skipped): the Chromium column is empty.**\n"
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "Chromium: one run of `bench-peers/chromium/perf.js` after the rounds (N = {}, round trips = {}).\n",
+            sizes.n.min(200_000),
+            sizes.rt.min(20_000)
+        );
+    }
     if !have_node {
         let _ = writeln!(
             out,
@@ -844,9 +881,9 @@ fn render(
     }
     let _ = writeln!(
         out,
-        "| figure | ours (median) | Node (median) | ratio ours/Node | target | met |"
+        "| figure | ours (median) | Node (median) | ratio ours/Node | Chromium (one run) | ratio ours/Chromium | target | met |"
     );
-    let _ = writeln!(out, "|---|---:|---:|---:|---|---|");
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---|---|");
     for r in ROWS {
         let o = ours.median(r.key);
         let n = r.node.and_then(|(b, f)| theirs.median(&format!("{b}.{f}")));
@@ -892,9 +929,22 @@ fn render(
             c if c > 0 && c < rounds => format!(" ({c} run)"),
             _ => String::new(),
         };
+        let c = chromium::FIELDS
+            .iter()
+            .find(|(k, _, _)| *k == r.key)
+            .and_then(|(_, f, note)| chrome.get(*f).map(|v| (*v, *note)));
+        let c_ratio = match (o, c) {
+            (Some(o), Some((c, _))) if c != 0.0 => format!("{:.2}x", o / c),
+            _ => "—".into(),
+        };
+        let c_cell = match c {
+            Some((v, "")) => fmt_value(r.unit, v),
+            Some((v, note)) => format!("{} ({note})", fmt_value(r.unit, v)),
+            None => "—".into(),
+        };
         let _ = writeln!(
             out,
-            "| {} | {}{} | {} | {} | {} | {} |",
+            "| {} | {}{} | {} | {} | {c_cell} | {c_ratio} | {} | {} |",
             r.label.trim(),
             o.map_or("—".into(), |v| fmt_value(r.unit, v)),
             rounds_note,
