@@ -35,6 +35,8 @@ pub enum ExceptionName {
     SecurityError,
     /// ECMAScript `TypeError` (not a `DOMException`): an argument of the wrong type.
     TypeError,
+    /// `TimeoutError`: the operation timed out (for example an RPC call past its deadline).
+    TimeoutError,
 }
 
 impl ExceptionName {
@@ -49,6 +51,7 @@ impl ExceptionName {
             ExceptionName::AbortError => "AbortError",
             ExceptionName::SecurityError => "SecurityError",
             ExceptionName::TypeError => "TypeError",
+            ExceptionName::TimeoutError => "TimeoutError",
         }
     }
 
@@ -64,6 +67,7 @@ impl ExceptionName {
             ExceptionName::AbortError => 20,
             ExceptionName::SecurityError => 18,
             ExceptionName::TypeError => 0,
+            ExceptionName::TimeoutError => 23,
         }
     }
 
@@ -78,6 +82,7 @@ impl ExceptionName {
             "AbortError" => ExceptionName::AbortError,
             "SecurityError" => ExceptionName::SecurityError,
             "TypeError" => ExceptionName::TypeError,
+            "TimeoutError" => ExceptionName::TimeoutError,
             _ => return None,
         })
     }
@@ -120,6 +125,9 @@ pub enum Error {
     /// ECMAScript `TypeError`.
     #[error("TypeError: {0}")]
     Type(String),
+    /// `TimeoutError` `DOMException`.
+    #[error("TimeoutError: {0}")]
+    Timeout(String),
 }
 
 impl Error {
@@ -134,6 +142,7 @@ impl Error {
             Error::Abort(_) => ExceptionName::AbortError,
             Error::Security(_) => ExceptionName::SecurityError,
             Error::Type(_) => ExceptionName::TypeError,
+            Error::Timeout(_) => ExceptionName::TimeoutError,
         }
     }
 
@@ -147,7 +156,8 @@ impl Error {
             | Error::NotSupported(m)
             | Error::Abort(m)
             | Error::Security(m)
-            | Error::Type(m) => m,
+            | Error::Type(m)
+            | Error::Timeout(m) => m,
         }
     }
 
@@ -163,6 +173,7 @@ impl Error {
             ExceptionName::AbortError => Error::Abort(m),
             ExceptionName::SecurityError => Error::Security(m),
             ExceptionName::TypeError => Error::Type(m),
+            ExceptionName::TimeoutError => Error::Timeout(m),
         }
     }
 
@@ -199,6 +210,7 @@ mod tests {
             ExceptionName::AbortError,
             ExceptionName::SecurityError,
             ExceptionName::TypeError,
+            ExceptionName::TimeoutError,
         ] {
             assert_eq!(ExceptionName::from_name(n.as_str()), Some(n));
             assert_eq!(Error::new(n, "x").name(), n);

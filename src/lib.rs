@@ -15,6 +15,8 @@
 //!   machine that the runtime's port objects drive.
 //! - [`rehoming`]: the re-homing protocol of shipped ports (sequence numbers, epochs,
 //!   cumulative acks, a directory), as plain state machines with property tests.
+//! - [`rpc`]: the correlation table of RPC calls (ids, deadlines, cancellation, loss of
+//!   the connection) and stream credits, as plain state machines with property tests.
 //! - [`error`]: exceptions with the standard's names.
 //!
 //! ```
@@ -54,6 +56,7 @@ pub mod error;
 pub mod origin;
 pub mod port_queue;
 pub mod rehoming;
+pub mod rpc;
 pub mod serde_bridge;
 pub mod target_origin;
 pub mod value;
