@@ -455,7 +455,8 @@ impl<Resp: Serialize, E: Serialize> Reply<Resp, E> {
 
 impl<Resp: Serialize, E: Serialize> Drop for Reply<Resp, E> {
     fn drop(&mut self) {
-        if self.answered || self.cancelled.get() {
+        // A method that panicked crashes its realm, which closes the port: no answer.
+        if self.answered || self.cancelled.get() || std::thread::panicking() {
             return;
         }
         if let Some(conn) = self.conn.upgrade() {

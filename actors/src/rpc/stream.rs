@@ -388,7 +388,10 @@ impl<Item, E> Clone for StreamSink<Item, E> {
 impl<Item, E> Drop for StreamSink<Item, E> {
     fn drop(&mut self) {
         // The last sink of an unfinished stream: the caller must not wait for nothing.
-        if Rc::strong_count(&self.shared) == 2 && !self.shared.done.get() {
+        if Rc::strong_count(&self.shared) == 2
+            && !self.shared.done.get()
+            && !std::thread::panicking()
+        {
             let id = self.shared.id;
             self.shared.done.set(true);
             self.shared
