@@ -935,3 +935,46 @@ async fn malformed_messages_are_dropped_or_answered_never_a_panic() {
     page.settle().await.unwrap();
     browser.shutdown();
 }
+
+#[actix_rt::test]
+async fn a_worker_service_is_reconnected_to_after_its_supervisor_restarts_it() {
+    let browser = Browser::new();
+    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    let t = tx.clone();
+    let page = browser
+        .open_with(
+            "https://app.example/",
+            move |scope: &Scope| -> webmessaging::Result<()> {
+                let t2 = t.clone();
+                let worker =
+                    scope.spawn_worker_with("https://app.example/svc.js", move |ws: &Scope| {
+                        ws.set_global(State::default());
+                        // In a dedicated worker, only its creator can say hello.
+                        rpc::expose(ws, service(t2.clone()), ExposeOptions::new()).expect("expose");
+                    })?;
+                let client = rpc::connect_worker(scope, &worker, "test", ConnectOptions::new());
+                let t = t.clone();
+                client.on_connect(move |_: &Scope, info| {
+                    send(&t, format!("connected epoch {}", info.epoch))
+                });
+                scope.set_global(client);
+                scope.set_global(worker);
+                Ok(())
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        ask(&page, &ECHO, "to the worker".into()).await,
+        Ok("to the worker".into())
+    );
+    assert_eq!(recv(&mut rx).await, "connected epoch 0");
+    let instance = || page.run(|s: &Scope| client(s).connection().expect("connected").instance);
+    let before = instance().await.unwrap();
+    let e = ask(&page, &BOOM, ()).await.unwrap_err();
+    assert!(matches!(e, RpcError::Disconnected { .. }), "{e:?}");
+    assert_eq!(recv(&mut rx).await, "connected epoch 1");
+    // The restarted worker: a new instance, which never saw the call that crashed the old.
+    assert_ne!(instance().await.unwrap(), before);
+    assert_eq!(ask(&page, &CALLS, ()).await, Ok(1));
+    browser.shutdown();
+}

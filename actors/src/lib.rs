@@ -80,7 +80,7 @@
 //!   over the realm they host, they never name a handle type;
 //! - handles: realms, listeners, [`MessageEvent`], [`Scope`], [`WindowProxy`],
 //!   [`MessagePort`], [`BroadcastChannel`], [`Worker`], carrying out supervision;
-//! - API: [`Browser`], [`WindowHandle`];
+//! - API: [`Browser`], [`WindowHandle`], and the RPC layer ([`rpc`]) built on the handles;
 //! - operations: [`observe`], [`trace`] export.
 //!
 //! # Where to look
@@ -143,6 +143,7 @@ pub use observe::{EventLog, ObservedEvent};
 pub use port::{
     ActorPort, AttachedPort, MessageChannel, MessagePort, PortEvent, StructuredSerializeOptions,
 };
+pub use rpc::RpcError;
 pub use scope::{GlobalKind, IframeOptions, Scope};
 pub use shared_worker::{
     SharedWorker, SharedWorkerInfo, SharedWorkerOptions, WorkerCredentials, WorkerType,

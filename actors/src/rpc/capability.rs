@@ -167,11 +167,10 @@ where
         let method: Method<Req, Resp, E> = Method::new("call");
         let mut st = self.state.borrow_mut();
         if let CallbackState::Fresh(_) = &*st {
-            let CallbackState::Fresh(cap) = std::mem::replace(&mut *st, CallbackState::Released)
-            else {
-                unreachable!("checked just above")
-            };
-            *st = CallbackState::Connected(cap.connect(scope));
+            if let CallbackState::Fresh(cap) = std::mem::replace(&mut *st, CallbackState::Released)
+            {
+                *st = CallbackState::Connected(cap.connect(scope));
+            }
         }
         let client = match &*st {
             CallbackState::Connected(c) => c.clone(),

@@ -15,6 +15,7 @@ use crate::kernel::TimerId;
 use crate::port::MessagePort;
 use crate::scope::Scope;
 use crate::window::WindowProxy;
+use crate::worker::Worker;
 
 use super::call::{decode_answer, CallSlot, PendingCall};
 use super::error::{Failure, RpcError};
@@ -61,7 +62,16 @@ pub(crate) struct Waiter {
 
 pub(crate) enum Target {
     Window { proxy: WindowProxy, origin: String },
+    Worker(Worker),
     Port,
+}
+
+impl Target {
+    /// Whether a lost connection can be made again (a window or worker handle reaches the
+    /// new document or the restarted worker; a port does not).
+    fn reconnects(&self) -> bool {
+        !matches!(self, Target::Port)
+    }
 }
 
 struct State {
@@ -423,21 +433,30 @@ impl ClientInner {
         attempt
     }
 
-    /// Posts the handshake's `hello` to the service's window, with a new channel.
+    /// Posts the handshake's `hello` to the service's window or worker, with a new
+    /// channel.
     pub(crate) fn handshake(self: &Rc<Self>, scope: &Scope) {
-        let Target::Window { proxy, origin } = &self.target else {
+        if !self.target.reconnects() {
             return;
-        };
+        }
         // Step 1: a dedicated channel; this side keeps port1.
         let (mine, theirs) = scope.message_channel().into_ports();
         self.listen(&mine);
-        // Step 2: hello, with port2, to the service's window, for its origin only.
+        // Step 2: hello, with port2, to the service's window (for its origin only) or to
+        // the worker (only its creator can post to it).
         let hello = Control {
             service: Some(&self.service),
             v: Some(wire::VERSION),
             ..Control::new(Kind::Hello, 0)
         };
-        if let Err(e) = wire::post_to_window(scope, proxy, &hello, origin, &theirs) {
+        let posted = match &self.target {
+            Target::Window { proxy, origin } => {
+                wire::post_to_window(scope, proxy, &hello, origin, &theirs)
+            }
+            Target::Worker(w) => w.post_with_transfer(&hello, &[theirs.to_value()]),
+            Target::Port => Ok(()),
+        };
+        if let Err(e) = posted {
             // Step 3: a failing post (a bad targetOrigin, a detached window) ends it all.
             self.close_with(scope, RpcError::Runtime(e));
         }
@@ -554,7 +573,7 @@ impl ClientInner {
             st.port = None;
             st.table.phase()
         };
-        let window = matches!(self.target, Target::Window { .. });
+        let window = self.target.reconnects();
         match phase {
             Phase::Open => {
                 let reconnect = window && self.handles.get() > 0;

@@ -25,8 +25,9 @@ use webmessaging_core::{Error, Result};
 
 use crate::event::{EventType, ListenerId, MessageEvent};
 use crate::port::MessagePort;
-use crate::scope::Scope;
+use crate::scope::{GlobalKind, Scope};
 use crate::window::WindowProxy;
+use crate::worker::Worker;
 
 use super::client::{Client, Target};
 use super::options::{parse_origin, ConnectOptions};
@@ -81,28 +82,27 @@ impl Exposed {
     }
 }
 
-/// Exposes `service` on this realm's window: a client in a window of an allowed origin
-/// can [`connect`] to it.
+/// Exposes `service` on this realm's global: in a window, a client in a window of an
+/// allowed origin can [`connect`] to it; in a dedicated worker, its creator can
+/// [`connect_worker`] to it (the options are not used there: only the creator can post to
+/// a dedicated worker).
 ///
 /// # Errors
-/// `NotSupportedError` in a worker (it has no window to be posted to: use
-/// [`serve_port`]); `SecurityError` when the allow-list is empty and this realm's origin
-/// is opaque (`"null"` would admit every opaque origin).
+/// `NotSupportedError` in a shared worker (its global gets no messages: use
+/// [`serve_port`] on each connection's port); `SecurityError` in a window when the
+/// allow-list is empty and this realm's origin is opaque (`"null"` would admit every
+/// opaque origin).
 pub fn expose(scope: &Scope, service: Service, options: ExposeOptions) -> Result<Exposed> {
-    if scope.window().is_none() {
-        return Err(Error::NotSupported(
-            "a worker has no window: serve a port instead".into(),
-        ));
-    }
-    let allowed = if options.origins.is_empty() {
-        if scope.origin().is_opaque() {
-            return Err(Error::Security(
-                "an opaque origin cannot be the default allow-list: name the origins".into(),
-            ));
+    // In a dedicated worker, only its creator (through its `Worker` object) can post to
+    // the global: there is no origin to check (worker messages have origin "").
+    let allowed = match scope.kind() {
+        GlobalKind::Window => Some(allow_list(scope, options)?),
+        GlobalKind::DedicatedWorker => None,
+        GlobalKind::SharedWorker => {
+            return Err(Error::NotSupported(
+                "a shared worker's global gets no messages: serve each connection's port".into(),
+            ))
         }
-        vec![scope.origin().serialize().to_owned()]
-    } else {
-        options.origins
     };
     let connections = Rc::new(RefCell::new(Vec::new()));
     let conns = connections.clone();
@@ -118,20 +118,22 @@ pub fn expose(scope: &Scope, service: Service, options: ExposeOptions) -> Result
                 log::debug!(target: "webmessaging::rpc", "hello without its port dropped");
                 return;
             };
-            if !allowed.iter().any(|o| o == e.origin()) {
-                // Step 3, refused: say why, and let go of the port.
-                let reason = format!(
-                    "{} does not accept connections from {}",
-                    service.name(),
-                    e.origin()
-                );
-                log::info!(target: "webmessaging::rpc", "{reason}");
-                let _ = port.post(&Control {
-                    reason: Some(&reason),
-                    ..Control::new(Kind::Refused, 0)
-                });
-                port.close();
-                return;
+            if let Some(allowed) = &allowed {
+                if !allowed.iter().any(|o| o == e.origin()) {
+                    // Step 3, refused: say why, and let go of the port.
+                    let reason = format!(
+                        "{} does not accept connections from {}",
+                        service.name(),
+                        e.origin()
+                    );
+                    log::info!(target: "webmessaging::rpc", "{reason}");
+                    let _ = port.post(&Control {
+                        reason: Some(&reason),
+                        ..Control::new(Kind::Refused, 0)
+                    });
+                    port.close();
+                    return;
+                }
             }
             // Step 3, allowed: serve the port, welcome the client.
             let served = Conn::serve(scope, port, service.clone(), true);
@@ -142,6 +144,20 @@ pub fn expose(scope: &Scope, service: Service, options: ExposeOptions) -> Result
         listener,
         connections,
     })
+}
+
+/// The origins a window's service admits: the options', or its own.
+fn allow_list(scope: &Scope, options: ExposeOptions) -> Result<Vec<String>> {
+    if options.origins.is_empty() {
+        if scope.origin().is_opaque() {
+            return Err(Error::Security(
+                "an opaque origin cannot be the default allow-list: name the origins".into(),
+            ));
+        }
+        Ok(vec![scope.origin().serialize().to_owned()])
+    } else {
+        Ok(options.origins)
+    }
 }
 
 /// Serves `service` on a port this realm holds (from a worker, a shared worker's
@@ -180,6 +196,23 @@ pub fn connect(
     let client = Client::new(scope, service, target, &options);
     client.inner.handshake(scope);
     Ok(client)
+}
+
+/// Connects to the service called `service` exposed (with [`expose`]) in the dedicated
+/// worker `worker`, which this realm created.
+///
+/// Like [`connect`], it reconnects by itself when the worker is restarted by its
+/// supervisor (the `Worker` handle reaches the new instance); calls in flight then are
+/// rejected.
+pub fn connect_worker(
+    scope: &Scope,
+    worker: &Worker,
+    service: &str,
+    options: ConnectOptions,
+) -> Client {
+    let client = Client::new(scope, service, Target::Worker(worker.clone()), &options);
+    client.inner.handshake(scope);
+    client
 }
 
 /// Connects to the service called `service` over `port` (served on the other side with

@@ -12,9 +12,11 @@
 //!   port that came with the `hello`. [`connect`] is the other side: it makes a dedicated
 //!   channel and posts its `hello` with a `targetOrigin` that is never `*` (default: the
 //!   caller's own origin), so only that origin can ever hold the port.
+//! - In a dedicated worker, [`expose`] accepts `hello`s from the worker's creator, which
+//!   reaches it with [`connect_worker`] (only the creator can post to a dedicated worker).
 //! - [`serve_port`] and [`connect_port`] do the same over a port already shared (a
-//!   worker's, a shared worker's connection, a capability), without origins: holding the
-//!   port is the permission.
+//!   shared worker's connection, a capability), without origins: holding the port is the
+//!   permission.
 //!
 //! # Calls
 //!
@@ -35,9 +37,10 @@
 //!
 //! # Reconnecting
 //!
-//! A client connected through a window handshakes again by itself when its port closes:
-//! the `WindowProxy` reaches the new document after a navigation, reload or restart, so
-//! new calls go to the new instance. Calls that were in flight are rejected
+//! A client connected through a window or to a worker handshakes again by itself when its
+//! port closes: the `WindowProxy` reaches the new document after a navigation, reload or
+//! restart (the `Worker` handle the restarted worker), so new calls go to the new
+//! instance. Calls that were in flight are rejected
 //! ([`RpcError::Disconnected`]), never retried: they may have run. Calls made while
 //! (re)connecting wait for the connection (their deadlines still run).
 //!
@@ -116,7 +119,9 @@ pub use call::{CallFuture, PendingCall};
 pub use capability::{Callback, Capability};
 pub use client::Client;
 pub use error::{NoError, RpcError};
-pub use handshake::{connect, connect_port, expose, serve_port, ExposeOptions, Exposed};
+pub use handshake::{
+    connect, connect_port, connect_worker, expose, serve_port, ExposeOptions, Exposed,
+};
 pub use options::{CallOptions, ConnectOptions, ConnectionInfo, DEFAULT_DEADLINE};
 pub use service::{Reply, Served, Service};
 pub use stream::{StreamHandle, StreamOptions, StreamSink};
@@ -218,4 +223,22 @@ pub(crate) fn release(realm: &WeakScope, key: u64) {
         let gone = registry.0.borrow_mut().remove(&key);
         drop(gone);
     }
+}
+
+/// This realm's instance serial, a global of the realm (a new realm, such as a reloaded
+/// document or a restarted worker, gets a new one).
+struct Instance(u64);
+
+/// How a service names its realm in `welcome`: the realm's name and its instance serial,
+/// like `https://svc.example/#2 (realm 7)`.
+pub(crate) fn instance_of(scope: &Scope) -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let serial = match scope.global::<Instance>() {
+        Some(i) => i.0,
+        None => {
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            scope.set_global(Instance(n)).0
+        }
+    };
+    format!("{} (realm {serial})", scope.name())
 }

@@ -95,8 +95,8 @@ impl CallOptions {
 /// A connection was established: which instance of the service answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionInfo {
-    /// The serving realm's name (its browsing context and document serial, like
-    /// `https://contacts.example/#2`): a reload or restart gives a new one.
+    /// The serving realm: its name and a serial of the realm, like
+    /// `https://contacts.example/#2 (realm 5)`; a reload or restart gives a new one.
     pub instance: String,
     /// 0 for the first connection, then one more per reconnection.
     pub epoch: u32,

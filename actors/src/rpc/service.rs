@@ -201,7 +201,7 @@ impl Conn {
     }
 
     fn welcome(&self, scope: &Scope) {
-        let instance = scope.name();
+        let instance = super::instance_of(scope);
         self.post(&Control {
             instance: Some(&instance),
             ..Control::new(Kind::Welcome, 0)

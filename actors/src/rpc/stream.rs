@@ -93,7 +93,8 @@ impl StreamState {
     }
 }
 
-/// A stream being consumed: ask for more items, or cancel it.
+/// A stream being consumed: ask for more items, or cancel it. Dropping the handle does
+/// not cancel the stream (its callbacks keep running until it ends).
 #[derive(Clone)]
 pub struct StreamHandle {
     client: Rc<ClientInner>,
