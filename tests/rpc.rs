@@ -521,6 +521,18 @@ async fn cancelling_or_dropping_a_call_aborts_it_on_both_sides() {
     expect(&mut rx, &["cancelled true"]).await;
     // Both were in flight; the service saw both cancellations before this call.
     assert_eq!(ask(&page, &HUNG, ()).await, Ok(vec![true, true]));
+    // A future dropped here, on the test's thread, before it is ready: its call is
+    // cancelled in the page, and the service is told before the next call.
+    let fut = page
+        .run(|s: &Scope| {
+            client(s)
+                .call_with(&HANG, (), CallOptions::no_deadline())
+                .into_future()
+        })
+        .await
+        .unwrap();
+    drop(fut);
+    assert_eq!(ask(&page, &HUNG, ()).await, Ok(vec![true, true, true]));
     // A cancelled call's callback runs with Cancelled (AbortError).
     let t = tx.clone();
     page.run(move |s: &Scope| {

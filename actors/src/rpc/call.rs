@@ -4,13 +4,14 @@ use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use serde::de::DeserializeOwned;
 use tokio::sync::oneshot;
 use webmessaging_core::rpc::CallId;
 use webmessaging_core::Error;
 
+use crate::browser::WindowHandle;
 use crate::scope::Scope;
 
 use super::client::{ClientInner, Settle};
@@ -142,8 +143,9 @@ impl<R: 'static, E: 'static> PendingCall<R, E> {
     }
 
     /// The call as a future that can be awaited anywhere (it is `Send` when `R` and `E`
-    /// are). Dropping that future does not cancel the call (it cannot reach the realm
-    /// from another thread); it ends by its answer, deadline or the connection's loss.
+    /// are). Dropping it before it is ready cancels the call when the calling realm is a
+    /// window (a task is queued there to cancel it, the service is told); in a worker the
+    /// call then goes on, and ends by its answer, deadline or the connection's loss.
     pub fn into_future(mut self) -> CallFuture<R, E> {
         self.armed = false;
         let (tx, rx) = oneshot::channel();
@@ -154,7 +156,21 @@ impl<R: 'static, E: 'static> PendingCall<R, E> {
             }
             None => *self.slot.sender.borrow_mut() = Some(tx),
         }
-        CallFuture { rx }
+        // Step 1: how the future, dropped on any thread, reaches this realm: a task run in
+        // this window's current realm (a worker has no such handle).
+        let cancel = match (self.id, self.client.realm.get()) {
+            (Some(id), Some(scope)) => scope.window().map(|w| CancelOnDrop {
+                window: scope.browser().handle(&w),
+                key: self.client.key(),
+                id,
+            }),
+            _ => None,
+        };
+        CallFuture {
+            rx,
+            cancel,
+            done: false,
+        }
     }
 }
 
@@ -172,13 +188,26 @@ impl<R, E> Drop for PendingCall<R, E> {
 /// A call's outcome, awaitable from any thread ([`PendingCall::into_future`]).
 pub struct CallFuture<R, E> {
     rx: oneshot::Receiver<Outcome<R, E>>,
+    cancel: Option<CancelOnDrop>,
+    done: bool,
+}
+
+/// What a dropped [`CallFuture`] needs to cancel its call.
+struct CancelOnDrop {
+    window: WindowHandle,
+    key: u64,
+    id: CallId,
 }
 
 impl<R, E> Future for CallFuture<R, E> {
     type Output = Outcome<R, E>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.rx).poll(cx).map(|r| {
+        let polled = Pin::new(&mut self.rx).poll(cx);
+        if polled.is_ready() {
+            self.done = true;
+        }
+        polled.map(|r| {
             r.unwrap_or_else(|_| {
                 Err(RpcError::Disconnected {
                     reason: "the calling realm went away".into(),
@@ -186,4 +215,39 @@ impl<R, E> Future for CallFuture<R, E> {
             })
         })
     }
+}
+
+impl<R, E> Drop for CallFuture<R, E> {
+    fn drop(&mut self) {
+        let Some(c) = self.cancel.take() else {
+            return;
+        };
+        if self.done {
+            return;
+        }
+        // Step 2: a task in the calling window's current realm cancels the call, if that
+        // realm is still the one that made it (its registry has the client).
+        let (key, id) = (c.key, c.id);
+        let task = c.window.run(move |scope: &Scope| {
+            if let Some(client) = super::lookup(scope, key) {
+                if let Ok(client) = client.downcast::<ClientInner>() {
+                    client.cancel(id);
+                }
+            }
+        });
+        // `run` queues its task when first polled; its answer is not waited for.
+        poll_once(task);
+    }
+}
+
+/// Polls `f` once, with a waker that does nothing.
+fn poll_once<F: Future>(f: F) {
+    struct Noop;
+    impl std::task::Wake for Noop {
+        fn wake(self: std::sync::Arc<Self>) {}
+    }
+    let waker = Waker::from(std::sync::Arc::new(Noop));
+    let mut cx = Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f);
+    let _ = f.as_mut().poll(&mut cx);
 }

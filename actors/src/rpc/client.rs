@@ -279,6 +279,11 @@ impl Client {
 }
 
 impl ClientInner {
+    /// The key of this client in its realm's registry.
+    pub(crate) fn key(&self) -> u64 {
+        self.key.get()
+    }
+
     /// The deadline of calls that do not set one.
     pub(crate) fn default_deadline(&self) -> Option<Duration> {
         self.deadline

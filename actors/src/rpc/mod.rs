@@ -29,7 +29,8 @@
 //! - with its value, or the method's own error as itself ([`RpcError::Method`]);
 //! - at its deadline ([`RpcError::Timeout`], `TimeoutError`); every call has one unless
 //!   asked otherwise (30 s by default, [`ConnectOptions::deadline`], [`CallOptions`]);
-//! - when cancelled ([`PendingCall::cancel`], or dropping the `PendingCall`:
+//! - when cancelled ([`PendingCall::cancel`], dropping the `PendingCall`, or dropping
+//!   its [`CallFuture`] when the caller is a window:
 //!   [`RpcError::Cancelled`], `AbortError`; the service is told and drops its answer);
 //! - when the port closes: the other realm closed it, crashed, navigated, reloaded or was
 //!   restarted by its supervisor ([`RpcError::Disconnected`], `AbortError`). The port's
@@ -210,6 +211,13 @@ pub(crate) fn keep(scope: &Scope, object: Rc<dyn std::any::Any>) -> u64 {
     };
     registry.0.borrow_mut().insert(key, object);
     key
+}
+
+/// The object kept under `key` in `scope`'s realm, if it is still kept.
+pub(crate) fn lookup(scope: &Scope, key: u64) -> Option<Rc<dyn std::any::Any>> {
+    let registry = scope.global::<Registry>()?;
+    let found = registry.0.borrow().get(&key).cloned();
+    found
 }
 
 /// Stops keeping the object of `key` (it lives on while something else holds it).
