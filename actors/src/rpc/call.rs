@@ -14,8 +14,9 @@ use webmessaging_core::Error;
 use crate::browser::WindowHandle;
 use crate::scope::Scope;
 
-use super::client::{ClientInner, Settle};
+use super::client::ClientInner;
 use super::error::{Failure, RpcError};
+use super::waiter::Settle;
 use super::wire::{self, Fault, Kind};
 use super::WeakScope;
 

@@ -21,44 +21,17 @@ use super::call::{decode_answer, CallSlot, PendingCall};
 use super::error::{Failure, RpcError};
 use super::options::{CallOptions, ConnectOptions, ConnectionInfo};
 use super::stream::StreamState;
-use super::wire::{self, CallOut, Control, Fault, Kind};
+use super::waiter::{finish, finish_without_scope, SendFn, Settle, Waiter, WaiterKind};
+use super::wire::{self, CallOut, Control, Kind};
 use super::{keep, release, Method, WeakScope};
 
 /// What a realm runs when a connection opens.
 type ConnectHook = Rc<dyn Fn(&Scope, &ConnectionInfo)>;
 /// What a realm runs when a connection is lost.
 type DisconnectHook = Rc<dyn Fn(&Scope, &RpcError<super::NoError>)>;
-/// What a call resumes when it ends.
-type SettleFn = Box<dyn FnOnce(&Scope, Settle<'_>)>;
 
 /// The longest wait between two handshake attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
-
-/// What ends a waiter: an answer message, or a failure.
-pub(crate) enum Settle<'a> {
-    /// A message for the call (`ok`, `err`, `fault`, `end`).
-    Reply {
-        event: &'a MessageEvent,
-        kind: Kind,
-        fault: Option<Fault>,
-    },
-    /// A failure of the call itself.
-    Failed(Failure),
-}
-
-type SendFn = Box<dyn FnOnce(&MessagePort, CallId) -> Result<()>>;
-
-/// What a pending call resumes.
-pub(crate) enum WaiterKind {
-    Call(SettleFn),
-    Stream(Rc<StreamState>),
-}
-
-pub(crate) struct Waiter {
-    timer: Option<TimerId>,
-    deadline: Option<Duration>,
-    kind: WaiterKind,
-}
 
 pub(crate) enum Target {
     Window { proxy: WindowProxy, origin: String },
@@ -670,21 +643,4 @@ impl ClientInner {
             release(&self.realm, self.key.get());
         }
     }
-}
-
-/// Ends a waiter: clears its timer and resumes it.
-fn finish(scope: &Scope, w: Waiter, settle: Settle<'_>) {
-    if let Some(t) = w.timer {
-        scope.clear_timeout(t);
-    }
-    match w.kind {
-        WaiterKind::Call(f) => f(scope, settle),
-        WaiterKind::Stream(s) => s.end(scope, settle),
-    }
-}
-
-/// A waiter whose realm is gone: nothing can run; its future (if any) sees the sender
-/// dropped.
-fn finish_without_scope(w: Waiter) {
-    drop(w);
 }

@@ -114,6 +114,7 @@ mod handshake;
 mod options;
 mod service;
 mod stream;
+mod waiter;
 mod wire;
 
 pub use call::{CallFuture, PendingCall};

@@ -23,10 +23,11 @@ use crate::event::MessageEvent;
 use crate::scope::Scope;
 
 use super::call::fault_to_error;
-use super::client::{Client, ClientInner, Settle};
+use super::client::{Client, ClientInner};
 use super::error::{Failure, RpcError};
 use super::options::CallOptions;
 use super::service::Conn;
+use super::waiter::Settle;
 use super::wire::{self, CallOut, Control, Kind};
 use super::{StreamMethod, WeakScope};
 
