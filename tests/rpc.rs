@@ -65,6 +65,8 @@ const WITH_CALLBACK: Method<Callback<u32, u32>, u32> = Method::new("with-callbac
 /// Answers a capability to a counter of its own.
 const COUNTER: Method<(), Capability> = Method::new("counter");
 const INC: Method<u32, u32> = Method::new("inc");
+/// Takes a capability and drops it unused.
+const DISCARD: Method<Capability, String> = Method::new("discard");
 /// 0..n then end; n = 13 fails after three items.
 const NUMBERS: StreamMethod<u32, u32, LookupError> = StreamMethod::new("numbers");
 /// Ten items sent at once, never ended (the sink is kept).
@@ -161,6 +163,9 @@ fn service(tx: Tx) -> Service {
             let tx = tx.clone();
             served.on_close(move |_: &Scope| send(&tx, "svc: counter released"));
             Ok(cap)
+        })
+        .method(&DISCARD, |_: &Scope, cap: Capability| {
+            Ok(cap.service().to_owned())
         })
         .stream(&NUMBERS, |_: &Scope, n: u32, sink| {
             for i in 0..n {
@@ -770,6 +775,30 @@ async fn a_capability_in_an_answer_is_a_service_of_its_own_until_dropped() {
         &["inc Ok(2)", "inc Ok(5)", "svc: counter released"],
     )
     .await;
+    // A capability the receiver drops without using it is released too; one whose
+    // serving side closes ends the receiver's calls with AbortError.
+    let t = tx.clone();
+    let fut = page
+        .run(move |s: &Scope| {
+            let (cap, served) = Capability::serve(s, counter_service());
+            let t = t.clone();
+            served.on_close(move |_: &Scope| send(&t, "app: unused capability released"));
+            client(s).call(&DISCARD, cap).into_future()
+        })
+        .await
+        .unwrap();
+    assert_eq!(within(fut).await, Ok("counter".to_owned()));
+    expect(&mut rx, &["app: unused capability released"]).await;
+    let fut = page
+        .run(|s: &Scope| {
+            let (cap, served) = Capability::serve(s, counter_service());
+            served.close();
+            cap.connect(s).call(&INC, 1).into_future()
+        })
+        .await
+        .unwrap();
+    let e = within(fut).await.unwrap_err();
+    assert!(matches!(e, RpcError::Disconnected { .. }), "{e:?}");
     browser.shutdown();
 }
 
