@@ -107,6 +107,13 @@ const ROWS: &[Row] = &[
         Target::None,
     ),
     row(
+        "mc_bounded",
+        "  same, bounded queue of 1,024 with backpressure (try_post + drain) (msgs/s; Node: unbounded burst)",
+        Unit::PerSec,
+        Some((SAME, "burst_msgs_per_sec")),
+        Target::None,
+    ),
+    row(
         "mc_one",
         "MessageChannel same thread, one in flight (msgs/s)",
         Unit::PerSec,
@@ -622,6 +629,8 @@ fn main() {
                 let (total, posted) = mc_burst(&bench, sizes.n).await;
                 ours.push("mc_burst", per_sec(sizes.n, total));
                 ours.push("mc_post_only", per_sec(sizes.n, posted));
+                let bounded = mc_bounded_pump(&bench, sizes.n, 1024).await;
+                ours.push("mc_bounded", per_sec(sizes.n, bounded));
                 let one = mc_one_in_flight(&bench, sizes.n).await;
                 ours.push("mc_one", per_sec(sizes.n, one));
                 let lat = mc_ping_pong(&bench, sizes.rt, (sizes.rt / 10).max(1)).await;

@@ -33,6 +33,8 @@ pub enum ExceptionName {
     AbortError,
     /// `SecurityError`: the operation is not allowed across origins.
     SecurityError,
+    /// `QuotaExceededError`: a bounded queue is full.
+    QuotaExceededError,
     /// ECMAScript `TypeError` (not a `DOMException`): an argument of the wrong type.
     TypeError,
     /// `TimeoutError`: the operation timed out (for example an RPC call past its deadline).
@@ -50,6 +52,7 @@ impl ExceptionName {
             ExceptionName::NotSupportedError => "NotSupportedError",
             ExceptionName::AbortError => "AbortError",
             ExceptionName::SecurityError => "SecurityError",
+            ExceptionName::QuotaExceededError => "QuotaExceededError",
             ExceptionName::TypeError => "TypeError",
             ExceptionName::TimeoutError => "TimeoutError",
         }
@@ -66,6 +69,7 @@ impl ExceptionName {
             ExceptionName::NotSupportedError => 9,
             ExceptionName::AbortError => 20,
             ExceptionName::SecurityError => 18,
+            ExceptionName::QuotaExceededError => 22,
             ExceptionName::TypeError => 0,
             ExceptionName::TimeoutError => 23,
         }
@@ -81,6 +85,7 @@ impl ExceptionName {
             "NotSupportedError" => ExceptionName::NotSupportedError,
             "AbortError" => ExceptionName::AbortError,
             "SecurityError" => ExceptionName::SecurityError,
+            "QuotaExceededError" => ExceptionName::QuotaExceededError,
             "TypeError" => ExceptionName::TypeError,
             "TimeoutError" => ExceptionName::TimeoutError,
             _ => return None,
@@ -122,6 +127,9 @@ pub enum Error {
     /// `SecurityError` `DOMException`.
     #[error("SecurityError: {0}")]
     Security(String),
+    /// `QuotaExceededError` `DOMException`.
+    #[error("QuotaExceededError: {0}")]
+    QuotaExceeded(String),
     /// ECMAScript `TypeError`.
     #[error("TypeError: {0}")]
     Type(String),
@@ -141,6 +149,7 @@ impl Error {
             Error::NotSupported(_) => ExceptionName::NotSupportedError,
             Error::Abort(_) => ExceptionName::AbortError,
             Error::Security(_) => ExceptionName::SecurityError,
+            Error::QuotaExceeded(_) => ExceptionName::QuotaExceededError,
             Error::Type(_) => ExceptionName::TypeError,
             Error::Timeout(_) => ExceptionName::TimeoutError,
         }
@@ -156,6 +165,7 @@ impl Error {
             | Error::NotSupported(m)
             | Error::Abort(m)
             | Error::Security(m)
+            | Error::QuotaExceeded(m)
             | Error::Type(m)
             | Error::Timeout(m) => m,
         }
@@ -172,6 +182,7 @@ impl Error {
             ExceptionName::NotSupportedError => Error::NotSupported(m),
             ExceptionName::AbortError => Error::Abort(m),
             ExceptionName::SecurityError => Error::Security(m),
+            ExceptionName::QuotaExceededError => Error::QuotaExceeded(m),
             ExceptionName::TypeError => Error::Type(m),
             ExceptionName::TimeoutError => Error::Timeout(m),
         }
@@ -209,6 +220,7 @@ mod tests {
             ExceptionName::NotSupportedError,
             ExceptionName::AbortError,
             ExceptionName::SecurityError,
+            ExceptionName::QuotaExceededError,
             ExceptionName::TypeError,
             ExceptionName::TimeoutError,
         ] {

@@ -15,6 +15,7 @@
 //!   machine that the runtime's port objects drive.
 //! - [`rehoming`]: the re-homing protocol of shipped ports (sequence numbers, epochs,
 //!   cumulative acks, a directory), as plain state machines with property tests.
+//! - [`rate_limit`]: the token bucket that rate-limits a sender's messages to a target.
 //! - [`rpc`]: the correlation table of RPC calls (ids, deadlines, cancellation, loss of
 //!   the connection) and stream credits, as plain state machines with property tests.
 //! - [`error`]: exceptions with the standard's names.
@@ -55,6 +56,7 @@ pub mod clone;
 pub mod error;
 pub mod origin;
 pub mod port_queue;
+pub mod rate_limit;
 pub mod rehoming;
 pub mod rpc;
 pub mod serde_bridge;

@@ -192,6 +192,18 @@ impl<M, O: Clone> EntangledPair<M, O> {
         Ok(self.wake_if_needed(to))
     }
 
+    /// Drops the oldest message waiting in `end`'s queue (a bounded queue's drop-oldest
+    /// policy) and returns it; a `close` task is never dropped. Its place in the queue is
+    /// gone: the next message takes it.
+    pub fn drop_oldest(&mut self, end: End) -> Option<M> {
+        let q = &mut self.ends[end.index()].queue;
+        let i = q.iter().position(|t| matches!(t, PortTask::Message(_)))?;
+        match q.remove(i) {
+            Some(PortTask::Message(m)) => Some(m),
+            _ => None,
+        }
+    }
+
     /// Forgets a pending wake-up of `end` and wakes its owner again if it has tasks to
     /// run: for a runtime that ran `end`'s tasks by other means (one task per post, as
     /// the unshipped port message queue does) and now hands them to the wake-up protocol.
@@ -341,6 +353,40 @@ mod tests {
             });
         }
         out
+    }
+
+    proptest::proptest! {
+        /// A bounded queue with the drop-oldest policy (the runtime drops the oldest
+        /// message when a post finds `cap` waiting): whatever the interleaving of posts
+        /// and dispatches, what is dispatched is in posting order, each at most once, and
+        /// every message is either dispatched or dropped (counted), never both.
+        #[test]
+        fn drop_oldest_keeps_order_and_accounts_for_every_message(
+            cap in 1usize..8,
+            ops in proptest::collection::vec(proptest::bool::weighted(0.7), 0..200),
+        ) {
+            let mut p = Pair::new("a", "b");
+            p.start(End::Second);
+            let (mut sent, mut dispatched, mut dropped) = (0u32, Vec::new(), Vec::new());
+            for post in ops {
+                if post {
+                    let full = p.queued(End::Second) >= cap;
+                    p.post(End::First, sent).unwrap();
+                    sent += 1;
+                    if full {
+                        dropped.extend(p.drop_oldest(End::Second));
+                    }
+                    proptest::prop_assert!(p.queued(End::Second) <= cap);
+                } else if let Next::Task(PortTask::Message(m)) = p.next_task(End::Second, 0) {
+                    dispatched.push(m);
+                }
+            }
+            dispatched.extend(drain(&mut p, End::Second, 0).into_iter().flatten());
+            proptest::prop_assert!(dispatched.windows(2).all(|w| w[0] < w[1]));
+            let mut all: Vec<u32> = dispatched.iter().chain(&dropped).copied().collect();
+            all.sort_unstable();
+            proptest::prop_assert_eq!(all, (0..sent).collect::<Vec<u32>>());
+        }
     }
 
     #[test]

@@ -362,3 +362,73 @@ async fn the_directory_forgets_channels_whose_ends_are_gone() {
     assert_eq!(n, 0, "shipped channels left in the directory");
     browser.shutdown();
 }
+
+#[actix_rt::test]
+async fn a_raw_attachment_forwards_records_unread_in_order() {
+    // A forwarder that never reads the data: the records it gets from one channel go
+    // out on another as they are (what a bridge to another process does).
+    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    let browser = Browser::new();
+    let page = browser.open("https://app.example/").unwrap();
+    let (a, b) = page
+        .run(move |scope: &Scope| {
+            let (mine, theirs) = scope.message_channel().into_ports();
+            let (echo_in, echo_out) = scope.message_channel().into_ports();
+            let t = tx.clone();
+            echo_in.on_message_as(move |_: &Scope, _: &MessageEvent, s: String| {
+                let _ = t.send(s);
+            });
+            echo_in.on_close(move |_: &Scope, _: &MessageEvent| {
+                let _ = tx.send("close".into());
+            });
+            scope.set_global((mine, echo_in));
+            (
+                ActorPort::take(&theirs).unwrap(),
+                ActorPort::take(&echo_out).unwrap(),
+            )
+        })
+        .await
+        .unwrap();
+    let out = Rc::new(b.attach_raw(|_| {}));
+    let fwd = out.clone();
+    let seen = Rc::new(RefCell::new(0usize));
+    let counted = seen.clone();
+    let _in = a.attach_raw(move |ev: webmessaging::RawPortEvent| match ev {
+        webmessaging::RawPortEvent::Message { record, ports } => {
+            assert!(ports.is_empty());
+            *counted.borrow_mut() += 1;
+            fwd.post_record(record);
+        }
+        webmessaging::RawPortEvent::Close => {}
+    });
+    page.run(|scope: &Scope| {
+        let (mine, _) = &*scope.global::<(MessagePort, MessagePort)>().unwrap();
+        for i in 0..100 {
+            mine.post(&format!("m{i}")).unwrap();
+        }
+    })
+    .await
+    .unwrap();
+    let mut got = Vec::new();
+    while got.len() < 100 {
+        match tokio::time::timeout(Duration::from_secs(5), rx.recv()).await {
+            Ok(Some(s)) => got.push(s),
+            _ => break,
+        }
+    }
+    let want: Vec<String> = (0..100).map(|i| format!("m{i}")).collect();
+    assert_eq!(got, want);
+    assert_eq!(*seen.borrow(), 100);
+    // Dropping the outgoing attachment closes that channel: its far end hears `close`.
+    drop(_in);
+    drop(out);
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .ok()
+            .flatten()
+            .as_deref(),
+        Some("close")
+    );
+    browser.shutdown();
+}

@@ -39,6 +39,7 @@ fn brief(e: &LifecycleEvent) -> String {
         LifecycleEvent::Restarted { realm, count } => format!("restarted {realm} {count}"),
         LifecycleEvent::Stopped { realm } => format!("stopped {realm}"),
         LifecycleEvent::Escalated { realm, to } => format!("escalated {realm} -> {to}"),
+        LifecycleEvent::Flooded { realm, origin, .. } => format!("flooded {realm} by {origin}"),
     }
 }
 

@@ -335,6 +335,11 @@ impl BroadcastChannel {
         }
         // Step 4 (seed step 6): serialize; rethrow.
         let record = serialize().inspect_err(thrown)?;
+        // The runtime's rate limit, if same-origin traffic is limited: one bucket per
+        // origin and channel name. Refused: sent nowhere (counted, traced).
+        if !realm.admit(channel_key(&self.0.name), false, "broadcast") {
+            return Ok(());
+        }
         // The post's place in creation order: destinations are the channels created
         // before it (step 5's list is made now; the registry applies it).
         let seq = SEQ.fetch_add(1, Ordering::Relaxed);
@@ -594,3 +599,12 @@ pub(crate) type BroadcastRegistry = broadcast_registry::BroadcastRegistry<RealmA
 
 /// A batch of broadcast deliveries for one event loop, as the realms' host receives it.
 pub(crate) type BroadcastDelivery = broadcast_registry::BroadcastDelivery;
+
+/// The rate limiter's key for the broadcast channels named `name` (of the sender's
+/// origin, which the limiter keys on too).
+fn channel_key(name: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    name.hash(&mut h);
+    h.finish() | (1 << 63)
+}

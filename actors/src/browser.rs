@@ -16,7 +16,7 @@ use webmessaging_core::{Error, Result};
 
 use crate::event::ListenerOutput;
 use crate::realm_actor::RealmMessage;
-use crate::runtime::{origin_for, parse, Runtime};
+use crate::runtime::{origin_for, parse, Limits, Runtime};
 pub use crate::runtime::{script, Script};
 use crate::scope::Scope;
 use crate::supervision::{LifecycleEvent, RestartPolicy};
@@ -125,6 +125,17 @@ impl Browser {
         Ok(WindowHandle { proxy })
     }
 
+    /// Sets the bounds that protect realms from floods (see [`Limits`]); takes effect
+    /// for the messages posted from now on.
+    pub fn set_limits(&self, limits: Limits) {
+        self.0.set_limits(limits);
+    }
+
+    /// The bounds in force (all off by default).
+    pub fn limits(&self) -> Limits {
+        self.0.limits()
+    }
+
     /// The shared workers running now (not closing), by id: URL, name, constructor origin
     /// and how many documents or workers hold each (see [`crate::shared_worker`]).
     pub fn shared_workers(&self) -> Vec<crate::shared_worker::SharedWorkerInfo> {
@@ -147,6 +158,12 @@ impl Browser {
     /// recorded so far, oldest first.
     pub fn lifecycle_events(&self) -> Vec<LifecycleEvent> {
         self.0 .0.lifecycle.snapshot()
+    }
+
+    /// How many lifecycle events the log let go: it keeps the last
+    /// [`LIFECYCLE_LOG_CAPACITY`](crate::supervision::LIFECYCLE_LOG_CAPACITY).
+    pub fn lifecycle_events_forgotten(&self) -> u64 {
+        self.0 .0.lifecycle.forgotten()
     }
 
     /// Waits for the next lifecycle event matching `pred` (recorded before or after the
@@ -235,6 +252,12 @@ pub struct WindowHandle {
 }
 
 impl WindowHandle {
+    /// What happened so far to the messages on their way to this browsing context
+    /// (drops by reason, rate-limit and quota refusals, window messages queued now).
+    pub fn metrics(&self) -> crate::kernel::MetricsSnapshot {
+        self.proxy.metrics()
+    }
+
     /// The browsing context's `WindowProxy`.
     pub fn proxy(&self) -> &WindowProxy {
         &self.proxy

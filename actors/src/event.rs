@@ -44,6 +44,9 @@ pub enum EventType {
     /// `connect`: a `SharedWorker` was constructed; fired at the shared worker's global
     /// with the new connection's port (`ports[0]`, also `source`).
     Connect,
+    /// `drain` (not in the standard): room came back in a bounded port queue after a
+    /// post was refused (see [`crate::port::bounded`]).
+    Drain,
 }
 
 impl EventType {
@@ -67,6 +70,7 @@ impl EventType {
             EventType::PageHide => "pagehide",
             EventType::Unload => "unload",
             EventType::Connect => "connect",
+            EventType::Drain => "drain",
         }
     }
 }

@@ -138,17 +138,21 @@ pub use browser::{script, Browser, Script, WindowHandle};
 pub use event::{
     EventTarget, EventType, ListenerId, MessageEvent, MessageEventInit, MessageEventSource,
 };
-pub use kernel::{TaskSource, TimerId};
+pub use kernel::{MetricsSnapshot, TaskSource, TimerId};
 pub use observe::{EventLog, ObservedEvent};
+pub use port::Overflow;
 pub use port::{
-    ActorPort, AttachedPort, MessageChannel, MessagePort, PortEvent, StructuredSerializeOptions,
+    ActorPort, AttachedPort, MessageChannel, MessagePort, PortEvent, RawPortEvent,
+    StructuredSerializeOptions,
 };
 pub use rpc::RpcError;
+pub use runtime::Limits;
 pub use scope::{GlobalKind, IframeOptions, Scope};
 pub use shared_worker::{
     SharedWorker, SharedWorkerInfo, SharedWorkerOptions, WorkerCredentials, WorkerType,
 };
 pub use supervision::{Intensity, LifecycleEvent, RestartPolicy, Strategy, SupervisorSpec};
+pub use webmessaging_core::rate_limit::RateLimit;
 pub use window::{BrowsingContextId, WindowPostMessageOptions, WindowProxy};
 pub use worker::{Worker, WorkerId};
 

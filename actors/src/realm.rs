@@ -165,6 +165,25 @@ impl RealmInner {
         self.workers.borrow().get(&id).cloned()
     }
 
+    /// Whether a message this realm sends to `target` (a key naming the target) may go
+    /// under the runtime's rate limit. A refused one is counted at this realm's browsing
+    /// context, traced and logged: the caller drops it.
+    pub(crate) fn admit(&self, target: u64, cross_origin: bool, what: &str) -> bool {
+        let now = self
+            .event_loop
+            .is_simulated()
+            .then(|| self.event_loop.now());
+        if self.browser.admit(&self.origin, target, cross_origin, now) {
+            return true;
+        }
+        if let RealmKind::Window(w) = &self.kind {
+            w.0.metrics.sent_rate_limited();
+        }
+        log::debug!(target: "webmessaging::realm", "{}: {what} dropped: rate limited", self.name);
+        trace::dropped(&self.name, crate::kernel::metrics::RATE_LIMITED);
+        false
+    }
+
     /// Adds a `SharedWorker` object this realm constructed.
     pub(crate) fn add_shared_worker(&self, object: Rc<SharedWorkerObject>) {
         self.shared_workers.borrow_mut().push(object);

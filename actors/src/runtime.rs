@@ -8,14 +8,17 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::Duration;
 
 use actix::Addr;
 use url::Url;
 use webmessaging_core::origin::Origin;
+use webmessaging_core::rate_limit::{RateLimit, TokenBucket};
 use webmessaging_core::{Error, Result};
 
 use crate::broadcast::BroadcastRegistry;
 use crate::event::{ListenerOutput, ScriptError};
+use crate::kernel::{Clock, RealClock};
 use crate::observer::{Observers, RecordSink};
 use crate::port::PortDirectory;
 use crate::scope::Scope;
@@ -58,6 +61,47 @@ pub(crate) fn parse(url: &str) -> Result<Url> {
     Url::parse(url).map_err(|e| Error::Syntax(format!("invalid URL {url:?}: {e}")))
 }
 
+/// Bounds that keep one sender from flooding a realm. All are off by default: the
+/// standard's queues are unbounded. Set them with
+/// [`Browser::set_limits`](crate::Browser::set_limits).
+///
+/// A message refused by a limit is dropped at once, when it is posted (the sender's
+/// call still succeeds, as a lost message's does), counted in the target's
+/// [`MetricsSnapshot`](crate::kernel::MetricsSnapshot), traced and logged; it is never
+/// delivered later.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Limits {
+    /// A token bucket per (sender origin, target): window messages to a document of
+    /// another origin, messages between a worker and its creator when their origins
+    /// differ (a `data:` worker), and, with
+    /// [`rate_limit_same_origin`](Self::rate_limit_same_origin), same-origin window and
+    /// worker messages and broadcasts (one bucket per origin and channel name).
+    pub rate_limit: Option<RateLimit>,
+    /// Also rate-limit same-origin traffic (the standard suggests limiting cross-origin
+    /// traffic only).
+    pub rate_limit_same_origin: bool,
+    /// At most this many window messages from one origin waiting in one browsing
+    /// context's queue; further ones are dropped until it drains.
+    pub max_queued_per_origin: Option<usize>,
+    /// At most this many window messages, from all origins, waiting in one browsing
+    /// context's queue.
+    pub max_queued: Option<usize>,
+    /// Report floods to the target's supervisor: the first refusal of a window message
+    /// by a limit, per (document, sender origin, limit), records a
+    /// [`LifecycleEvent::Flooded`](crate::LifecycleEvent::Flooded) in the runtime's log
+    /// and at the supervising realm's lifecycle listeners (the parent's, for an iframe).
+    /// The messages are dropped either way.
+    pub report_floods: bool,
+}
+
+/// The rate limiter: a token bucket per (sender origin, target).
+struct RateLimiter {
+    buckets: HashMap<(Origin, u64), TokenBucket>,
+}
+
+/// Buckets kept before idle (full) ones are forgotten.
+const MAX_BUCKETS: usize = 4096;
+
 /// The state behind a [`Runtime`].
 pub(crate) struct RuntimeInner {
     routes: RwLock<HashMap<String, Script>>,
@@ -70,6 +114,10 @@ pub(crate) struct RuntimeInner {
     pub(crate) lifecycle: LifecycleLog,
     /// The shared worker manager's list: the live shared worker globals by key.
     shared_workers: Mutex<HashMap<SharedWorkerKey, Arc<WorkerShared>>>,
+    limits: RwLock<Limits>,
+    limiter: Mutex<RateLimiter>,
+    /// The rate limiter's clock in the threaded runtime (a simulation uses its own).
+    clock: RealClock,
     shut_down: AtomicBool,
     /// The simulation driving every event loop of this runtime (its id on the thread
     /// that created it), in the simulated mode.
@@ -105,6 +153,11 @@ impl Runtime {
             directory: OnceLock::new(),
             lifecycle: LifecycleLog::default(),
             shared_workers: Mutex::new(HashMap::new()),
+            limits: RwLock::new(Limits::default()),
+            limiter: Mutex::new(RateLimiter {
+                buckets: HashMap::new(),
+            }),
+            clock: RealClock::new(),
             shut_down: AtomicBool::new(false),
             simulation,
             all_events,
@@ -134,6 +187,61 @@ impl Runtime {
             .get_or_init(|| PortDirectory::start(on_this_thread))
             .0
             .clone()
+    }
+
+    /// The limits in force.
+    pub(crate) fn limits(&self) -> Limits {
+        self.0
+            .limits
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Replaces the limits (buckets start full again).
+    pub(crate) fn set_limits(&self, limits: Limits) {
+        *self.0.limits.write().unwrap_or_else(|p| p.into_inner()) = limits;
+        self.0
+            .limiter
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .buckets
+            .clear();
+    }
+
+    /// Whether a message from `sender` to `target` (a key naming the target document,
+    /// worker or channel) may go under the rate limit; `cross_origin` says whether the
+    /// two origins differ. `now` is the sender's loop's time in a simulation (`None`
+    /// in the threaded runtime, which uses one clock for every loop).
+    pub(crate) fn admit(
+        &self,
+        sender: &Origin,
+        target: u64,
+        cross_origin: bool,
+        now: Option<Duration>,
+    ) -> bool {
+        let limits = self.0.limits.read().unwrap_or_else(|p| p.into_inner());
+        let Some(limit) = limits.rate_limit else {
+            return true;
+        };
+        if !cross_origin && !limits.rate_limit_same_origin {
+            return true;
+        }
+        drop(limits);
+        let now = now.unwrap_or_else(|| self.0.clock.now());
+        let mut limiter = self.0.limiter.lock().unwrap_or_else(|p| p.into_inner());
+        if limiter.buckets.len() >= MAX_BUCKETS {
+            // Forget the idle buckets: a full bucket is what a new one would be.
+            let burst = f64::from(limit.burst);
+            limiter
+                .buckets
+                .retain(|_, b| b.available(now) < burst - 1e-6);
+        }
+        limiter
+            .buckets
+            .entry((sender.clone(), target))
+            .or_insert_with(|| TokenBucket::new(limit, now))
+            .try_take(now)
     }
 
     /// The shared worker manager's list (see [`crate::shared_worker`]).

@@ -247,6 +247,12 @@ impl Scope {
             RealmKind::Window(w) => w.post_message(self, message, "/", transfer),
             RealmKind::Worker(s) => {
                 s.can_post()?;
+                if !self
+                    .0
+                    .admit(s.limit_key(), s.is_cross_origin(), "message from a worker")
+                {
+                    return Ok(());
+                }
                 let data = clone::structured_serialize_with_transfer(message, transfer)?;
                 s.post_to_parent(data)
             }
@@ -277,6 +283,12 @@ impl Scope {
             RealmKind::Window(w) => w.post(self, data, "/"),
             RealmKind::Worker(s) => {
                 s.can_post()?;
+                if !self
+                    .0
+                    .admit(s.limit_key(), s.is_cross_origin(), "message from a worker")
+                {
+                    return Ok(());
+                }
                 let data = clone::SerializedWithTransfer {
                     record: webmessaging_core::serde_bridge::to_record(data)?,
                     transfer: clone::TransferData::empty(),
@@ -296,6 +308,12 @@ impl Scope {
             RealmKind::Window(w) => w.post_with_transfer(self, data, "/", transfer),
             RealmKind::Worker(s) => {
                 s.can_post()?;
+                if !self
+                    .0
+                    .admit(s.limit_key(), s.is_cross_origin(), "message from a worker")
+                {
+                    return Ok(());
+                }
                 let data = clone::serialize_transfer_only(
                     webmessaging_core::serde_bridge::to_record(data)?,
                     transfer,

@@ -48,6 +48,7 @@
 //! # Lifecycle events
 //!
 //! Recorded in order in [`Browser::lifecycle_events`](crate::Browser::lifecycle_events)
+//! (the last [`LIFECYCLE_LOG_CAPACITY`] of them)
 //! (and awaited with [`Browser::wait_lifecycle`](crate::Browser::wait_lifecycle)), and
 //! fired at the supervising realm's
 //! [`Scope::on_child_lifecycle`](crate::Scope::on_child_lifecycle) listeners (not for
@@ -112,10 +113,14 @@ use crate::supervisor::{self, Action, ChildInfo};
 use crate::window::WindowProxy;
 use crate::worker::WorkerShared;
 
-/// The runtime-wide record of lifecycle events.
+/// How many lifecycle events the runtime keeps (the oldest go first): a realm crashing
+/// and restarting in a loop cannot grow the log without bound.
+pub const LIFECYCLE_LOG_CAPACITY: usize = 10_000;
+
+/// The runtime-wide record of lifecycle events: the last [`LIFECYCLE_LOG_CAPACITY`].
 #[derive(Default)]
 pub(crate) struct LifecycleLog {
-    events: Mutex<Vec<LifecycleEvent>>,
+    events: Mutex<(std::collections::VecDeque<LifecycleEvent>, u64)>,
     changed: Condvar,
     notify: tokio::sync::Notify,
 }
@@ -124,19 +129,26 @@ impl LifecycleLog {
     pub(crate) fn push(&self, e: LifecycleEvent) {
         trace::lifecycle(&e);
         log::info!(target: "webmessaging::supervision", "{e:?}");
-        self.events
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(e);
+        {
+            let mut log = self.events.lock().unwrap_or_else(|p| p.into_inner());
+            if log.0.len() >= LIFECYCLE_LOG_CAPACITY {
+                log.0.pop_front();
+                log.1 += 1;
+            }
+            log.0.push_back(e);
+        }
         self.changed.notify_all();
         self.notify.notify_waiters();
     }
 
     pub(crate) fn snapshot(&self) -> Vec<LifecycleEvent> {
-        self.events
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        let log = self.events.lock().unwrap_or_else(|p| p.into_inner());
+        log.0.iter().cloned().collect()
+    }
+
+    /// How many events the log has let go (beyond its capacity).
+    pub(crate) fn forgotten(&self) -> u64 {
+        self.events.lock().unwrap_or_else(|p| p.into_inner()).1
     }
 
     pub(crate) async fn wait_for(
@@ -396,4 +408,28 @@ pub(crate) fn restart(actor: &mut RealmActor, ctx: &mut Cx, reason: &str) {
     }
     browser.0.lifecycle.push(e);
     actor.reload(ctx);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The log keeps the last `LIFECYCLE_LOG_CAPACITY` events and counts the others.
+    #[test]
+    fn lifecycle_log_is_bounded() {
+        let log = LifecycleLog::default();
+        for count in 0..(LIFECYCLE_LOG_CAPACITY as u32 + 5) {
+            log.push(LifecycleEvent::Restarted {
+                realm: "r".into(),
+                count,
+            });
+        }
+        let events = log.snapshot();
+        assert_eq!(events.len(), LIFECYCLE_LOG_CAPACITY);
+        assert_eq!(log.forgotten(), 5);
+        assert!(matches!(
+            events[0],
+            LifecycleEvent::Restarted { count: 5, .. }
+        ));
+    }
 }

@@ -22,11 +22,12 @@ use webmessaging_core::target_origin::{ResolvedTargetOrigin, TargetOrigin};
 use webmessaging_core::value::Value;
 use webmessaging_core::{Error, Result};
 
+use crate::kernel::metrics::{self, Metrics, MetricsSnapshot};
 use crate::kernel::trace;
 use crate::realm_actor::{RealmAddr, RealmMessage};
 use crate::runtime::{Runtime, Script};
 use crate::scope::Scope;
-use crate::supervision::RestartPolicy;
+use crate::supervision::{LifecycleEvent, RestartPolicy};
 
 /// Identifies a browsing context for its whole life (across navigations and restarts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -69,6 +70,8 @@ pub(crate) struct BrowsingContext {
     pub(crate) doc: Mutex<DocumentState>,
     pub(crate) closed: AtomicBool,
     pub(crate) policy: Mutex<RestartPolicy>,
+    /// What happened to the messages on their way to this browsing context.
+    pub(crate) metrics: Metrics,
 }
 
 impl BrowsingContext {
@@ -102,6 +105,7 @@ impl BrowsingContext {
             }),
             closed: AtomicBool::new(false),
             policy: Mutex::new(policy),
+            metrics: Metrics::default(),
         });
         browser.register_context(&WindowProxy(ctx.clone()));
         ctx
@@ -440,7 +444,33 @@ impl WindowProxy {
         // The task is tied to the Window the proxy shows *now*: if the browsing context
         // navigates before the task runs, the message is dropped, never shown to the new
         // document.
-        let target_document = self.0.doc().document;
+        let (target_document, cross_origin) = {
+            let d = self.0.doc();
+            (d.document, !d.origin.same_origin(caller.origin()))
+        };
+        // Limits (off by default): the rate limit per (sender origin, target document),
+        // then the bound on what one origin may have queued here.
+        let browser = &self.0.browser;
+        let now = caller
+            .0
+            .event_loop
+            .is_simulated()
+            .then(|| caller.0.event_loop.now());
+        let doc_key = (self.0.id.0 << 20) ^ target_document;
+        if !browser.admit(caller.origin(), doc_key, cross_origin, now) {
+            self.refused(caller, metrics::RATE_LIMITED);
+            return;
+        }
+        let limits = browser.limits();
+        let queued = self.0.metrics.try_enqueue(
+            caller.origin().serialize(),
+            limits.max_queued_per_origin,
+            limits.max_queued,
+        );
+        if let Err(reason) = queued {
+            self.refused(caller, reason);
+            return;
+        }
         if trace::is_enabled() {
             trace::record(
                 trace::TraceKind::Post,
@@ -459,6 +489,40 @@ impl WindowProxy {
                 target_document,
             })));
         }
+    }
+
+    /// A message to this context refused by a limit: counted here (and at the sender's
+    /// context for the rate limit), traced and logged, never delivered.
+    fn refused(&self, caller: &Scope, reason: &'static str) {
+        self.0.metrics.dropped(reason);
+        if reason == metrics::RATE_LIMITED {
+            if let Some(w) = caller.window() {
+                w.0.metrics.sent_rate_limited();
+            }
+        }
+        log::debug!(target: "webmessaging::window", "{}: message from {} dropped: {reason}", self.0.name, caller.origin());
+        trace::dropped(&self.0.name, reason);
+        let origin = caller.origin().serialize();
+        let document = self.0.doc().document;
+        if self.0.browser.limits().report_floods
+            && self.0.metrics.first_flood(document, origin, reason)
+        {
+            log::warn!(target: "webmessaging::window", "{}: flooded by {origin} ({reason})", self.0.name);
+            let e = LifecycleEvent::Flooded {
+                realm: self.0.name.clone(),
+                origin: origin.to_owned(),
+                reason: reason.to_owned(),
+            };
+            if let Some(a) = self.0.parent.as_ref().and_then(|p| p.0.addr()) {
+                a.do_send(RealmMessage::Lifecycle(Box::new(e.clone())));
+            }
+            self.0.browser.0.lifecycle.push(e);
+        }
+    }
+
+    /// What happened so far to the messages on their way to this browsing context.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.0.metrics.snapshot()
     }
 
     /// Navigates this browsing context to `url` (what setting an iframe's `src` or

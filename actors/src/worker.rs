@@ -153,6 +153,17 @@ impl WorkerShared {
         }
     }
 
+    /// Whether the worker's origin differs from its creator's: a `data:` worker's is
+    /// opaque.
+    pub(crate) fn is_cross_origin(&self) -> bool {
+        self.url.scheme() == "data"
+    }
+
+    /// The rate limiter's key for messages between this worker and its creator.
+    pub(crate) fn limit_key(&self) -> u64 {
+        self.id.0 | (1 << 62)
+    }
+
     /// The shared worker's part, if this is one.
     pub(crate) fn shared_global(&self) -> Option<&SharedGlobal> {
         match &self.flavor {
@@ -338,6 +349,16 @@ impl Worker {
     fn send(&self, data: SerializedWithTransfer) {
         if self.0.shared.is_stopped() {
             return;
+        }
+        // The runtime's rate limit: a `data:` worker's origin differs from its creator's.
+        if let Some(r) = self.0.realm.upgrade() {
+            if !r.admit(
+                self.0.shared.limit_key(),
+                self.0.shared.is_cross_origin(),
+                "message to a worker",
+            ) {
+                return;
+            }
         }
         if trace::is_enabled() {
             let creator = self.0.realm.upgrade().map(|r| r.name.to_string());

@@ -164,6 +164,41 @@ fn burst_on(p1: MessagePort, p2: MessagePort, n: u64, done: Reply<(Duration, Dur
     posted.set(t0.elapsed());
 }
 
+/// The burst of [`mc_burst`] on a bounded channel (`capacity`, `Overflow::Reject`): the
+/// producer posts with `try_post` until refused and goes on at each `drain`. Returns end
+/// to end.
+pub async fn mc_bounded_pump(b: &Bench, n: u64, capacity: usize) -> Duration {
+    b.run(move |scope, tx| {
+        let (p1, p2) = scope
+            .bounded_message_channel(capacity, webmessaging::Overflow::Reject)
+            .into_ports();
+        let done = reply(tx);
+        let count = Rc::new(Cell::new(0u64));
+        let t0 = Instant::now();
+        let (c, keep) = (count.clone(), p1.clone());
+        p2.on_message_as::<Msg, _, _>(move |_, _, _m| {
+            c.set(c.get() + 1);
+            if c.get() == n {
+                keep.close();
+                send(&done, t0.elapsed());
+            }
+        });
+        let next = Rc::new(Cell::new(0u64));
+        let pump = move |p: &MessagePort, next: &Cell<u64>| {
+            while next.get() < n {
+                if p.try_post(&Msg::new(next.get())).is_err() {
+                    return;
+                }
+                next.set(next.get() + 1);
+            }
+        };
+        let (p, nx) = (p1.clone(), next.clone());
+        p1.on_drain(move |_, _| pump(&p, &nx));
+        pump(&p1, &next);
+    })
+    .await
+}
+
 /// One in flight: the next message is posted only when the previous one arrived.
 pub async fn mc_one_in_flight(b: &Bench, n: u64) -> Duration {
     b.run(move |scope, tx| {

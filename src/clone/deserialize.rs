@@ -22,6 +22,8 @@ use crate::value::{
 /// a fresh graph each call, with the same sharing and cycles; references to
 /// transferred buffers and ports resolve to the objects in `transferred`.
 pub fn deserialize_record(record: &SerializedRecord, transferred: &Transferred) -> Result<Value> {
+    // A safe point for the cycle collector: nothing is being built in place yet.
+    crate::value::collect_cycles_if_due();
     let mut d = Deserializer {
         r: Reader::new(record.as_bytes()),
         pending_shared: false,

@@ -105,7 +105,16 @@ impl<A: Clone + PartialEq, M: Clone> PortEnd<A, M> {
         self.unacked.len()
     }
 
-    /// How many accepted messages wait to be dispatched.
+    /// The messages sent and not acked yet, oldest first (a bounded queue's drop-oldest
+    /// policy empties the oldest of them that was not dispatched).
+    pub fn unacked_messages(&self) -> impl Iterator<Item = &M> {
+        self.unacked.iter().filter_map(|e| match &e.body {
+            Body::Message(m) => Some(m),
+            Body::Close => None,
+        })
+    }
+
+    /// How many delivered tasks wait for dispatch.
     pub fn queued(&self) -> usize {
         self.queue.len()
     }

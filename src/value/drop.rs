@@ -16,7 +16,7 @@ impl Drop for Object {
         if Rc::strong_count(&self.0) == 1 {
             // SAFETY: `self.0` is not used again (this is `drop`).
             recycle(unsafe { ManuallyDrop::take(&mut self.0) });
-        } else {
+        } else if !super::cycles::buffer_possible_root(&mut self.0) {
             // SAFETY: as above. Not the last reference: this only decrements the count.
             unsafe { ManuallyDrop::drop(&mut self.0) }
         }

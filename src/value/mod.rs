@@ -41,12 +41,15 @@ use num_bigint::BigInt;
 // - `errors`: `ErrorKind`, `ErrorData` (`[[ErrorData]]`) and DOMException;
 // - `pool` and `drop`: the per-thread recycling of object allocations, and
 //   dropping a graph of any depth without recursion;
+// - `cycles`: the cycle collector, which frees containers only their own cycles
+//   keep alive;
 // - `debug`: the linear, cycle-safe `Debug` of values and objects;
 // - `isomorphism`: `graph_isomorphic`, the test helper comparing two graphs.
 mod array;
 mod array_buffer;
 mod blob;
 mod collection;
+mod cycles;
 mod debug;
 mod drop;
 mod errors;
@@ -63,6 +66,7 @@ pub use array::{ArrayData, ArrayElements};
 pub use array_buffer::{ArrayBufferData, ViewData, ViewKind};
 pub use blob::{BlobData, FileData};
 pub use collection::CollectionData;
+pub use cycles::{collect_cycles, collect_cycles_if_due, CycleCollector, CycleStats};
 pub use errors::{dom_exception_code, DomExceptionData, ErrorData, ErrorKind};
 pub use isomorphism::graph_isomorphic;
 pub use object::Object;

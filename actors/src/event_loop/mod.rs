@@ -448,6 +448,9 @@ impl<H: Host> LoopCx<H> {
                 });
             }
         }
+        // No script runs now: a safe point for the cycle collector (a no-op until this
+        // thread's candidate buffer is full).
+        webmessaging_core::value::collect_cycles_if_due();
     }
 
     /// Queues a task for the running realm.

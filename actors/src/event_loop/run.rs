@@ -97,6 +97,9 @@ pub(super) fn run_microtasks<H: Host>(shared: &Rc<LoopShared<H>>) {
             }
         });
     }
+    // No script runs now: a safe point for the cycle collector (a no-op until this
+    // thread's candidate buffer is full).
+    webmessaging_core::value::collect_cycles_if_due();
 }
 
 impl<H: Host> Actor for EventLoop<H> {

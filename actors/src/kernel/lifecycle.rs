@@ -89,6 +89,17 @@ pub enum LifecycleEvent {
         /// The supervisor's name (`"root"` for a top-level window).
         to: String,
     },
+    /// A sender flooded the realm: a limit (`Limits`) started refusing its messages.
+    /// Recorded once per (document, sender origin, limit), when
+    /// `Limits::report_floods` is set.
+    Flooded {
+        /// The name of the realm the messages were for.
+        realm: String,
+        /// The sender's serialized origin.
+        origin: String,
+        /// Which limit refused them (the drop reason).
+        reason: String,
+    },
 }
 
 impl LifecycleEvent {
@@ -98,7 +109,8 @@ impl LifecycleEvent {
             LifecycleEvent::Crashed { realm, .. }
             | LifecycleEvent::Restarted { realm, .. }
             | LifecycleEvent::Stopped { realm }
-            | LifecycleEvent::Escalated { realm, .. } => realm,
+            | LifecycleEvent::Escalated { realm, .. }
+            | LifecycleEvent::Flooded { realm, .. } => realm,
         }
     }
 }

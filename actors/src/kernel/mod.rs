@@ -16,6 +16,7 @@
 pub mod clock;
 pub mod fault;
 pub mod lifecycle;
+pub mod metrics;
 pub mod queues;
 pub mod source;
 pub mod timers;
@@ -24,6 +25,7 @@ pub mod trace;
 pub use clock::{Clock, RealClock, VirtualClock};
 pub use fault::{Fault, FaultKind, Faults};
 pub use lifecycle::{Intensity, LifecycleEvent, RestartPolicy, Strategy, SupervisorSpec};
+pub use metrics::{Metrics, MetricsSnapshot};
 pub use queues::TaskQueues;
 pub use source::{Candidate, OldestFirst, Scheduler, Seeded, TaskSource};
 pub use timers::{DueTimer, TimerId, Timers};

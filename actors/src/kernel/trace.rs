@@ -315,6 +315,9 @@ pub(crate) fn lifecycle(e: &LifecycleEvent) {
             LifecycleEvent::Restarted { count, .. } => format!("restarted (restart {count})"),
             LifecycleEvent::Stopped { .. } => "stopped".to_owned(),
             LifecycleEvent::Escalated { to, .. } => format!("crash escalated to {to}"),
+            LifecycleEvent::Flooded { origin, reason, .. } => {
+                format!("flooded by {origin} ({reason})")
+            }
         };
         record(TraceKind::Lifecycle, e.realm(), "", &detail);
     }

@@ -14,6 +14,7 @@
 use actix::Recipient;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use webmessaging_core::clone::SerializedRecord;
 use webmessaging_core::rehoming::Body;
 use webmessaging_core::serde_bridge::{from_record, to_record};
 use webmessaging_core::value::TransferablePort;
@@ -142,17 +143,37 @@ impl ActorPort {
     /// queue enabled, and every task, those that waited first, arrives at the actor as a
     /// [`PortEvent<T>`], in order. Call it from inside an actix arbiter (an actor's
     /// handler, say).
-    pub fn attach<T>(mut self, recipient: Recipient<PortEvent<T>>) -> AttachedPort
+    pub fn attach<T>(self, recipient: Recipient<PortEvent<T>>) -> AttachedPort
     where
         T: DeserializeOwned + Send + 'static,
     {
+        self.attach_raw(move |event: RawPortEvent| {
+            let event = match event {
+                RawPortEvent::Message { record, ports } => match from_record::<T>(&record) {
+                    Ok(data) => PortEvent::Message { data, ports },
+                    Err(error) => PortEvent::MessageError { error },
+                },
+                RawPortEvent::Close => PortEvent::Close,
+            };
+            recipient.do_send(event);
+        })
+    }
+
+    /// Like [`attach`](ActorPort::attach), but every task of the port's queue goes to
+    /// `sink` as a [`RawPortEvent`]: the serialized record as it was posted, not
+    /// deserialized. For code that forwards messages without reading them (a bridge to
+    /// another process, say): `sink` runs on this thread, in the port's order, once per
+    /// task. Call it from inside an actix arbiter.
+    pub fn attach_raw<F>(mut self, sink: F) -> AttachedPort
+    where
+        F: Fn(RawPortEvent) + 'static,
+    {
         let channel = self.holder.channel.as_ref().map_or(0, |c| c.id);
         let Some((end, directory)) = self.holder.shipped.take() else {
-            recipient.do_send(PortEvent::Close);
+            sink(RawPortEvent::Close);
             return AttachedPort { addr: None };
         };
-        let to = recipient.clone();
-        let sink = move |body: Body<Slot>| {
+        let body_sink = move |body: Body<Slot>| {
             let event = match body {
                 Body::Message(slot) => {
                     let Some(q) = slot.take() else { return };
@@ -163,21 +184,34 @@ impl ActorPort {
                         .filter_map(|h| h.downcast::<PortDataHolder>().ok())
                         .map(|h| ActorPort::from_holder(*h))
                         .collect();
-                    match from_record::<T>(&record) {
-                        Ok(data) => PortEvent::Message { data, ports },
-                        Err(error) => PortEvent::MessageError { error },
-                    }
+                    RawPortEvent::Message { record, ports }
                 }
-                Body::Close => PortEvent::Close,
+                Body::Close => RawPortEvent::Close,
             };
-            to.do_send(event);
+            sink(event);
         };
-        let sp = ShippedPort::receive(end, channel, directory, Dispatch::Sink(Box::new(sink)));
+        let sp = ShippedPort::receive(end, channel, directory, Dispatch::Sink(Box::new(body_sink)));
         sp.start_queue();
         AttachedPort {
             addr: Some(sp.addr()),
         }
     }
+}
+
+/// What [`ActorPort::attach_raw`]'s sink receives: one per task of the port's queue,
+/// the data still serialized.
+#[derive(Debug)]
+pub enum RawPortEvent {
+    /// `message`: the serialized record as posted, and the ports that came with it.
+    Message {
+        /// The message's data, serialized (read it with
+        /// [`from_record`](webmessaging_core::serde_bridge::from_record) or forward it).
+        record: SerializedRecord,
+        /// The ports in its transfer list, each in transit.
+        ports: Vec<ActorPort>,
+    },
+    /// `close`: the other end was closed, or its owner went away. Nothing follows.
+    Close,
 }
 
 /// An end of a shipped channel held by an actor: posts to the other end, closes the port
@@ -204,6 +238,15 @@ impl AttachedPort {
             addr.send(PortMsg::Post(Slot::new(Queued::Plain(record))));
         }
         Ok(())
+    }
+
+    /// `postMessage` of data already serialized (a record received from elsewhere, say;
+    /// no transfer list). The other end reads it as if it had been posted here.
+    /// Posting after either end closed does nothing.
+    pub fn post_record(&self, record: SerializedRecord) {
+        if let Some(addr) = &self.addr {
+            addr.send(PortMsg::Post(Slot::new(Queued::Plain(record))));
+        }
     }
 
     /// `close()`: the other end gets `close` after every message posted before.

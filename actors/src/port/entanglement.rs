@@ -65,6 +65,8 @@ pub(crate) struct Channel {
     /// its event loop's unshipped port message queue, one queue entry per task; after,
     /// each end's queue is a task source of its own, woken once per burst.
     pub(crate) shipped: std::sync::atomic::AtomicBool,
+    /// The bound of a bounded channel (see `bounded`), `None` for the standard's.
+    pub(crate) bound: Option<super::bounded::Bound>,
 }
 
 impl Channel {

@@ -45,6 +45,14 @@ pub struct MessageChannel {
 
 impl MessageChannel {
     pub(crate) fn new_in(realm: &Rc<RealmInner>) -> MessageChannel {
+        MessageChannel::new_bounded_in(realm, None)
+    }
+
+    /// A channel whose queues have `bound` (`None`: the standard's unbounded ones).
+    pub(crate) fn new_bounded_in(
+        realm: &Rc<RealmInner>,
+        bound: Option<super::bounded::Bound>,
+    ) -> MessageChannel {
         // Step 1-2: two new ports whose owner is the current realm.
         let k1 = realm.next_key();
         let k2 = realm.next_key();
@@ -57,6 +65,7 @@ impl MessageChannel {
             id: trace::next_channel_id(),
             pair: Mutex::new(EntangledPair::new(owner(k1), owner(k2))),
             shipped: std::sync::atomic::AtomicBool::new(false),
+            bound,
         });
         let p1 = PortObject::new(realm, channel.clone(), End::First, 0, k1);
         let p2 = PortObject::new(realm, channel, End::Second, 0, k2);

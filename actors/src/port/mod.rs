@@ -102,6 +102,7 @@ use crate::realm::RealmInner;
 use crate::scope::Scope;
 
 mod actor_port;
+pub mod bounded;
 pub(crate) mod directory;
 mod entanglement;
 mod message_channel;
@@ -109,9 +110,10 @@ mod ship;
 mod shipped;
 
 pub use actor_port::{ActorPort, AttachedPort, PortEvent};
+pub use bounded::Overflow;
 pub(crate) use entanglement::{wake, Channel, PortDataHolder, PortOwner, Queued};
-pub use message_channel::MessageChannel;
 pub(crate) use shipped::{Dispatch, PortDirectory, ShippedPort, Slot};
+pub use {actor_port::RawPortEvent, message_channel::MessageChannel};
 
 /// The state of one port object (one `MessagePort` in one realm).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -437,7 +439,7 @@ impl MessagePort {
     /// nothing was detached. Posting on a closed, transferred or unentangled port does
     /// nothing, silently.
     pub fn post_message(&self, message: &Value, transfer: &[Value]) -> Result<()> {
-        self.post_checked(transfer, |t| {
+        self.post_checked(transfer, false, |t| {
             clone::structured_serialize_with_transfer(message, t).map(Queued::new)
         })
     }
@@ -453,10 +455,7 @@ impl MessagePort {
 
     /// Posts any `T: Serialize`, serialized straight into the record.
     pub fn post<T: Serialize + ?Sized>(&self, data: &T) -> Result<()> {
-        self.post_checked(&[], |_| {
-            // Nothing transferred: the record alone is the queued message.
-            Ok(Queued::Plain(to_record(data)?))
-        })
+        self.post_bounded(data, false)
     }
 
     /// Posts any `T: Serialize` with a transfer list (the transferred ports arrive in
@@ -466,7 +465,7 @@ impl MessagePort {
         data: &T,
         transfer: &[Value],
     ) -> Result<()> {
-        self.post_checked(transfer, |t| {
+        self.post_checked(transfer, false, |t| {
             clone::serialize_transfer_only(to_record(data)?, t).map(Queued::new)
         })
     }
@@ -474,6 +473,7 @@ impl MessagePort {
     fn post_checked(
         &self,
         transfer: &[Value],
+        strict: bool,
         serialize: impl FnOnce(&[Value]) -> Result<Queued>,
     ) -> Result<()> {
         // Step 1: targetPort is the entangled port, if any (the entanglement knows it).
@@ -490,6 +490,13 @@ impl MessagePort {
                 doomed = true;
             }
         }
+        // A bounded queue (not in the standard) that is full refuses the post before
+        // anything is serialized or detached (see `bounded`).
+        let drop_oldest = if self.0.state.get() == PortObjectState::Active {
+            bounded::before_post(&self.0, strict)?
+        } else {
+            false
+        };
         // Step 5: serialize with transfer; rethrow.
         let serialized = serialize(transfer).inspect_err(|e| {
             if let Some(realm) = self.0.realm.upgrade() {
@@ -533,6 +540,9 @@ impl MessagePort {
             // Step 7, shipped: the peer's incarnation gets it, wherever it lives.
             trace::port_posted(&self.0.name);
             sp.post(serialized);
+            if drop_oldest {
+                bounded::after_post(&self.0);
+            }
             return Ok(());
         }
         // Step 7: add a task to the entangled port's port message queue.
@@ -546,6 +556,9 @@ impl MessagePort {
                 match unshipped {
                     Some(peer) => self.0.task_added_unshipped(peer),
                     None => wake(w),
+                }
+                if drop_oldest {
+                    bounded::after_post(&self.0);
                 }
             }
             Err(undelivered) => {
@@ -595,7 +608,7 @@ impl MessagePort {
         self.0.close();
     }
 
-    fn keep_alive(&self) {
+    pub(crate) fn keep_alive(&self) {
         if let Some(realm) = self.0.realm.upgrade() {
             realm.retain_port(&self.0);
         }

@@ -260,7 +260,15 @@ impl ShippedPort {
                 self.state.borrow_mut().on_deliver(envelopes);
                 self.schedule();
             }
-            PortMsg::Ack(upto) => self.state.borrow_mut().on_ack(upto),
+            PortMsg::Ack(upto) => {
+                self.state.borrow_mut().on_ack(upto);
+                // A bounded channel's refused sender waits for this room.
+                if let Dispatch::Realm { realm, key, .. } = &self.dispatch {
+                    if let Some(port) = realm.upgrade().and_then(|r| r.port(*key)) {
+                        super::bounded::acked(&port);
+                    }
+                }
+            }
             PortMsg::PeerMoved(peer) => {
                 let e = self.state.borrow_mut().on_peer_moved(peer);
                 self.apply(e);

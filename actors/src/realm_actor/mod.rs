@@ -98,6 +98,8 @@ pub(crate) enum RealmMessage {
     /// A `SharedWorker` was constructed: fire `connect` (with the port this carries) at
     /// the shared worker's global.
     Connect(Box<SerializedWithTransfer>),
+    /// Room came back in the bounded peer queue of this realm's port `key`: `drain`.
+    PortDrain { key: u64 },
 }
 
 /// A microtask: a closure for the document that queued it.
@@ -134,9 +136,9 @@ impl Host for RealmActor {
             | RealmMessage::ToWorkerGlobal { .. }
             | RealmMessage::FromWorker { .. } => TaskSource::PostedMessage,
             RealmMessage::PortReady { .. } => TaskSource::ShippedPorts,
-            RealmMessage::WorkerError { .. } | RealmMessage::Connect(_) => {
-                TaskSource::DomManipulation
-            }
+            RealmMessage::WorkerError { .. }
+            | RealmMessage::Connect(_)
+            | RealmMessage::PortDrain { .. } => TaskSource::DomManipulation,
             RealmMessage::Load | RealmMessage::Navigate { .. } | RealmMessage::ChildLoaded(_) => {
                 TaskSource::Navigation
             }
@@ -225,6 +227,16 @@ impl Host for RealmActor {
             }
             RealmMessage::Destroy => self.handle_destroy(cx),
             RealmMessage::Connect(data) => self.handle_connect(cx, *data),
+            RealmMessage::PortDrain { key } => {
+                let Some(realm) = self.realm() else { return };
+                let Some(port) = realm.port(key) else { return };
+                let ev = MessageEvent::simple(
+                    EventType::Drain,
+                    EventTarget::Port(MessagePort(port.clone())),
+                );
+                let crashed = fire(&realm, &port.listeners, &ev);
+                self.crashed(cx, crashed);
+            }
         }
     }
 
@@ -275,6 +287,7 @@ impl Host for RealmActor {
             RealmMessage::Lifecycle(_) => "lifecycle",
             RealmMessage::Destroy => "destroy",
             RealmMessage::Connect(_) => "connect",
+            RealmMessage::PortDrain { .. } => "port drain",
         }
     }
 
@@ -426,21 +439,36 @@ impl RealmActor {
     }
 
     fn handle_posted(&mut self, cx: &mut Cx, msg: PostedMessage) {
+        // It leaves this context's queue, whatever happens to it now.
+        let metrics = match &self.kind {
+            RealmKind::Window(w) => Some(w.clone()),
+            RealmKind::Worker(_) => None,
+        };
+        let metrics = metrics.as_ref().map(|w| &w.0.metrics);
+        if let Some(m) = metrics {
+            m.dequeued(msg.origin.serialize());
+        }
+        let dropped = |at: &str, reason: &'static str| {
+            drop_msg(at, reason);
+            if let Some(m) = metrics {
+                m.dropped(reason);
+            }
+        };
         let Some(realm) = self.realm() else {
-            drop_msg(&self.name, "target document is not fully active");
+            dropped(&self.name, "target document is not fully active");
             return;
         };
         // The task belongs to the Window the message was posted to: if the browsing
         // context navigated away (or restarted) since, drop it.
         if realm.document != msg.target_document {
-            drop_msg(&realm.name, "target navigated away before delivery");
+            dropped(&realm.name, "target navigated away before delivery");
             return;
         }
         // Step 7.1: if targetOrigin is not "*" and the target document's origin is not same
         // origin with it, abort.
         if !msg.target_origin.admits(&realm.origin) {
             log::debug!(target: "webmessaging::window", "{}: message dropped: target origin {:?} does not match {}", realm.name, msg.target_origin, realm.origin);
-            drop_msg(&realm.name, "origin mismatch");
+            dropped(&realm.name, "origin mismatch");
             return;
         }
         // Step 7.2-7.3: origin and source.
@@ -501,6 +529,7 @@ impl RealmActor {
     ) -> bool {
         match task {
             PortTask::Message(data) => {
+                crate::port::bounded::dispatched(port);
                 let target = EventTarget::Port(MessagePort(port.clone()));
                 let (record, transfer) = data.into_parts();
                 let crashed = deliver_record(
