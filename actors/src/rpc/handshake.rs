@@ -76,7 +76,8 @@ impl Exposed {
         scope.remove_event_listener(self.listener);
     }
 
-    /// The connections accepted so far (open or closed).
+    /// The connections accepted (the open ones, and those closed since the last one was
+    /// accepted).
     pub fn connections(&self) -> Vec<Served> {
         self.connections.borrow().clone()
     }
@@ -104,7 +105,7 @@ pub fn expose(scope: &Scope, service: Service, options: ExposeOptions) -> Result
             ))
         }
     };
-    let connections = Rc::new(RefCell::new(Vec::new()));
+    let connections = Rc::new(RefCell::new(Vec::<Served>::new()));
     let conns = connections.clone();
     let listener = scope.add_event_listener(
         EventType::Message,
@@ -137,7 +138,11 @@ pub fn expose(scope: &Scope, service: Service, options: ExposeOptions) -> Result
             }
             // Step 3, allowed: serve the port, welcome the client.
             let served = Conn::serve(scope, port, service.clone(), true);
-            conns.borrow_mut().push(served);
+            let mut conns = conns.borrow_mut();
+            // Closed connections are let go of (a client that reconnects often must not
+            // grow the list).
+            conns.retain(|c| !c.is_closed());
+            conns.push(served);
         },
     );
     Ok(Exposed {
