@@ -7,7 +7,7 @@
 //! BENCH_QUICK=1 cargo bench -p webmessaging --bench compare    # smaller sizes, 1 round
 //! ```
 //!
-//! Other knobs: `BENCH_ONLY=mc,shipped,many,worker,clone,bc,mem` runs only those groups,
+//! Other knobs: `BENCH_ONLY=mc,shipped,many,worker,rpc,clone,bc,mem` runs only those groups,
 //! `BENCH_NO_NODE=1` runs only our side, `BENCH_MEMORY_1M=0` skips the 1M-channel memory figures (about two
 //! minutes of Node), `BENCH_NODE=/path/to/node` picks the Node binary, `BENCH_PEERS=dir`
 //! the folder holding `node/*.js` (default `../shared/bench-peers` next to the
@@ -25,6 +25,8 @@ mod chromium;
 mod memory;
 #[path = "support/nested.rs"]
 mod nested;
+#[path = "support/rpc.rs"]
+mod rpc_workloads;
 #[path = "support/workloads.rs"]
 mod workloads;
 
@@ -91,6 +93,7 @@ const MEM: &str = "messagechannel_memory";
 const MEM10K: &str = "messagechannel_memory_10000";
 const MEM1M: &str = "messagechannel_memory_1000000";
 const SHIPPED: &str = "messagechannel_shipped";
+const RPC: &str = "rpc_roundtrip";
 
 const ROWS: &[Row] = &[
     row(
@@ -224,6 +227,34 @@ const ROWS: &[Row] = &[
         "window-worker round trip (worker.postMessage), p99 [Node: port]",
         Unit::Micros,
         Some((WORKER, "rtt_p99_us")),
+        Target::None,
+    ),
+    row(
+        "rpc_same_p50",
+        "RPC call round trip, same thread, p50 [Node: by hand over MessagePort]",
+        Unit::Micros,
+        Some((RPC, "same_thread_rtt_p50_us")),
+        Target::None,
+    ),
+    row(
+        "rpc_same_p99",
+        "RPC call round trip, same thread, p99",
+        Unit::Micros,
+        Some((RPC, "same_thread_rtt_p99_us")),
+        Target::None,
+    ),
+    row(
+        "rpc_worker_p50",
+        "RPC call round trip to a worker, p50",
+        Unit::Micros,
+        Some((RPC, "worker_rtt_p50_us")),
+        Target::None,
+    ),
+    row(
+        "rpc_worker_p99",
+        "RPC call round trip to a worker, p99",
+        Unit::Micros,
+        Some((RPC, "worker_rtt_p99_us")),
         Target::None,
     ),
     row(
@@ -691,6 +722,26 @@ fn main() {
                     format!("--rt={}", sizes.rt),
                     format!("--window={}", sizes.window),
                 ],
+            );
+        }
+
+        if wants("rpc") {
+            // Typed RPC round trips (webmessaging::rpc), same thread and to a worker.
+            eprintln!("  ours: RPC round trips");
+            sys.block_on(async {
+                let warm = (sizes.rt / 10).max(1);
+                let lat = rpc_workloads::rpc_same_thread(&bench, sizes.rt, warm).await;
+                ours.push("rpc_same_p50", lat.p50_us);
+                ours.push("rpc_same_p99", lat.p99_us);
+                let lat = rpc_workloads::rpc_worker(&bench, sizes.rt, warm).await;
+                ours.push("rpc_worker_p50", lat.p50_us);
+                ours.push("rpc_worker_p99", lat.p99_us);
+            });
+            node_run(
+                &mut theirs,
+                RPC,
+                "rpc-roundtrip.js",
+                vec![format!("--rt={}", sizes.rt)],
             );
         }
 

@@ -37,6 +37,8 @@ pub enum ExceptionName {
     QuotaExceededError,
     /// ECMAScript `TypeError` (not a `DOMException`): an argument of the wrong type.
     TypeError,
+    /// `TimeoutError`: the operation timed out (for example an RPC call past its deadline).
+    TimeoutError,
 }
 
 impl ExceptionName {
@@ -52,6 +54,7 @@ impl ExceptionName {
             ExceptionName::SecurityError => "SecurityError",
             ExceptionName::QuotaExceededError => "QuotaExceededError",
             ExceptionName::TypeError => "TypeError",
+            ExceptionName::TimeoutError => "TimeoutError",
         }
     }
 
@@ -68,6 +71,7 @@ impl ExceptionName {
             ExceptionName::SecurityError => 18,
             ExceptionName::QuotaExceededError => 22,
             ExceptionName::TypeError => 0,
+            ExceptionName::TimeoutError => 23,
         }
     }
 
@@ -83,6 +87,7 @@ impl ExceptionName {
             "SecurityError" => ExceptionName::SecurityError,
             "QuotaExceededError" => ExceptionName::QuotaExceededError,
             "TypeError" => ExceptionName::TypeError,
+            "TimeoutError" => ExceptionName::TimeoutError,
             _ => return None,
         })
     }
@@ -128,6 +133,9 @@ pub enum Error {
     /// ECMAScript `TypeError`.
     #[error("TypeError: {0}")]
     Type(String),
+    /// `TimeoutError` `DOMException`.
+    #[error("TimeoutError: {0}")]
+    Timeout(String),
 }
 
 impl Error {
@@ -143,6 +151,7 @@ impl Error {
             Error::Security(_) => ExceptionName::SecurityError,
             Error::QuotaExceeded(_) => ExceptionName::QuotaExceededError,
             Error::Type(_) => ExceptionName::TypeError,
+            Error::Timeout(_) => ExceptionName::TimeoutError,
         }
     }
 
@@ -157,7 +166,8 @@ impl Error {
             | Error::Abort(m)
             | Error::Security(m)
             | Error::QuotaExceeded(m)
-            | Error::Type(m) => m,
+            | Error::Type(m)
+            | Error::Timeout(m) => m,
         }
     }
 
@@ -174,6 +184,7 @@ impl Error {
             ExceptionName::SecurityError => Error::Security(m),
             ExceptionName::QuotaExceededError => Error::QuotaExceeded(m),
             ExceptionName::TypeError => Error::Type(m),
+            ExceptionName::TimeoutError => Error::Timeout(m),
         }
     }
 
@@ -211,6 +222,7 @@ mod tests {
             ExceptionName::SecurityError,
             ExceptionName::QuotaExceededError,
             ExceptionName::TypeError,
+            ExceptionName::TimeoutError,
         ] {
             assert_eq!(ExceptionName::from_name(n.as_str()), Some(n));
             assert_eq!(Error::new(n, "x").name(), n);

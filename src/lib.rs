@@ -16,6 +16,8 @@
 //! - [`rehoming`]: the re-homing protocol of shipped ports (sequence numbers, epochs,
 //!   cumulative acks, a directory), as plain state machines with property tests.
 //! - [`rate_limit`]: the token bucket that rate-limits a sender's messages to a target.
+//! - [`rpc`]: the correlation table of RPC calls (ids, deadlines, cancellation, loss of
+//!   the connection) and stream credits, as plain state machines with property tests.
 //! - [`error`]: exceptions with the standard's names.
 //!
 //! ```
@@ -56,6 +58,7 @@ pub mod origin;
 pub mod port_queue;
 pub mod rate_limit;
 pub mod rehoming;
+pub mod rpc;
 pub mod serde_bridge;
 pub mod target_origin;
 pub mod value;

@@ -8,7 +8,7 @@
 //! - handles: the realm's state, listeners, `MessageEvent`, dispatch, `Scope`,
 //!   `WindowProxy`, ports, broadcast channels, workers, the runtime's shared state,
 //!   carrying out supervision; the host of the event loop;
-//! - api: `Browser`, `WindowHandle`;
+//! - api: `Browser`, `WindowHandle`; the RPC layer (`rpc`), built on the handles;
 //! - ops: observing (`EventLog`), trace export;
 //! - the crate root, which declares and re-exports them all.
 //!
@@ -25,7 +25,7 @@ fn layer_of(module: &str) -> Option<u8> {
         "realm" | "realm_actor" | "dispatch" | "event" | "scope" | "window" | "port" | "worker"
         | "shared_worker" | "broadcast" | "global_scope" | "supervision" | "runtime"
         | "observer" => 2,
-        "browser" => 3,
+        "browser" | "rpc" => 3,
         "observe" | "trace" | "simulation" | "sim_export" => 4,
         "lib" => 5,
         // Items re-exported at the crate root (`crate::Browser`), by where they live.

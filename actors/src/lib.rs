@@ -80,7 +80,7 @@
 //!   over the realm they host, they never name a handle type;
 //! - handles: realms, listeners, [`MessageEvent`], [`Scope`], [`WindowProxy`],
 //!   [`MessagePort`], [`BroadcastChannel`], [`Worker`], carrying out supervision;
-//! - API: [`Browser`], [`WindowHandle`];
+//! - API: [`Browser`], [`WindowHandle`], and the RPC layer ([`rpc`]) built on the handles;
 //! - operations: [`observe`], [`trace`] export.
 //!
 //! # Where to look
@@ -92,6 +92,8 @@
 //! - [`trace`]: a recorder (off by default, free when off) of posts, deliveries, drops with
 //!   their reason, transfers, errors, crashes and restarts, exported as a Mermaid sequence
 //!   diagram or Chrome trace-event JSON.
+//! - [`rpc`]: typed RPC over ports (expose a service, connect through a window or a
+//!   port; deadlines, cancellation, reconnection, capabilities, streams).
 //! - [`observe`]: watch the events of a browsing context from a test.
 //! - [`core`] (the `webmessaging-core` crate): origins, target origins, the value model and
 //!   structured clone, without actors.
@@ -116,6 +118,7 @@ mod observer;
 pub mod port;
 mod realm;
 pub mod realm_actor;
+pub mod rpc;
 mod runtime;
 pub mod scope;
 pub mod shared_worker;
@@ -142,6 +145,7 @@ pub use port::{
     ActorPort, AttachedPort, MessageChannel, MessagePort, PortEvent, RawPortEvent,
     StructuredSerializeOptions,
 };
+pub use rpc::RpcError;
 pub use runtime::Limits;
 pub use scope::{GlobalKind, IframeOptions, Scope};
 pub use shared_worker::{
