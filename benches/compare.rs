@@ -265,6 +265,27 @@ const ROWS: &[Row] = &[
         Target::None,
     ),
     row(
+        "w2w_xsite",
+        "window to cross-site iframe postMessage, same thread (msgs/s)",
+        Unit::PerSec,
+        None,
+        Target::None,
+    ),
+    row(
+        "scenario_fresh",
+        "hello scenario from a fresh Browser (page, cross-site iframe, ready, ping, echo), median",
+        Unit::Micros,
+        None,
+        Target::None,
+    ),
+    row(
+        "scenario_window",
+        "hello scenario in a new top-level window of one Browser, median",
+        Unit::Micros,
+        None,
+        Target::None,
+    ),
+    row(
         "clone_nested",
         "structured clone, 1 KB nested object (clones/s)",
         Unit::PerSec,
@@ -551,7 +572,9 @@ fn fmt_value(unit: Unit, v: f64) -> String {
             }
         }
         Unit::Micros => {
-            if v >= 100.0 {
+            if v >= 10_000.0 {
+                format!("{:.1} ms", v / 1000.0)
+            } else if v >= 100.0 {
                 format!("{v:.0} us")
             } else if v >= 1.0 {
                 format!("{v:.2} us")
@@ -560,6 +583,15 @@ fn fmt_value(unit: Unit, v: f64) -> String {
             }
         }
         Unit::Bytes => format!("{v:.0} B"),
+    }
+}
+
+/// A ratio: `2.50x`, or `1/7541` when it is far below one.
+fn fmt_ratio(q: f64) -> String {
+    if q > 0.0 && q < 0.01 {
+        format!("1/{:.0}", 1.0 / q)
+    } else {
+        format!("{q:.2}x")
     }
 }
 
@@ -712,6 +744,13 @@ fn main() {
                 window_to_window(&bench, sizes.n.min(50_000)).await;
                 let d = window_to_window(&bench, sizes.n).await;
                 ours.push("w2w", per_sec(sizes.n, d));
+                let d = window_to_iframe(&bench, sizes.n, "https://other.example").await;
+                ours.push("w2w_xsite", per_sec(sizes.n, d));
+                scenario_fresh_browser(20).await;
+                let d = scenario_fresh_browser(200).await;
+                ours.push("scenario_fresh", d.as_secs_f64() * 1e6);
+                let d = scenario_new_window(&bench, 200).await;
+                ours.push("scenario_window", d.as_secs_f64() * 1e6);
             });
             node_run(
                 &mut theirs,
@@ -985,7 +1024,7 @@ fn render(
             .find(|(k, _, _)| *k == r.key)
             .and_then(|(_, f, note)| chrome.get(*f).map(|v| (*v, *note)));
         let c_ratio = match (o, c) {
-            (Some(o), Some((c, _))) if c != 0.0 => format!("{:.2}x", o / c),
+            (Some(o), Some((c, _))) if c != 0.0 => fmt_ratio(o / c),
             _ => "—".into(),
         };
         let c_cell = match c {
@@ -1000,7 +1039,7 @@ fn render(
             o.map_or("—".into(), |v| fmt_value(r.unit, v)),
             rounds_note,
             n.map_or("—".into(), |v| fmt_value(r.unit, v)),
-            ratio.map_or("—".into(), |q| format!("{q:.2}x")),
+            ratio.map_or("—".into(), fmt_ratio),
             target,
             met
         );

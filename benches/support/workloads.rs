@@ -564,6 +564,12 @@ pub async fn worker_global_ping_pong(b: &Bench, n: usize, warm: usize) -> Latenc
 /// The window posts `n` messages to its iframe (same thread), which deserializes each and
 /// tells its parent when all arrived.
 pub async fn window_to_window(b: &Bench, n: u64) -> Duration {
+    window_to_iframe(b, n, "https://bench.example").await
+}
+
+/// [`window_to_window`] to an iframe of `origin` (same thread: one browsing-context
+/// group), the target origin named exactly.
+pub async fn window_to_iframe(b: &Bench, n: u64, origin: &'static str) -> Duration {
     b.run(move |scope, tx| {
         let child = move |scope: &Scope| {
             let count = Cell::new(0u64);
@@ -581,7 +587,7 @@ pub async fn window_to_window(b: &Bench, n: u64) -> Duration {
         };
         let iframe = scope
             .create_iframe_with(
-                "https://bench.example/frame.html",
+                &format!("{origin}/frame.html"),
                 IframeOptions {
                     script: Some(webmessaging::script(child)),
                     ..IframeOptions::default()
@@ -595,9 +601,7 @@ pub async fn window_to_window(b: &Bench, n: u64) -> Duration {
             Ctl::Ready => {
                 t0.set(Instant::now());
                 for i in 0..n {
-                    frame
-                        .post(scope, &Msg::new(i), "https://bench.example")
-                        .unwrap();
+                    frame.post(scope, &Msg::new(i), origin).unwrap();
                 }
             }
             Ctl::Done { .. } => {
@@ -719,4 +723,79 @@ pub fn clone_buffer_transfer(bytes: usize, iters: u64) -> Duration {
         buf = structured_clone(&buf, std::slice::from_ref(&buf)).unwrap();
     }
     t0.elapsed()
+}
+
+// ---------------------------------------------------------------------------
+// What a protocol scenario costs (chromium/perf.js: a fresh browser, a new tab)
+// ---------------------------------------------------------------------------
+
+/// The hello scenario in `browser`: a page, a cross-site iframe that says "ready", the
+/// page's ping, the iframe's echo; returns when the echo arrived (the page is closed).
+async fn hello_in(browser: &Browser) {
+    let (tx, rx) = oneshot::channel::<()>();
+    // The load script is `Send + Sync` (it may run again on a restart).
+    let done = std::sync::Arc::new(std::sync::Mutex::new(Some(tx)));
+    let page = browser
+        .open_with("https://app.example/", move |scope: &Scope| {
+            let frame = scope
+                .create_iframe_with(
+                    "https://widget.example/",
+                    IframeOptions {
+                        script: Some(webmessaging::script(|s: &Scope| {
+                            s.on_message(|s: &Scope, e: &MessageEvent| {
+                                if e.origin() == "https://app.example" {
+                                    let src = e.source_window().unwrap();
+                                    src.post(s, "echo", "https://app.example").unwrap();
+                                }
+                            });
+                            let parent = s.parent().unwrap();
+                            parent.post(s, "ready", "https://app.example").unwrap();
+                        })),
+                        ..IframeOptions::default()
+                    },
+                )
+                .unwrap();
+            let done = done.clone();
+            scope.on_message(move |scope: &Scope, e: &MessageEvent| {
+                match e.data_as::<String>().as_deref() {
+                    Ok("ready") => frame.post(scope, "ping", "https://widget.example").unwrap(),
+                    Ok("echo") => {
+                        if let Some(tx) = done.lock().ok().and_then(|mut d| d.take()) {
+                            let _ = tx.send(());
+                        }
+                    }
+                    _ => {}
+                }
+            });
+        })
+        .expect("open");
+    rx.await.expect("echo");
+    page.close();
+}
+
+/// The hello scenario from nothing: a fresh `Browser` each time. Median of `runs`.
+pub async fn scenario_fresh_browser(runs: usize) -> Duration {
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t0 = Instant::now();
+        let browser = Browser::new();
+        hello_in(&browser).await;
+        browser.shutdown();
+        times.push(t0.elapsed());
+    }
+    times.sort();
+    times[times.len() / 2]
+}
+
+/// The hello scenario in a new top-level window of the bench's `Browser`. Median of
+/// `runs`.
+pub async fn scenario_new_window(b: &Bench, runs: usize) -> Duration {
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t0 = Instant::now();
+        hello_in(&b.browser).await;
+        times.push(t0.elapsed());
+    }
+    times.sort();
+    times[times.len() / 2]
 }
