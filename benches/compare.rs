@@ -7,7 +7,7 @@
 //! BENCH_QUICK=1 cargo bench -p webmessaging --bench compare    # smaller sizes, 1 round
 //! ```
 //!
-//! Other knobs: `BENCH_ONLY=mc,shipped,many,worker,rpc,clone,bc,mem` runs only those groups,
+//! Other knobs: `BENCH_ONLY=mc,shipped,many,worker,rpc,clone,bc,mem,iframes` runs only those groups,
 //! `BENCH_NO_NODE=1` runs only our side, `BENCH_MEMORY_1M=0` skips the 1M-channel memory figures (about two
 //! minutes of Node), `BENCH_NODE=/path/to/node` picks the Node binary, `BENCH_PEERS=dir`
 //! the folder holding `node/*.js` (default `../shared/bench-peers` next to the
@@ -261,6 +261,13 @@ const ROWS: &[Row] = &[
         "w2w",
         "window to iframe postMessage, same thread (msgs/s)",
         Unit::PerSec,
+        None,
+        Target::None,
+    ),
+    row(
+        "mem_iframe_1k",
+        "memory per same-origin iframe, 1,000 live (RSS)",
+        Unit::Bytes,
         None,
         Target::None,
     ),
@@ -855,6 +862,14 @@ fn main() {
                     "--workers=0".into(),
                 ],
             );
+        }
+
+        // Memory per same-origin iframe (a fresh process; Chromium's is in its column).
+        if wants("iframes") || wants("mem") {
+            eprintln!("  ours: memory, 1,000 same-origin iframes");
+            if let Some(m) = memory::measure("iframes", 1000) {
+                ours.push("mem_iframe_1k", m.rss_bytes_per_channel);
+            }
         }
 
         // Memory per live channel (fresh processes on both sides).

@@ -25,6 +25,11 @@ pub const FIELDS: &[(&str, &str, &str)] = &[
     ("clone_nested", "clone_nested_per_sec", ""),
     ("mem_idle_100k", "mem_per_channel_idle_bytes", ""),
     ("mem_started_100k", "mem_per_channel_started_bytes", ""),
+    (
+        "mem_iframe_1k",
+        "mem_per_same_origin_iframe_bytes",
+        "100 iframes",
+    ),
     ("bc_100", "bc_1_to_100_deliveries_per_sec", ""),
     ("bc_1", "bc_1_to_1_deliveries_per_sec", ""),
 ];

@@ -4,6 +4,9 @@
 //! window, keeps them reachable, and reports the RSS delta per channel. Variants:
 //! `idle` (no listener), `started` (port2 has a `message` listener, so it is started) and
 //! `shipped` (idle, port2 transferred through another channel back to the same realm).
+//! Variant `iframes` creates that many same-origin iframes instead (each document with a
+//! `message` listener) and reports the RSS delta per iframe, as `chromium/perf.js` does
+//! for Chromium's renderer.
 
 #![allow(dead_code)]
 
@@ -44,6 +47,7 @@ pub fn run_child_if_asked() -> bool {
     let channels: usize = channels.parse().expect("channel count");
     let started = variant == "started";
     let shipped = variant == "shipped";
+    let iframes = variant == "iframes";
     let sys = actix_rt::System::new();
     let (before, after) = sys.block_on(async move {
         let b = Bench::new().await;
@@ -52,7 +56,21 @@ pub fn run_child_if_asked() -> bool {
             .run(move |scope: &Scope| {
                 let before = rss_bytes();
                 let mut live: Vec<MessagePort> = Vec::with_capacity(2 * channels);
-                if shipped {
+                if iframes {
+                    let mut frames = Vec::with_capacity(channels);
+                    for i in 0..channels {
+                        let script = webmessaging::script(|s: &Scope| {
+                            s.on_message(|_: &Scope, _: &MessageEvent| {});
+                        });
+                        let options = IframeOptions {
+                            script: Some(script),
+                            ..IframeOptions::default()
+                        };
+                        let url = format!("https://bench.example/frame{i}.html");
+                        frames.push(scope.create_iframe_with(&url, options).unwrap());
+                    }
+                    scope.set_global(frames);
+                } else if shipped {
                     // Each port2 goes through one helper channel and comes back to this
                     // realm: every channel is shipped, idle (no listener on its ports).
                     let (h1, h2) = scope.message_channel().into_ports();
@@ -85,7 +103,9 @@ pub fn run_child_if_asked() -> bool {
             })
             .await
             .expect("run");
-        // Everything queued (the shipped ports on their way) has arrived.
+        // Everything queued (the shipped ports on their way, the iframes' loads) has
+        // happened.
+        b.window.settle().await.expect("settle");
         let after = b.window.run(|_: &Scope| rss_bytes()).await.expect("run");
         b.shutdown();
         (before, after)
