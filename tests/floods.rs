@@ -67,10 +67,7 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// The next report: floods take a while in a debug build on a loaded machine, so this
 /// waits up to two minutes (a hang still fails).
 async fn recv(rx: &mut Rx) -> String {
-    tokio::time::timeout(Duration::from_secs(120), rx.recv())
-        .await
-        .expect("timed out")
-        .expect("channel closed")
+    common::recv_within(rx, Duration::from_secs(120)).await
 }
 
 fn channel() -> (Tx, Rx) {

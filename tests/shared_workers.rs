@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use webmessaging::prelude::*;
-use webmessaging::{EventTarget, GlobalKind, SharedWorker, SharedWorkerOptions, WorkerType};
+use webmessaging::{
+    EventTarget, GlobalKind, SharedWorker, SharedWorkerOptions, WorkerId, WorkerType,
+};
 
 type Tx = mpsc::UnboundedSender<String>;
 type Rx = mpsc::UnboundedReceiver<String>;
@@ -81,6 +83,21 @@ fn connect(scope: &Scope, url: &str, name: &str, tx: &Tx) -> webmessaging::Resul
     Ok(worker)
 }
 
+/// In `page`: [`connect`]s to `url`/`name`, keeps the object in the page's globals, and
+/// returns the id of the worker it reached (`None`: connected to none).
+async fn connect_in(page: &WindowHandle, url: &str, name: &str, tx: &Tx) -> Option<WorkerId> {
+    let (url, name, t) = (url.to_owned(), name.to_owned(), tx.clone());
+    page.run(move |s: &Scope| {
+        let w = connect(s, &url, &name, &t)?;
+        let id = w.worker_id();
+        s.set_global(w);
+        Ok::<_, Error>(id)
+    })
+    .await
+    .unwrap()
+    .unwrap()
+}
+
 /// Two windows of one origin share one worker: the second constructor reaches the same
 /// global (its connection count goes on), both ports talk to it; the `connect` event
 /// has `data ""`, `origin ""`, one port, and that port as `source`.
@@ -109,16 +126,7 @@ async fn two_windows_share_one_worker() {
         .unwrap();
     let a = browser.open("https://app.example/a").unwrap();
     let b = browser.open("https://app.example/b").unwrap();
-    let t = tx.clone();
-    let id_a = a
-        .run(move |s: &Scope| {
-            let w = connect(s, "shared.js", "counter", &t)?;
-            s.set_global(w.clone());
-            Ok::<_, Error>(w.worker_id())
-        })
-        .await
-        .unwrap()
-        .unwrap();
+    let id_a = connect_in(&a, "shared.js", "counter", &tx).await;
     assert_eq!(recv(&mut rx).await, "shared connection 1");
     let t = tx.clone();
     let id_b = b
@@ -207,16 +215,7 @@ async fn worker_closes_with_its_last_owner_and_restarts_fresh() {
     assert_eq!(got, ["page torn down", "w torn down"]);
     assert!(browser.shared_workers().is_empty());
     let c = browser.open("https://app.example/c").unwrap();
-    let t = tx.clone();
-    let id_c = c
-        .run(move |s: &Scope| {
-            let w = connect(s, "/w.js", "", &t)?;
-            s.set_global(w.clone());
-            Ok::<_, Error>(w.worker_id())
-        })
-        .await
-        .unwrap()
-        .unwrap();
+    let id_c = connect_in(&c, "/w.js", "", &tx).await;
     assert_eq!(recv(&mut rx).await, "w connection 1");
     assert_ne!(id_c, ids[0]);
     browser.shutdown();
@@ -232,11 +231,7 @@ async fn owner_navigating_away_closes_the_worker() {
         .route("https://app.example/w.js", counter_worker("w", down_tx))
         .unwrap();
     let page = browser.open("https://app.example/").unwrap();
-    let t = tx.clone();
-    page.run(move |s: &Scope| connect(s, "/w.js", "n", &t).map(|w| drop(s.set_global(w))))
-        .await
-        .unwrap()
-        .unwrap();
+    connect_in(&page, "/w.js", "n", &tx).await;
     assert_eq!(recv(&mut rx).await, "w connection 1");
     page.navigate("https://app.example/next").unwrap();
     assert_eq!(recv(&mut down_rx).await, "w torn down");
@@ -317,43 +312,16 @@ async fn other_origins_never_reach_the_worker() {
         .unwrap();
     let a = browser.open("https://a.example/").unwrap();
     let b = browser.open("https://b.example/").unwrap();
-    let t = tx.clone();
-    let id_a = a
-        .run(move |s: &Scope| {
-            let w = connect(s, "/w.js", "n", &t)?;
-            s.set_global(w.clone());
-            Ok::<_, Error>(w.worker_id())
-        })
-        .await
-        .unwrap()
-        .unwrap();
+    let id_a = connect_in(&a, "/w.js", "n", &tx).await;
     assert_eq!(recv(&mut rx).await, "a connection 1");
-    let t = tx.clone();
-    let cross = b
-        .run(move |s: &Scope| {
-            let w = connect(s, "https://a.example/w.js", "n", &t)?;
-            s.set_global(w.clone());
-            Ok::<_, Error>(w.worker_id())
-        })
-        .await
-        .unwrap()
-        .unwrap();
+    let cross = connect_in(&b, "https://a.example/w.js", "n", &tx).await;
     assert_eq!(cross, None);
     let err = recv(&mut rx).await;
     assert!(
         err.starts_with("error: ") && err.contains("not same origin"),
         "{err}"
     );
-    let t = tx.clone();
-    let id_b = b
-        .run(move |s: &Scope| {
-            let w = connect(s, "/w.js", "n", &t)?;
-            s.set_global(w.clone());
-            Ok::<_, Error>(w.worker_id())
-        })
-        .await
-        .unwrap()
-        .unwrap();
+    let id_b = connect_in(&b, "/w.js", "n", &tx).await;
     assert_eq!(recv(&mut rx).await, "b connection 1");
     assert_ne!(id_a, id_b);
     let origins: Vec<String> = browser
@@ -490,10 +458,7 @@ async fn shared_worker_global_has_no_post_message() {
         .unwrap();
     let page = browser.open("https://app.example/").unwrap();
     let (t2, mut rx2) = channel();
-    page.run(move |s: &Scope| connect(s, "/w.js", "", &t2).map(|w| drop(s.set_global(w))))
-        .await
-        .unwrap()
-        .unwrap();
+    connect_in(&page, "/w.js", "", &t2).await;
     assert_eq!(
         recv(&mut rx).await,
         "Err(NotSupportedError) Err(NotSupportedError) true"
@@ -531,10 +496,7 @@ async fn crash_reloads_and_closes_every_connection() {
     let a = browser.open("https://app.example/a").unwrap();
     let b = browser.open("https://app.example/b").unwrap();
     for (page, t) in [(&a, a_tx.clone()), (&b, b_tx.clone())] {
-        page.run(move |s: &Scope| connect(s, "/w.js", "", &t).map(|w| drop(s.set_global(w))))
-            .await
-            .unwrap()
-            .unwrap();
+        connect_in(page, "/w.js", "", &t).await;
     }
     assert_eq!(recv(&mut a_rx).await, "connection 1");
     assert_eq!(recv(&mut b_rx).await, "connection 2");
@@ -553,11 +515,7 @@ async fn crash_reloads_and_closes_every_connection() {
         })
         .await;
     assert!(events.is_some(), "{:?}", browser.lifecycle_events());
-    let t = tx.clone();
-    a.run(move |s: &Scope| connect(s, "/w.js", "", &t).map(|w| drop(s.set_global(w))))
-        .await
-        .unwrap()
-        .unwrap();
+    connect_in(&a, "/w.js", "", &tx).await;
     assert_eq!(recv(&mut rx).await, "connection 1");
     browser.shutdown();
 }

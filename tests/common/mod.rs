@@ -14,7 +14,12 @@ pub type Rx = mpsc::UnboundedReceiver<String>;
 
 /// The next report, failing the test after 10 s.
 pub async fn recv(rx: &mut Rx) -> String {
-    tokio::time::timeout(Duration::from_secs(10), rx.recv())
+    recv_within(rx, Duration::from_secs(10)).await
+}
+
+/// The next report, failing the test after `limit`.
+pub async fn recv_within(rx: &mut Rx, limit: Duration) -> String {
+    tokio::time::timeout(limit, rx.recv())
         .await
         .expect("timed out")
         .expect("channel closed")
