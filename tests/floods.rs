@@ -6,9 +6,7 @@
 //! since a reset): exact, and independent of the allocator's caching. The tests run
 //! one at a time, so that one's allocations do not count in another's peak. `FLOOD_MESSAGES` scales the flood (default 1,000,000).
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Duration;
 
 mod common;
@@ -18,49 +16,12 @@ use tokio::sync::mpsc;
 use webmessaging::prelude::*;
 use webmessaging::{Limits, RateLimit};
 
-struct Counting;
+mod counting_alloc;
 
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-static PEAK: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: forwards to the system allocator, counting bytes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let now = LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        PEAK.fetch_max(now + layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: the caller's contract, forwarded.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: the caller's contract, forwarded.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new: usize) -> *mut u8 {
-        let delta = new as isize - layout.size() as isize;
-        let now = LIVE.fetch_add(delta, Ordering::Relaxed);
-        PEAK.fetch_max(now + delta, Ordering::Relaxed);
-        // SAFETY: the caller's contract, forwarded.
-        unsafe { System.realloc(ptr, layout, new) }
-    }
-}
+use counting_alloc::PeakMeter;
 
 #[global_allocator]
-static ALLOC: Counting = Counting;
-
-/// The peak of live bytes since the last reset, above what was live at the reset.
-struct PeakMeter(isize);
-
-impl PeakMeter {
-    fn start() -> PeakMeter {
-        let now = LIVE.load(Ordering::Relaxed);
-        PEAK.store(now, Ordering::Relaxed);
-        PeakMeter(now)
-    }
-    fn peak(&self) -> isize {
-        PEAK.load(Ordering::Relaxed) - self.0
-    }
-}
+static ALLOC: counting_alloc::Counting = counting_alloc::Counting;
 
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
