@@ -173,7 +173,11 @@ impl RealmInner {
             .event_loop
             .is_simulated()
             .then(|| self.event_loop.now());
-        if self.browser.admit(&self.origin, target, cross_origin, now) {
+        let limits = self.browser.limits();
+        if self
+            .browser
+            .admit(&limits, &self.origin, target, cross_origin, now)
+        {
             return true;
         }
         if let RealmKind::Window(w) = &self.kind {

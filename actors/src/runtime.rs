@@ -213,21 +213,21 @@ impl Runtime {
     /// worker or channel) may go under the rate limit; `cross_origin` says whether the
     /// two origins differ. `now` is the sender's loop's time in a simulation (`None`
     /// in the threaded runtime, which uses one clock for every loop).
+    /// `limits` are the ones in force (the caller read them once for the whole post).
     pub(crate) fn admit(
         &self,
+        limits: &Limits,
         sender: &Origin,
         target: u64,
         cross_origin: bool,
         now: Option<Duration>,
     ) -> bool {
-        let limits = self.0.limits.read().unwrap_or_else(|p| p.into_inner());
         let Some(limit) = limits.rate_limit else {
             return true;
         };
         if !cross_origin && !limits.rate_limit_same_origin {
             return true;
         }
-        drop(limits);
         let now = now.unwrap_or_else(|| self.0.clock.now());
         let mut limiter = self.0.limiter.lock().unwrap_or_else(|p| p.into_inner());
         if limiter.buckets.len() >= MAX_BUCKETS {

@@ -145,7 +145,7 @@ impl SharedGlobal {
 
     /// Fires `error` (a DOM manipulation task) at every `SharedWorker` object connected
     /// to the worker.
-    pub(crate) fn report_error(&self, _worker: WorkerId, message: &str) {
+    pub(crate) fn report_error(&self, message: &str) {
         for o in self.owners().iter() {
             for &object in &o.objects {
                 o.addr.do_send(RealmMessage::WorkerError {

@@ -25,7 +25,7 @@ use webmessaging_core::{Error, Result};
 use crate::kernel::metrics::{self, Metrics, MetricsSnapshot};
 use crate::kernel::trace;
 use crate::realm_actor::{RealmAddr, RealmMessage};
-use crate::runtime::{Runtime, Script};
+use crate::runtime::{Limits, Runtime, Script};
 use crate::scope::Scope;
 use crate::supervision::{LifecycleEvent, RestartPolicy};
 
@@ -451,24 +451,24 @@ impl WindowProxy {
         // Limits (off by default): the rate limit per (sender origin, target document),
         // then the bound on what one origin may have queued here.
         let browser = &self.0.browser;
+        let limits = browser.limits();
         let now = caller
             .0
             .event_loop
             .is_simulated()
             .then(|| caller.0.event_loop.now());
         let doc_key = (self.0.id.0 << 20) ^ target_document;
-        if !browser.admit(caller.origin(), doc_key, cross_origin, now) {
-            self.refused(caller, metrics::RATE_LIMITED);
+        if !browser.admit(&limits, caller.origin(), doc_key, cross_origin, now) {
+            self.refused(caller, &limits, target_document, metrics::RATE_LIMITED);
             return;
         }
-        let limits = browser.limits();
         let queued = self.0.metrics.try_enqueue(
             caller.origin().serialize(),
             limits.max_queued_per_origin,
             limits.max_queued,
         );
         if let Err(reason) = queued {
-            self.refused(caller, reason);
+            self.refused(caller, &limits, target_document, reason);
             return;
         }
         if trace::is_enabled() {
@@ -493,7 +493,7 @@ impl WindowProxy {
 
     /// A message to this context refused by a limit: counted here (and at the sender's
     /// context for the rate limit), traced and logged, never delivered.
-    fn refused(&self, caller: &Scope, reason: &'static str) {
+    fn refused(&self, caller: &Scope, limits: &Limits, document: u64, reason: &'static str) {
         self.0.metrics.dropped(reason);
         if reason == metrics::RATE_LIMITED {
             if let Some(w) = caller.window() {
@@ -503,10 +503,7 @@ impl WindowProxy {
         log::debug!(target: "webmessaging::window", "{}: message from {} dropped: {reason}", self.0.name, caller.origin());
         trace::dropped(&self.0.name, reason);
         let origin = caller.origin().serialize();
-        let document = self.0.doc().document;
-        if self.0.browser.limits().report_floods
-            && self.0.metrics.first_flood(document, origin, reason)
-        {
+        if limits.report_floods && self.0.metrics.first_flood(document, origin, reason) {
             log::warn!(target: "webmessaging::window", "{}: flooded by {origin} ({reason})", self.0.name);
             let e = LifecycleEvent::Flooded {
                 realm: self.0.name.clone(),

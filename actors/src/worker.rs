@@ -122,13 +122,12 @@ impl WorkerShared {
     /// A shared worker has no `postMessage` of its own: it talks over the ports its
     /// `connect` events bring (`NotSupportedError` here).
     pub(crate) fn post_to_parent(&self, data: SerializedWithTransfer) -> Result<()> {
-        self.can_post()?;
         let WorkerFlavor::Dedicated {
             parent,
             parent_document,
         } = &self.flavor
         else {
-            return Ok(());
+            return self.can_post();
         };
         if self.is_terminated() {
             return Ok(());
@@ -223,7 +222,7 @@ impl WorkerShared {
     pub(crate) fn report_crash(&self, message: &str) {
         match &self.flavor {
             WorkerFlavor::Dedicated { .. } => self.report_error_to_parent(message),
-            WorkerFlavor::Shared(g) => g.report_error(self.id, message),
+            WorkerFlavor::Shared(g) => g.report_error(message),
         }
     }
 

@@ -441,10 +441,9 @@ impl RealmActor {
     fn handle_posted(&mut self, cx: &mut Cx, msg: PostedMessage) {
         // It leaves this context's queue, whatever happens to it now.
         let metrics = match &self.kind {
-            RealmKind::Window(w) => Some(w.clone()),
+            RealmKind::Window(w) => Some(&w.0.metrics),
             RealmKind::Worker(_) => None,
         };
-        let metrics = metrics.as_ref().map(|w| &w.0.metrics);
         if let Some(m) = metrics {
             m.dequeued(msg.origin.serialize());
         }
