@@ -275,7 +275,13 @@ impl BroadcastChannel {
             realm.broadcast.track(&obj);
             registry.do_send(RegistryMessage::Register {
                 key: (realm.origin.clone(), name),
-                entry: Entry::new(id, obj.slot, closed, loop_addr.expect("checked above")),
+                entry: Entry::new(
+                    id,
+                    obj.slot,
+                    closed,
+                    loop_addr.expect("checked above"),
+                    realm.addr.load().clone(),
+                ),
             });
         }
         BroadcastChannel(obj)
@@ -358,6 +364,7 @@ impl BroadcastChannel {
                 seq,
                 record: Arc::new(record),
                 origin: self.0.serialized_origin.clone(),
+                loop_bound: realm.browser.limits().max_queued_per_event_loop,
             });
         }
         Ok(())

@@ -18,6 +18,8 @@ use webmessaging_core::clone::SerializedRecord;
 use webmessaging_core::origin::Origin;
 
 use crate::event_loop::{EventLoop, Host, LoopMessage};
+use crate::kernel::metrics::{LoopLoad, OVER_LOOP_BOUND};
+use crate::kernel::trace;
 
 /// A destination of a broadcast: the channel's id and its slot in its thread's
 /// channel table.
@@ -45,6 +47,8 @@ pub(crate) struct Entry<H: Host> {
     removed: bool,
     closed: Arc<AtomicBool>,
     event_loop: Addr<EventLoop<H>>,
+    /// The message tasks waiting in that loop.
+    load: Arc<LoopLoad>,
 }
 
 impl<H: Host> Clone for Entry<H> {
@@ -55,18 +59,21 @@ impl<H: Host> Clone for Entry<H> {
             removed: self.removed,
             closed: self.closed.clone(),
             event_loop: self.event_loop.clone(),
+            load: self.load.clone(),
         }
     }
 }
 
 impl<H: Host> Entry<H> {
     /// The registration of channel `id` (in `slot` of its thread's table), open while
-    /// `closed` is false, living on `event_loop`.
+    /// `closed` is false, living on `event_loop` (whose waiting message tasks `load`
+    /// counts).
     pub(crate) fn new(
         id: u64,
         slot: u32,
         closed: Arc<AtomicBool>,
         event_loop: Addr<EventLoop<H>>,
+        load: Arc<LoopLoad>,
     ) -> Self {
         Entry {
             id,
@@ -74,6 +81,7 @@ impl<H: Host> Entry<H> {
             removed: false,
             closed,
             event_loop,
+            load,
         }
     }
 }
@@ -94,6 +102,10 @@ pub(crate) enum RegistryMessage<H: Host> {
         seq: u64,
         record: Arc<SerializedRecord>,
         origin: Arc<str>,
+        /// [`Limits::max_queued_per_event_loop`](crate::Limits::max_queued_per_event_loop)
+        /// when the post was made: a destination loop with that many message tasks
+        /// waiting gets none of this post's deliveries.
+        loop_bound: Option<usize>,
     },
 }
 
@@ -123,7 +135,10 @@ struct ChannelList<H: Host> {
 }
 
 /// A post's destinations, one list per event loop, each in creation order.
-type Batches<H> = Vec<(Addr<EventLoop<H>>, Arc<[Target]>)>;
+type Batches<H> = Vec<Batch<H, Arc<[Target]>>>;
+
+/// One event loop's destinations of a post: the loop, its load, the targets.
+type Batch<H, T> = (Addr<EventLoop<H>>, Arc<LoopLoad>, T);
 
 impl<H: Host> Default for ChannelList<H> {
     fn default() -> Self {
@@ -144,7 +159,7 @@ impl<H: Host> ChannelList<H> {
     /// origin and name (this list), open, not the source, created before the post, grouped
     /// by event loop in creation order.
     fn destinations(&self, source: u64, seq: u64) -> Batches<H> {
-        let mut batches: Vec<(Addr<EventLoop<H>>, Vec<Target>)> = Vec::new();
+        let mut batches: Vec<Batch<H, Vec<Target>>> = Vec::new();
         for e in &self.entries {
             if e.id == source || e.id > seq || e.removed || e.closed.load(Ordering::Acquire) {
                 continue;
@@ -155,18 +170,18 @@ impl<H: Host> ChannelList<H> {
             };
             // Consecutive destinations are usually on one event loop: the last batch is
             // tried first.
-            if let Some((_, v)) = batches.last_mut().filter(|(a, _)| a == &e.event_loop) {
+            if let Some((_, _, v)) = batches.last_mut().filter(|(a, _, _)| a == &e.event_loop) {
                 v.push(t);
                 continue;
             }
-            match batches.iter_mut().find(|(a, _)| a == &e.event_loop) {
-                Some((_, v)) => v.push(t),
-                None => batches.push((e.event_loop.clone(), vec![t])),
+            match batches.iter_mut().find(|(a, _, _)| a == &e.event_loop) {
+                Some((_, _, v)) => v.push(t),
+                None => batches.push((e.event_loop.clone(), e.load.clone(), vec![t])),
             }
         }
         batches
             .into_iter()
-            .map(|(a, v)| (a, Arc::from(v)))
+            .map(|(a, l, v)| (a, l, Arc::from(v)))
             .collect()
     }
 }
@@ -236,6 +251,7 @@ impl<H: Host<Delivery = BroadcastDelivery>> Handler<RegistryMessage<H>> for Broa
                 seq,
                 record,
                 origin,
+                loop_bound,
             } => {
                 let Some(list) = self.channels.get_mut(&key) else {
                     return;
@@ -258,7 +274,12 @@ impl<H: Host<Delivery = BroadcastDelivery>> Handler<RegistryMessage<H>> for Broa
                     }
                 };
                 // Step 10: queue one task per destination (as one batch per event loop).
-                for (addr, targets) in batches {
+                for (addr, load, targets) in batches {
+                    if !load.try_admit(loop_bound) {
+                        log::debug!(target: "webmessaging::broadcast", "broadcast to {} channel(s) of one event loop dropped: {OVER_LOOP_BOUND}", targets.len());
+                        trace::dropped("BroadcastChannel", OVER_LOOP_BOUND);
+                        continue;
+                    }
                     addr.do_send(LoopMessage::Delivery(BroadcastDelivery {
                         targets: targets.clone(),
                         record: record.clone(),

@@ -86,6 +86,13 @@ pub struct Limits {
     /// At most this many window messages, from all origins, waiting in one browsing
     /// context's queue.
     pub max_queued: Option<usize>,
+    /// At most this many message tasks waiting in one event loop (a browsing-context
+    /// group's, a worker's), over every realm it hosts and every sender: posted
+    /// messages (window messages, messages between a worker and its creator) and
+    /// `BroadcastChannel` deliveries (a broadcast post counts one task per destination
+    /// loop). Port messages wait in their port's own queue, bounded per channel
+    /// ([`Scope::bounded_message_channel`](crate::Scope::bounded_message_channel)).
+    pub max_queued_per_event_loop: Option<usize>,
     /// Report floods to the target's supervisor: the first refusal of a window message
     /// by a limit, per (document, sender origin, limit), records a
     /// [`LifecycleEvent::Flooded`](crate::LifecycleEvent::Flooded) in the runtime's log

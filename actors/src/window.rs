@@ -481,13 +481,21 @@ impl WindowProxy {
         }
         // Step 7: queue a task on the posted message task source of the target.
         if let Some(addr) = self.0.addr() {
-            addr.do_send(RealmMessage::Posted(Box::new(PostedMessage {
+            let msg = RealmMessage::Posted(Box::new(PostedMessage {
                 data,
                 target_origin,
                 origin: caller.origin().clone(),
                 source,
                 target_document,
-            })));
+            }));
+            // The bound over every message task of the target's event loop.
+            if addr
+                .try_send_posted(msg, limits.max_queued_per_event_loop)
+                .is_err()
+            {
+                self.0.metrics.dequeued(caller.origin().serialize());
+                self.refused(caller, &limits, target_document, metrics::OVER_LOOP_BOUND);
+            }
         }
     }
 
@@ -519,7 +527,11 @@ impl WindowProxy {
 
     /// What happened so far to the messages on their way to this browsing context.
     pub fn metrics(&self) -> MetricsSnapshot {
-        self.0.metrics.snapshot()
+        let mut m = self.0.metrics.snapshot();
+        if let Some(a) = self.0.addr() {
+            m.event_loop = a.load().snapshot();
+        }
+        m
     }
 
     /// Navigates this browsing context to `url` (what setting an iframe's `src` or

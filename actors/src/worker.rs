@@ -133,11 +133,15 @@ impl WorkerShared {
             return Ok(());
         }
         trace::worker_posted(&self.name, None, false);
-        parent.do_send(RealmMessage::FromWorker {
+        let bound = self.browser.limits().max_queued_per_event_loop;
+        let msg = RealmMessage::FromWorker {
             worker: self.id.0,
             document: *parent_document,
             data: Box::new(data),
-        });
+        };
+        if parent.try_send_posted(msg, bound).is_err() {
+            over_loop_bound(&self.name, "message from the worker");
+        }
         Ok(())
     }
 
@@ -334,6 +338,19 @@ impl Worker {
         self.0.id
     }
 
+    /// The message tasks waiting in the worker's event loop now, the most that waited at
+    /// once, and how many
+    /// [`Limits::max_queued_per_event_loop`](crate::Limits::max_queued_per_event_loop)
+    /// refused (all zero before the worker's loop started).
+    pub fn event_loop_load(&self) -> crate::kernel::metrics::LoadSnapshot {
+        self.0
+            .shared
+            .addr
+            .get()
+            .map(|a| a.load().snapshot())
+            .unwrap_or_default()
+    }
+
     /// The worker's script URL.
     pub fn url(&self) -> &Url {
         &self.0.shared.url
@@ -364,9 +381,13 @@ impl Worker {
             trace::worker_posted(&self.0.shared.name, creator.as_deref(), true);
         }
         if let Some(a) = self.0.shared.addr.get() {
-            a.do_send(RealmMessage::ToWorkerGlobal {
+            let bound = self.0.shared.browser.limits().max_queued_per_event_loop;
+            let msg = RealmMessage::ToWorkerGlobal {
                 data: Box::new(data),
-            });
+            };
+            if a.try_send_posted(msg, bound).is_err() {
+                over_loop_bound(&self.0.shared.name, "message to the worker");
+            }
         }
     }
 
@@ -490,4 +511,12 @@ impl Worker {
             .listeners
             .set_handler(EventType::Error, Some((event::untyped(listener), false)));
     }
+}
+
+/// A message between worker `name` and its creator refused by
+/// [`Limits::max_queued_per_event_loop`](crate::Limits::max_queued_per_event_loop): logged
+/// and traced (counted in the destination loop's load), never delivered.
+fn over_loop_bound(name: &str, what: &str) {
+    log::debug!(target: "webmessaging::worker", "{name}: {what} dropped: {}", crate::kernel::metrics::OVER_LOOP_BOUND);
+    trace::dropped(name, crate::kernel::metrics::OVER_LOOP_BOUND);
 }

@@ -27,6 +27,7 @@ use std::collections::{HashMap, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, SpawnHandle};
@@ -42,6 +43,7 @@ use run::{run_microtasks, run_task};
 use sim::World;
 
 use crate::id_hash::IdHash;
+use crate::kernel::metrics::LoopLoad;
 use crate::kernel::{
     Clock, DueTimer, OldestFirst, RealClock, Scheduler, TaskQueues, TaskSource, TimerId, Timers,
     VirtualClock,
@@ -190,6 +192,8 @@ pub(crate) struct LoopShared<H: Host> {
     ending: Cell<bool>,
     /// How many hosted realms keep the loop alive (top-level windows, the worker).
     keep_alive: Cell<usize>,
+    /// The message tasks waiting in this loop, counted by their senders on any thread.
+    load: Arc<LoopLoad>,
 }
 
 impl<H: Host> LoopShared<H> {
@@ -199,6 +203,7 @@ impl<H: Host> LoopShared<H> {
         clock: LoopClock,
         sim: Option<std::rc::Weak<World>>,
         scheduler: Box<dyn Scheduler>,
+        load: Arc<LoopLoad>,
     ) -> LoopShared<H> {
         LoopShared {
             id,
@@ -217,6 +222,7 @@ impl<H: Host> LoopShared<H> {
             kick_pending: Cell::new(false),
             ending: Cell::new(false),
             keep_alive: Cell::new(0),
+            load,
         }
     }
 
@@ -243,7 +249,7 @@ impl<H: Host> LoopShared<H> {
 
     /// The address of hosted realm `id` (hosted now or later).
     pub(crate) fn realm_addr(&self, id: u64) -> RealmAddr<H> {
-        RealmAddr::new(self.addr.clone(), self.id, id)
+        RealmAddr::new(self.addr.clone(), self.id, id, self.load.clone())
     }
 
     /// Runs `f` at the end of the current task, after its microtask checkpoint (or at
@@ -469,9 +475,11 @@ pub(crate) struct EventLoop<H: Host> {
 
 impl<H: Host> EventLoop<H> {
     /// Starts an event loop: on a new thread, or in the simulated mode (`sim`) on this
-    /// thread, driven by the simulation. Returns its address and its id.
-    pub(crate) fn spawn(sim: Option<&Rc<World>>) -> (Addr<EventLoop<H>>, u64) {
+    /// thread, driven by the simulation. Returns its address, its id and its load.
+    pub(crate) fn spawn(sim: Option<&Rc<World>>) -> (Addr<EventLoop<H>>, u64, Arc<LoopLoad>) {
         let id = NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed);
+        let load = Arc::new(LoopLoad::default());
+        let returned = load.clone();
         if let Some(world) = sim {
             let world = world.clone();
             let addr = EventLoop::create(move |ctx| {
@@ -481,6 +489,7 @@ impl<H: Host> EventLoop<H> {
                     LoopClock::Virtual(world.clock().clone()),
                     Some(Rc::downgrade(&world)),
                     Box::new(OldestFirst),
+                    load,
                 ));
                 SIMULATED_LOOPS.with(|m| {
                     m.borrow_mut()
@@ -492,7 +501,7 @@ impl<H: Host> EventLoop<H> {
                     timer_wake: None,
                 }
             });
-            return (addr, id);
+            return (addr, id, returned);
         }
         let arbiter = actix::Arbiter::new();
         let handle = arbiter.handle();
@@ -503,6 +512,7 @@ impl<H: Host> EventLoop<H> {
                 LoopClock::Real(RealClock::new()),
                 None,
                 Box::new(OldestFirst),
+                load,
             ));
             CURRENT_LOOP.with(|c| {
                 *c.borrow_mut() = Some((id, shared.clone() as Rc<dyn std::any::Any>));
@@ -512,7 +522,7 @@ impl<H: Host> EventLoop<H> {
                 timer_wake: None,
             }
         });
-        (addr, id)
+        (addr, id, returned)
     }
 
     fn shared(&self) -> Option<Rc<LoopShared<H>>> {

@@ -1,8 +1,12 @@
 //! The address of a realm: its event loop's actor and its id in that loop.
 
+use std::sync::Arc;
+
 use actix::Addr;
 
 use super::{EventLoop, Host, LoopMessage, LoopShared, Task};
+use crate::kernel::metrics::LoopLoad;
+use crate::kernel::TaskSource;
 
 /// The address of one realm hosted by an event loop: the loop's actor and the realm's id.
 /// From the loop's own thread, [`do_send`](Self::do_send) queues directly.
@@ -10,6 +14,8 @@ pub(crate) struct RealmAddr<H: Host> {
     event_loop: Addr<EventLoop<H>>,
     loop_id: u64,
     realm: u64,
+    /// The message tasks waiting in the loop (see [`LoopLoad`]).
+    load: Arc<LoopLoad>,
 }
 
 impl<H: Host> Clone for RealmAddr<H> {
@@ -18,6 +24,7 @@ impl<H: Host> Clone for RealmAddr<H> {
             event_loop: self.event_loop.clone(),
             loop_id: self.loop_id,
             realm: self.realm,
+            load: self.load.clone(),
         }
     }
 }
@@ -29,17 +36,53 @@ impl<H: Host> PartialEq for RealmAddr<H> {
 }
 
 impl<H: Host> RealmAddr<H> {
-    /// The address of realm `realm` of the loop `event_loop` (whose id is `loop_id`).
-    pub(crate) fn new(event_loop: Addr<EventLoop<H>>, loop_id: u64, realm: u64) -> Self {
+    /// The address of realm `realm` of the loop `event_loop` (whose id is `loop_id` and
+    /// whose waiting message tasks `load` counts).
+    pub(crate) fn new(
+        event_loop: Addr<EventLoop<H>>,
+        loop_id: u64,
+        realm: u64,
+        load: Arc<LoopLoad>,
+    ) -> Self {
         RealmAddr {
             event_loop,
             loop_id,
             realm,
+            load,
         }
     }
 
-    /// Queues `msg` as a task of this realm, on the source [`Host::source_of`] names.
+    /// Queues `msg` as a task of this realm, on the source [`Host::source_of`] names (a
+    /// posted message is counted in the loop's load, unbounded).
     pub(crate) fn do_send(&self, msg: H::Message) {
+        if H::source_of(&msg) == TaskSource::PostedMessage {
+            self.load.try_admit(None);
+        }
+        self.queue(msg);
+    }
+
+    /// Queues the posted message `msg` (a task on the posted message task source) unless
+    /// `bound` message tasks wait in the loop already: then it is refused (counted in the
+    /// loop's load) and handed back, for the caller to drop and report.
+    pub(crate) fn try_send_posted(
+        &self,
+        msg: H::Message,
+        bound: Option<usize>,
+    ) -> Result<(), H::Message> {
+        debug_assert!(H::source_of(&msg) == TaskSource::PostedMessage);
+        if !self.load.try_admit(bound) {
+            return Err(msg);
+        }
+        self.queue(msg);
+        Ok(())
+    }
+
+    /// The message tasks waiting in the realm's event loop.
+    pub(crate) fn load(&self) -> &Arc<LoopLoad> {
+        &self.load
+    }
+
+    fn queue(&self, msg: H::Message) {
         match LoopShared::<H>::hosted_here(self.loop_id) {
             Some(l) => {
                 let source = H::source_of(&msg);

@@ -7,6 +7,9 @@ use super::*;
 pub(super) fn run_task<H: Host>(shared: &Rc<LoopShared<H>>, seq: u64, task: Task<H>) {
     match task {
         Task::Realm(id, msg) => {
+            if H::source_of(&msg) == TaskSource::PostedMessage {
+                shared.load.done();
+            }
             let mut msg = Some(msg);
             let ran = with_host(shared, id, |h, cx| {
                 if let Some(m) = msg.take() {
@@ -31,7 +34,10 @@ pub(super) fn run_task<H: Host>(shared: &Rc<LoopShared<H>>, seq: u64, task: Task
                 shared.timer_nesting.set(0);
             }
         }
-        Task::Delivery(d) => H::deliver(d),
+        Task::Delivery(d) => {
+            shared.load.done();
+            H::deliver(d)
+        }
     }
 }
 

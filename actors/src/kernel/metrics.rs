@@ -8,6 +8,7 @@
 //! [`WindowHandle::metrics`](crate::WindowHandle::metrics).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 /// What [`Metrics`] counted so far, at one moment.
@@ -30,6 +31,94 @@ pub struct MetricsSnapshot {
     pub queued: usize,
     /// The most window messages that were queued for it at once.
     pub peak_queued: usize,
+    /// The load of the event loop that runs this context (shared by every realm of its
+    /// browsing-context group).
+    pub event_loop: LoadSnapshot,
+}
+
+/// What a [`LoopLoad`] counted so far, at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadSnapshot {
+    /// Message tasks waiting in the event loop now (in its task queues or on their way
+    /// into them), over every realm it hosts.
+    pub queued: usize,
+    /// The most that waited at once.
+    pub peak: usize,
+    /// Message tasks refused because
+    /// [`Limits::max_queued_per_event_loop`](crate::Limits::max_queued_per_event_loop)
+    /// were waiting already.
+    pub refused: u64,
+}
+
+/// The message tasks waiting in one event loop: posted messages (window messages and
+/// messages between a worker and its creator) and `BroadcastChannel` deliveries, from
+/// when they are posted, on any thread, until their task runs.
+///
+/// Lock-free counters shared by the loop and every sender holding the address of one of
+/// its realms; the bound is the caller's
+/// ([`Limits::max_queued_per_event_loop`](crate::Limits::max_queued_per_event_loop)).
+///
+/// ```
+/// use webmessaging::kernel::metrics::LoopLoad;
+///
+/// let load = LoopLoad::default();
+/// assert!(load.try_admit(Some(2)));
+/// assert!(load.try_admit(Some(2)));
+/// assert!(!load.try_admit(Some(2)), "full: refused and counted");
+/// load.done();
+/// assert!(load.try_admit(Some(2)));
+/// let s = load.snapshot();
+/// assert_eq!((s.queued, s.peak, s.refused), (2, 2, 1));
+/// ```
+#[derive(Debug, Default)]
+pub struct LoopLoad {
+    queued: AtomicUsize,
+    peak: AtomicUsize,
+    refused: AtomicU64,
+}
+
+impl LoopLoad {
+    /// One more message task waits, unless `limit` of them wait already (then it is
+    /// counted as refused, and the caller drops it). `None`: no bound.
+    pub fn try_admit(&self, limit: Option<usize>) -> bool {
+        let now = match limit {
+            None => self.queued.fetch_add(1, Ordering::Relaxed) + 1,
+            Some(l) => {
+                let r = self
+                    .queued
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                        (n < l).then_some(n + 1)
+                    });
+                match r {
+                    Ok(n) => n + 1,
+                    Err(_) => {
+                        self.refused.fetch_add(1, Ordering::Relaxed);
+                        return false;
+                    }
+                }
+            }
+        };
+        if now > self.peak.load(Ordering::Relaxed) {
+            self.peak.fetch_max(now, Ordering::Relaxed);
+        }
+        true
+    }
+
+    /// A message task admitted earlier ran, or was dropped before it ran.
+    pub fn done(&self) {
+        let _ = self
+            .queued
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+    }
+
+    /// The counters now.
+    pub fn snapshot(&self) -> LoadSnapshot {
+        LoadSnapshot {
+            queued: self.queued.load(Ordering::Relaxed),
+            peak: self.peak.load(Ordering::Relaxed),
+            refused: self.refused.load(Ordering::Relaxed),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -56,7 +145,7 @@ impl Metrics {
         *i.snapshot.dropped.entry(reason.to_owned()).or_default() += 1;
         if reason == RATE_LIMITED {
             i.snapshot.rate_limited += 1;
-        } else if reason == OVER_QUOTA || reason == OVER_CAPACITY {
+        } else if reason == OVER_QUOTA || reason == OVER_CAPACITY || reason == OVER_LOOP_BOUND {
             i.snapshot.over_quota += 1;
         }
     }
@@ -130,6 +219,8 @@ pub const RATE_LIMITED: &str = "rate limited";
 pub const OVER_QUOTA: &str = "over the per-origin queue bound";
 /// The drop reason of a message refused by the per-context queue bound.
 pub const OVER_CAPACITY: &str = "over the queue bound";
+/// The drop reason of a message refused by the per-event-loop bound.
+pub const OVER_LOOP_BOUND: &str = "over the event loop's queue bound";
 
 #[cfg(test)]
 mod tests {
@@ -154,6 +245,31 @@ mod tests {
         assert_eq!((s.queued, s.peak_queued), (3, 3));
         m.dequeued("https://b.example");
         assert_eq!(m.snapshot().queued, 2);
+    }
+
+    #[test]
+    fn loop_load_bound_and_counts_across_threads() {
+        let load = std::sync::Arc::new(LoopLoad::default());
+        let admitted: usize = (0..4)
+            .map(|_| {
+                let l = load.clone();
+                std::thread::spawn(move || (0..1000).filter(|_| l.try_admit(Some(100))).count())
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .sum();
+        // Never more than the bound at once, and every refusal counted.
+        let s = load.snapshot();
+        assert_eq!(admitted, 100);
+        assert_eq!((s.queued, s.peak, s.refused), (100, 100, 3900));
+        for _ in 0..100 {
+            load.done();
+        }
+        load.done(); // one too many never wraps
+        assert_eq!(load.snapshot().queued, 0);
+        assert!(load.try_admit(None));
+        assert_eq!(load.snapshot().queued, 1);
     }
 
     #[test]

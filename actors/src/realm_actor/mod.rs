@@ -610,8 +610,8 @@ fn start_on_new_loop(id: u64, kind: RealmKind, publish: impl FnOnce(RealmAddr)) 
         RealmKind::Worker(s) => s.browser.clone(),
     };
     let world = runtime.simulation().and_then(World::lookup);
-    let (addr, loop_id) = EventLoop::<RealmActor>::spawn(world.as_ref());
-    publish(RealmAddr::new(addr.clone(), loop_id, id));
+    let (addr, loop_id, load) = EventLoop::<RealmActor>::spawn(world.as_ref());
+    publish(RealmAddr::new(addr.clone(), loop_id, id, load));
     if world.is_some() {
         // The simulated loop runs on this thread: host the realm at once.
         if let Some(lp) = LoopShared::<RealmActor>::hosted_here(loop_id) {
