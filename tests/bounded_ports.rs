@@ -248,3 +248,211 @@ async fn backpressure_loses_nothing() {
     assert!(refused > 0, "{got:?}");
     browser.shutdown();
 }
+
+/// A producer actor outside any realm (a user's actix actor): it holds the sending end of
+/// a bounded channel and pumps messages with `AttachedPort::post_when_ready`.
+struct Producer {
+    port: Option<std::sync::Arc<webmessaging::AttachedPort>>,
+    tx: Tx,
+}
+
+impl actix::Actor for Producer {
+    type Context = actix::Context<Self>;
+}
+
+/// Gives the producer its port and what to do with it.
+struct Produce {
+    port: webmessaging::ActorPort,
+    count: u32,
+    overflow: Overflow,
+}
+
+impl actix::Message for Produce {
+    type Result = ();
+}
+
+impl actix::Handler<Produce> for Producer {
+    type Result = ();
+
+    fn handle(&mut self, m: Produce, ctx: &mut actix::Context<Self>) {
+        use actix::AsyncContext;
+        let port = std::sync::Arc::new(m.port.attach::<String>(ctx.address().recipient()));
+        self.port = Some(port.clone());
+        let tx = self.tx.clone();
+        let count = m.count;
+        if m.overflow == Overflow::DropOldest {
+            for i in 0..count {
+                port.post(&i).unwrap();
+            }
+            return;
+        }
+        actix_rt::spawn(async move {
+            let mut refused = 0u32;
+            for i in 0..count {
+                // try first, to see the bound bite; then wait for room.
+                match port.try_post(&i) {
+                    Ok(()) => continue,
+                    Err(e) => {
+                        assert_eq!(e.name(), ExceptionName::QuotaExceededError);
+                        refused += 1;
+                    }
+                }
+                if let Err(e) = port.post_when_ready(&i).await {
+                    let _ = tx.send(format!("producer stopped at {i}: {}", e.name()));
+                    return;
+                }
+            }
+            let _ = tx.send(format!("producer done, refused {refused} times"));
+        });
+    }
+}
+
+impl actix::Handler<webmessaging::PortEvent<String>> for Producer {
+    type Result = ();
+
+    fn handle(&mut self, ev: webmessaging::PortEvent<String>, _: &mut actix::Context<Self>) {
+        if let (webmessaging::PortEvent::Message { data, .. }, Some(port)) = (ev, &self.port) {
+            let _ = self
+                .tx
+                .send(format!("actor: {data}, {} dropped", port.overflow_drops()));
+        }
+    }
+}
+
+/// Opens a page whose bounded channel's far end goes to a new `Producer`; the page reads
+/// with `on_read` once `start_after` has passed (its queue fills meanwhile).
+fn producer_page(
+    browser: &Browser,
+    tx: &Tx,
+    capacity: usize,
+    overflow: Overflow,
+    count: u32,
+    start_after: std::time::Duration,
+    on_read: impl Fn(&Scope, &MessagePort, u32) + Clone + Send + Sync + 'static,
+) -> WindowHandle {
+    let producer = actix::Actor::start(Producer {
+        port: None,
+        tx: tx.clone(),
+    });
+    browser
+        .open_with(
+            "https://app.example/",
+            move |s: &Scope| -> webmessaging::Result<()> {
+                let (mine, theirs) = s.bounded_message_channel(capacity, overflow).into_ports();
+                producer.do_send(Produce {
+                    port: webmessaging::ActorPort::take(&theirs)?,
+                    count,
+                    overflow,
+                });
+                let on_read = on_read.clone();
+                let port = mine.clone();
+                s.set_timeout(start_after, move |_: &Scope| {
+                    let p = port.clone();
+                    let on_read = on_read.clone();
+                    port.on_message_as(move |s: &Scope, _: &MessageEvent, n: u32| {
+                        on_read(s, &p, n)
+                    });
+                });
+                s.set_global(mine);
+                Ok(())
+            },
+        )
+        .unwrap()
+}
+
+/// Backpressure from a page to a user's actor: the actor's `post_when_ready` waits
+/// while the page's queue of 8 is full (the page starts reading only after 100 ms), and
+/// all 5,000 messages arrive in order; the bound was hit (a `try_post` was refused).
+#[actix_rt::test]
+async fn an_actor_producer_waits_for_room_and_loses_nothing() {
+    const N: u32 = 5_000;
+    let browser = Browser::new();
+    let (tx, mut rx) = channel();
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let t = tx.clone();
+    let _page = producer_page(
+        &browser,
+        &tx,
+        8,
+        Overflow::Reject,
+        N,
+        std::time::Duration::from_millis(100),
+        move |_, _, n| {
+            let expected = next.swap(n + 1, std::sync::atomic::Ordering::Relaxed);
+            if n != expected {
+                let _ = t.send(format!("page: expected {expected} got {n}"));
+            }
+            if n + 1 == N {
+                let _ = t.send(format!("page got all {N} in order"));
+            }
+        },
+    );
+    let mut got = vec![recv(&mut rx).await, recv(&mut rx).await];
+    got.sort();
+    assert_eq!(got[0], format!("page got all {N} in order"), "{got:?}");
+    let refused: u32 = got[1]
+        .trim_start_matches("producer done, refused ")
+        .trim_end_matches(" times")
+        .parse()
+        .unwrap_or_else(|_| panic!("{got:?}"));
+    assert!(refused > 0, "{got:?}");
+    browser.shutdown();
+}
+
+/// A waiting producer never hangs: the page reads 3 of a queue of 4 and closes its
+/// port; the actor's `post_when_ready` then fails with `InvalidStateError`.
+#[actix_rt::test]
+async fn a_waiting_actor_producer_stops_when_the_port_closes() {
+    let browser = Browser::new();
+    let (tx, mut rx) = channel();
+    let t = tx.clone();
+    let _page = producer_page(
+        &browser,
+        &tx,
+        4,
+        Overflow::Reject,
+        1_000,
+        std::time::Duration::from_millis(50),
+        move |_, port, n| {
+            if n == 2 {
+                port.close();
+                let _ = t.send("page closed".into());
+            }
+        },
+    );
+    assert_eq!(recv(&mut rx).await, "page closed");
+    let stopped = recv(&mut rx).await;
+    assert!(
+        stopped.starts_with("producer stopped at ") && stopped.ends_with(": InvalidStateError"),
+        "{stopped}"
+    );
+    browser.shutdown();
+}
+
+/// DropOldest from a user's actor: ten posts into a queue of four that is not read yet
+/// keep the newest four; the actor counts six dropped, and the page reads 6..9 in order.
+#[actix_rt::test]
+async fn an_actor_with_drop_oldest_keeps_the_newest() {
+    let browser = Browser::new();
+    let (tx, mut rx) = channel();
+    let t = tx.clone();
+    let _page = producer_page(
+        &browser,
+        &tx,
+        4,
+        Overflow::DropOldest,
+        10,
+        std::time::Duration::from_millis(100),
+        move |_, port, n| {
+            let _ = t.send(format!("page got {n}"));
+            if n == 9 {
+                port.post(&"done").unwrap();
+            }
+        },
+    );
+    for n in 6..10 {
+        assert_eq!(recv(&mut rx).await, format!("page got {n}"));
+    }
+    assert_eq!(recv(&mut rx).await, "actor: done, 6 dropped");
+    browser.shutdown();
+}

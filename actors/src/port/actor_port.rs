@@ -11,6 +11,8 @@
 //! closes the port when dropped. A port that arrives in a message (in its transfer list)
 //! comes as an [`ActorPort`] too: a capability the actor can attach to itself or hand on.
 
+use std::sync::Arc;
+
 use actix::Recipient;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -20,6 +22,7 @@ use webmessaging_core::serde_bridge::{from_record, to_record};
 use webmessaging_core::value::TransferablePort;
 use webmessaging_core::{Error, Result};
 
+use super::bounded::ActorFlow;
 use super::shipped::{PortAddr, PortMsg};
 use super::{Dispatch, MessagePort, PortDataHolder, Queued, ShippedPort, Slot};
 
@@ -169,10 +172,20 @@ impl ActorPort {
         F: Fn(RawPortEvent) + 'static,
     {
         let channel = self.holder.channel.as_ref().map_or(0, |c| c.id);
+        let flow = self
+            .holder
+            .channel
+            .as_ref()
+            .and_then(|c| c.bound.as_ref())
+            .map(|b| Arc::new(ActorFlow::new(b)));
         let Some((end, directory)) = self.holder.shipped.take() else {
             sink(RawPortEvent::Close);
-            return AttachedPort { addr: None };
+            if let Some(f) = &flow {
+                f.close();
+            }
+            return AttachedPort { addr: None, flow };
         };
+        let closing = flow.clone();
         let body_sink = move |body: Body<Slot>| {
             let event = match body {
                 Body::Message(slot) => {
@@ -186,14 +199,21 @@ impl ActorPort {
                         .collect();
                     RawPortEvent::Message { record, ports }
                 }
-                Body::Close => RawPortEvent::Close,
+                Body::Close => {
+                    if let Some(f) = &closing {
+                        f.close();
+                    }
+                    RawPortEvent::Close
+                }
             };
             sink(event);
         };
-        let sp = ShippedPort::receive(end, channel, directory, Dispatch::Sink(Box::new(body_sink)));
+        let dispatch = Dispatch::Sink(Box::new(body_sink), flow.clone());
+        let sp = ShippedPort::receive(end, channel, directory, dispatch);
         sp.start_queue();
         AttachedPort {
             addr: Some(sp.addr()),
+            flow,
         }
     }
 }
@@ -216,8 +236,13 @@ pub enum RawPortEvent {
 
 /// An end of a shipped channel held by an actor: posts to the other end, closes the port
 /// when dropped. `Send + Sync`: it talks to the end's port actor through its mailbox.
+///
+/// On a bounded channel ([`Scope::bounded_message_channel`](crate::Scope::bounded_message_channel))
+/// it keeps the channel's bound (see [`crate::port::bounded`]): [`ready`](Self::ready)
+/// waits for room, [`post_when_ready`](Self::post_when_ready) waits and posts.
 pub struct AttachedPort {
     addr: Option<PortAddr>,
+    flow: Option<Arc<ActorFlow>>,
 }
 
 impl std::fmt::Debug for AttachedPort {
@@ -232,25 +257,105 @@ impl AttachedPort {
     ///
     /// # Errors
     /// `DataCloneError` if `data` cannot be serialized.
+    ///
+    /// On a bounded channel with [`Overflow::Reject`](crate::Overflow::Reject), a full
+    /// queue refuses the post with `QuotaExceededError` (nothing is sent); with
+    /// `DropOldest` the post goes in and the oldest waiting message is dropped.
     pub fn post<T: Serialize + ?Sized>(&self, data: &T) -> Result<()> {
         let record = to_record(data)?;
-        if let Some(addr) = &self.addr {
-            addr.send(PortMsg::Post(Slot::new(Queued::Plain(record))));
-        }
-        Ok(())
+        self.send_record(record, false)
+    }
+
+    /// Like [`post`](Self::post), but refuses with `QuotaExceededError` on a full bounded
+    /// queue whatever the channel's policy. On an unbounded channel, the same as `post`.
+    ///
+    /// # Errors
+    /// `DataCloneError` if `data` cannot be serialized; `QuotaExceededError` when full.
+    pub fn try_post<T: Serialize + ?Sized>(&self, data: &T) -> Result<()> {
+        let record = to_record(data)?;
+        self.send_record(record, true)
     }
 
     /// `postMessage` of data already serialized (a record received from elsewhere, say;
     /// no transfer list). The other end reads it as if it had been posted here.
     /// Posting after either end closed does nothing.
+    ///
+    /// It is never refused for lack of room (a forwarder must not lose what it already
+    /// took from elsewhere): it counts in a bounded queue, and with `DropOldest` a full
+    /// one drops its oldest message. Await [`ready`](Self::ready) first to stay within
+    /// the bound.
     pub fn post_record(&self, record: SerializedRecord) {
+        if let Some(flow) = &self.flow {
+            flow.force();
+        }
+        self.send(record);
+    }
+
+    fn send_record(&self, record: SerializedRecord, strict: bool) -> Result<()> {
+        if let Some(flow) = &self.flow {
+            if flow.is_closed() {
+                return Ok(());
+            }
+            flow.admit(strict)?;
+        }
+        self.send(record);
+        Ok(())
+    }
+
+    fn send(&self, record: SerializedRecord) {
         if let Some(addr) = &self.addr {
             addr.send(PortMsg::Post(Slot::new(Queued::Plain(record))));
         }
     }
 
+    /// Resolves when a post would find room in the bounded queue to the other end (the
+    /// receiver acked enough): backpressure for a producing actor, the asynchronous form
+    /// of a `MessagePort`'s `drain` event. At once on an unbounded channel.
+    ///
+    /// # Errors
+    /// `InvalidStateError` once either end is closed (no room will come: a producer
+    /// waiting in a loop stops instead of hanging).
+    pub async fn ready(&self) -> Result<()> {
+        match &self.flow {
+            Some(flow) => flow.ready().await,
+            None if self.addr.is_none() => Err(Error::InvalidState("the port is closed".into())),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits for room ([`ready`](Self::ready)), then posts `data`: an asynchronous post
+    /// that never drops or refuses for lack of room, whatever the channel's policy.
+    /// Several tasks may await it on one port; each takes a place when it has one.
+    ///
+    /// # Errors
+    /// `DataCloneError` if `data` cannot be serialized; `InvalidStateError` once either
+    /// end is closed.
+    pub async fn post_when_ready<T: Serialize + ?Sized>(&self, data: &T) -> Result<()> {
+        let record = to_record(data)?;
+        loop {
+            self.ready().await?;
+            match self.send_record(record.clone(), true) {
+                Err(Error::QuotaExceeded(_)) => continue,
+                other => return other,
+            }
+        }
+    }
+
+    /// Messages this end posted that a full queue dropped (`Overflow::DropOldest`).
+    pub fn overflow_drops(&self) -> u64 {
+        self.flow.as_ref().map_or(0, |f| f.dropped())
+    }
+
+    /// The capacity of this port's channel, if it is bounded.
+    pub fn capacity(&self) -> Option<usize> {
+        self.flow.as_ref().map(|f| f.capacity())
+    }
+
     /// `close()`: the other end gets `close` after every message posted before.
     pub fn close(&mut self) {
+        if let Some(flow) = &self.flow {
+            flow.close();
+        }
         if let Some(addr) = &self.addr {
             addr.send(PortMsg::Close);
         }

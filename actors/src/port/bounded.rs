@@ -18,20 +18,28 @@
 //!   fails on a full queue. (Once shipped, a dropped message's place is kept until the
 //!   receiver acks it: its payload is freed, a few bytes stay.)
 //!
-//! Posts from a user's actor ([`AttachedPort`](super::AttachedPort)) are not bounded.
+//! An end held by a user's actor ([`AttachedPort`](super::AttachedPort)) keeps the same
+//! bound: its `post` and `try_post` refuse as above, `DropOldest` drops the oldest, and
+//! [`AttachedPort::ready`](super::AttachedPort::ready) (or
+//! [`post_when_ready`](super::AttachedPort::post_when_ready)) is the asynchronous form
+//! of `drain`: a future that resolves when there is room, so a producing actor awaits
+//! instead of listening. What waits there counts from the post call (the port actor's
+//! mailbox included) until the receiver acks it.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use webmessaging_core::port_queue::Ownership;
 use webmessaging_core::{Error, Result};
 
 use webmessaging_core::serde_bridge::to_record;
 
+use super::shipped::{PortAddr, Slot};
 use super::{MessageChannel, MessagePort, PortObject, Queued};
 use crate::event::{self, EventType, ListenerOutput, MessageEvent};
 use crate::kernel::trace;
 use crate::realm_actor::RealmMessage;
 use crate::scope::Scope;
+use webmessaging_core::rehoming::PortEnd;
 
 /// What a bounded port queue does when it is full (see the [module docs](self)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,6 +168,129 @@ pub(crate) fn acked(port: &PortObject) {
                 .shared_addr
                 .do_send(RealmMessage::PortDrain { key: port.key });
         }
+    }
+}
+
+/// The bound of a channel at an end held by a user's actor: what this end posted and the
+/// receiver has not acked yet, counted from the post call (on any thread) and shared
+/// with the end's port actor, which counts the acks back and wakes who waits for room.
+pub(crate) struct ActorFlow {
+    capacity: usize,
+    overflow: Overflow,
+    /// Posted (from the call) and not acked yet.
+    in_flight: AtomicUsize,
+    /// The other end closed, or this one did: nothing will make room again.
+    closed: AtomicBool,
+    room: tokio::sync::Notify,
+    /// Messages dropped by `DropOldest`.
+    dropped: AtomicU64,
+}
+
+impl ActorFlow {
+    /// The flow of `bound`'s channel at an end held by an actor.
+    pub(crate) fn new(bound: &Bound) -> ActorFlow {
+        ActorFlow {
+            capacity: bound.capacity,
+            overflow: bound.overflow,
+            in_flight: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+            room: tokio::sync::Notify::new(),
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    /// Before a post: takes a place in the queue if there is one. A full queue refuses
+    /// with `QuotaExceededError` (`strict`, or `Reject`), or takes the post anyway
+    /// (`DropOldest`: the port actor drops the oldest then).
+    pub(crate) fn admit(&self, strict: bool) -> Result<()> {
+        let r = self
+            .in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.capacity).then_some(n + 1)
+            });
+        if r.is_ok() {
+            return Ok(());
+        }
+        if self.overflow == Overflow::DropOldest && !strict {
+            self.in_flight.fetch_add(1, Ordering::AcqRel);
+            return Ok(());
+        }
+        Err(Error::QuotaExceeded(format!(
+            "the port queue is full ({} waiting)",
+            self.capacity
+        )))
+    }
+
+    /// A post that goes in whatever the room (counted all the same).
+    pub(crate) fn force(&self) {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The receiver acked `n` more of this end's messages: room for as many.
+    pub(crate) fn acked(&self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let _ = self
+            .in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |k| {
+                Some(k.saturating_sub(n))
+            });
+        self.room.notify_waiters();
+    }
+
+    /// The port actor queued a post: with `DropOldest`, past the capacity, the oldest
+    /// message still waiting loses its payload (counted, traced; its place stays until
+    /// acked).
+    pub(crate) fn after_post(&self, state: &PortEnd<PortAddr, Slot>) {
+        if self.overflow != Overflow::DropOldest || state.unacked() <= self.capacity {
+            return;
+        }
+        if state.unacked_messages().any(|slot| slot.take().is_some()) {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            log::debug!(target: "webmessaging::port", "actor port: bounded queue full: the oldest message was dropped");
+            trace::dropped("actor port", "bounded port queue full: oldest dropped");
+        }
+    }
+
+    /// Nothing will make room again (either end closed).
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.room.notify_waiters();
+    }
+
+    /// Resolves once a post would find room: `Ok` at once on room, `InvalidStateError`
+    /// once the port is closed.
+    pub(crate) async fn ready(&self) -> Result<()> {
+        loop {
+            let notified = self.room.notified();
+            let mut notified = std::pin::pin!(notified);
+            // Registered before the check, so that an ack between the check and the
+            // wait still wakes it.
+            notified.as_mut().enable();
+            if self.closed.load(Ordering::Acquire) {
+                return Err(Error::InvalidState("the port is closed".into()));
+            }
+            if self.in_flight.load(Ordering::Acquire) < self.capacity {
+                return Ok(());
+            }
+            notified.await;
+        }
+    }
+
+    /// Messages dropped by `DropOldest`.
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// The channel's capacity.
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Whether the port is known closed.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 }
 

@@ -173,8 +173,12 @@ pub(crate) enum Dispatch {
         key: u64,
         epoch: u64,
     },
-    /// Into a user's actor: each body, in order.
-    Sink(Box<dyn Fn(Body<Slot>)>),
+    /// Into a user's actor: each body, in order; with the flow of a bounded channel's
+    /// end held there (see [`super::bounded::ActorFlow`]).
+    Sink(
+        Box<dyn Fn(Body<Slot>)>,
+        Option<Arc<super::bounded::ActorFlow>>,
+    ),
 }
 
 /// One incarnation of a shipped end, on its owner's thread.
@@ -210,7 +214,7 @@ impl ShippedPort {
     ) -> Rc<ShippedPort> {
         let r = Reserved::new();
         let (state, register) = shipped.receive(r.addr());
-        let strong = matches!(dispatch, Dispatch::Sink(_));
+        let strong = matches!(dispatch, Dispatch::Sink(..));
         let port = ShippedPort::launch(r, channel, directory, dispatch, strong, state);
         port.apply([register]);
         port
@@ -261,7 +265,11 @@ impl ShippedPort {
                 self.schedule();
             }
             PortMsg::Ack(upto) => {
+                let before = self.state.borrow().unacked();
                 self.state.borrow_mut().on_ack(upto);
+                if let Dispatch::Sink(_, Some(flow)) = &self.dispatch {
+                    flow.acked(before - self.state.borrow().unacked());
+                }
                 // A bounded channel's refused sender waits for this room.
                 if let Dispatch::Realm { realm, key, .. } = &self.dispatch {
                     if let Some(port) = realm.upgrade().and_then(|r| r.port(*key)) {
@@ -276,6 +284,9 @@ impl ShippedPort {
             PortMsg::Post(slot) => {
                 let e = self.state.borrow_mut().post(slot);
                 self.apply(e);
+                if let Dispatch::Sink(_, Some(flow)) = &self.dispatch {
+                    flow.after_post(&self.state.borrow());
+                }
             }
             PortMsg::Close => self.close(),
             PortMsg::Release => {
@@ -321,7 +332,7 @@ impl ShippedPort {
     /// Sends envelopes to `to`: at the end of the current task, batched, for a realm's
     /// port; at once otherwise.
     fn send_envelopes(&self, to: PortAddr, envelopes: Vec<Envelope<Slot>>) {
-        if let Dispatch::Sink(_) = &self.dispatch {
+        if let Dispatch::Sink(..) = &self.dispatch {
             to.send(PortMsg::Deliver(envelopes));
             return;
         }
@@ -374,7 +385,7 @@ impl ShippedPort {
     pub(crate) fn post(&self, q: Queued) {
         let slot = match &self.dispatch {
             Dispatch::Realm { .. } => Slot::in_batch(&mut self.batch.borrow_mut(), q),
-            Dispatch::Sink(_) => Slot::new(q),
+            Dispatch::Sink(..) => Slot::new(q),
         };
         let one = self.state.borrow_mut().post_one(slot);
         if let Some((to, env)) = one {
@@ -419,7 +430,7 @@ impl ShippedPort {
                     });
                 }
             }
-            Dispatch::Sink(sink) => {
+            Dispatch::Sink(sink, _) => {
                 loop {
                     let next = self.state.borrow_mut().next_dispatch();
                     match next {
