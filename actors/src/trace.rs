@@ -127,6 +127,10 @@ pub fn to_mermaid(events: &[TraceEvent]) -> String {
     let mut body = String::new();
     let mut documents: HashMap<usize, String> = HashMap::new();
     for e in events {
+        // Queue depths are counters: the JSON export draws them, the diagram does not.
+        if e.kind == TraceKind::Depth {
+            continue;
+        }
         let from = parts.id(&e.from);
         let to = if e.to.is_empty() {
             from
@@ -160,6 +164,7 @@ pub fn to_mermaid(events: &[TraceEvent]) -> String {
             TraceKind::Error => writeln!(body, "    Note over p{from}: ERROR {detail}"),
             TraceKind::Crash => writeln!(body, "    Note over p{from}: CRASH {detail}"),
             TraceKind::Lifecycle => writeln!(body, "    Note over p{from}: {detail}"),
+            TraceKind::Depth => Ok(()),
         };
     }
     let mut out = String::from("sequenceDiagram\n");
@@ -197,6 +202,20 @@ pub fn to_chrome_json(events: &[TraceEvent]) -> String {
     let mut parts = Participants::new();
     let mut out = String::from("{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n");
     for (i, e) in events.iter().enumerate() {
+        if i > 0 {
+            out.push_str(",\n");
+        }
+        if e.kind == TraceKind::Depth {
+            // A counter track per queue: its depth over time.
+            let _ = write!(
+                out,
+                "{{\"name\":{},\"cat\":\"depth\",\"ph\":\"C\",\"ts\":{:.3},\"pid\":1,\"args\":{{\"tasks\":{}}}}}",
+                json_str(&format!("queued: {}", participant_of(&e.from))),
+                e.at_us,
+                e.detail.parse::<u64>().unwrap_or(0),
+            );
+            continue;
+        }
         // The track is where the event happened: the sender for posts and closes, the
         // receiver for deliveries and transfers.
         let at = match e.kind {
@@ -204,9 +223,6 @@ pub fn to_chrome_json(events: &[TraceEvent]) -> String {
             _ => &e.from,
         };
         let tid = parts.id(at);
-        if i > 0 {
-            out.push_str(",\n");
-        }
         let _ = write!(
             out,
             "{{\"name\":{},\"cat\":{},\"ph\":\"i\",\"s\":\"t\",\"ts\":{:.3},\"pid\":1,\"tid\":{},\"args\":{{\"from\":{},\"to\":{},\"detail\":{},\"thread\":{}}}}}",

@@ -467,10 +467,13 @@ impl WindowProxy {
             limits.max_queued_per_origin,
             limits.max_queued,
         );
-        if let Err(reason) = queued {
-            self.refused(caller, &limits, target_document, reason);
-            return;
-        }
+        let depth = match queued {
+            Err(reason) => {
+                self.refused(caller, &limits, target_document, reason);
+                return;
+            }
+            Ok(n) => n,
+        };
         if trace::is_enabled() {
             trace::record(
                 trace::TraceKind::Post,
@@ -489,12 +492,12 @@ impl WindowProxy {
                 target_document,
             }));
             // The bound over every message task of the target's event loop.
-            if addr
-                .try_send_posted(msg, limits.max_queued_per_event_loop)
-                .is_err()
-            {
-                self.0.metrics.dequeued(caller.origin().serialize());
-                self.refused(caller, &limits, target_document, metrics::OVER_LOOP_BOUND);
+            match addr.try_send_posted(msg, limits.max_queued_per_event_loop) {
+                Ok(()) => trace::depth(&self.0.name, depth),
+                Err(_) => {
+                    self.0.metrics.dequeued(caller.origin().serialize());
+                    self.refused(caller, &limits, target_document, metrics::OVER_LOOP_BOUND);
+                }
             }
         }
     }

@@ -139,6 +139,13 @@ impl<H: Host> actix::Message for LoopMessage<H> {
 
 static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
 
+/// Records the depth of loop `id`'s message tasks in the trace (when recording).
+fn trace_load(id: u64, load: &LoopLoad) {
+    if crate::kernel::trace::is_enabled() {
+        crate::kernel::trace::depth(&format!("event loop {id}"), load.snapshot().queued);
+    }
+}
+
 thread_local! {
     /// The event loop whose thread this is (each loop has a thread of its own), as an
     /// untyped pointer to its shared state. In the simulated mode, where every loop runs

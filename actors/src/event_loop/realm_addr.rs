@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use actix::Addr;
 
-use super::{EventLoop, Host, LoopMessage, LoopShared, Task};
+use super::{trace_load, EventLoop, Host, LoopMessage, LoopShared, Task};
 use crate::kernel::metrics::LoopLoad;
 use crate::kernel::TaskSource;
 
@@ -57,6 +57,7 @@ impl<H: Host> RealmAddr<H> {
     pub(crate) fn do_send(&self, msg: H::Message) {
         if H::source_of(&msg) == TaskSource::PostedMessage {
             self.load.try_admit(None);
+            trace_load(self.loop_id, &self.load);
         }
         self.queue(msg);
     }
@@ -73,6 +74,7 @@ impl<H: Host> RealmAddr<H> {
         if !self.load.try_admit(bound) {
             return Err(msg);
         }
+        trace_load(self.loop_id, &self.load);
         self.queue(msg);
         Ok(())
     }

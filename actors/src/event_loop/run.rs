@@ -9,6 +9,7 @@ pub(super) fn run_task<H: Host>(shared: &Rc<LoopShared<H>>, seq: u64, task: Task
         Task::Realm(id, msg) => {
             if H::source_of(&msg) == TaskSource::PostedMessage {
                 shared.load.done();
+                trace_load(shared.id, &shared.load);
             }
             let mut msg = Some(msg);
             let ran = with_host(shared, id, |h, cx| {
@@ -36,6 +37,7 @@ pub(super) fn run_task<H: Host>(shared: &Rc<LoopShared<H>>, seq: u64, task: Task
         }
         Task::Delivery(d) => {
             shared.load.done();
+            trace_load(shared.id, &shared.load);
             H::deliver(d)
         }
     }

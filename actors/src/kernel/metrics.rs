@@ -165,13 +165,13 @@ impl Metrics {
 
     /// A window message from `origin` is about to be queued for this context: refused
     /// (and nothing counted) with the drop reason if `origin` has `per_origin` queued
-    /// here already, or the context has `total`.
+    /// here already, or the context has `total`. Returns how many are queued now.
     pub fn try_enqueue(
         &self,
         origin: &str,
         per_origin: Option<usize>,
         total: Option<usize>,
-    ) -> Result<(), &'static str> {
+    ) -> Result<usize, &'static str> {
         let mut i = self.inner();
         let n = i.queued_by_origin.get(origin).copied().unwrap_or(0);
         if per_origin.is_some_and(|l| n >= l) {
@@ -192,11 +192,12 @@ impl Metrics {
         }
         i.snapshot.queued += 1;
         i.snapshot.peak_queued = i.snapshot.peak_queued.max(i.snapshot.queued);
-        Ok(())
+        Ok(i.snapshot.queued)
     }
 
-    /// A window message from `origin` left the queue (handled or dropped).
-    pub fn dequeued(&self, origin: &str) {
+    /// A window message from `origin` left the queue (handled or dropped); returns how
+    /// many are queued now.
+    pub fn dequeued(&self, origin: &str) -> usize {
         let mut i = self.inner();
         if let Some(n) = i.queued_by_origin.get_mut(origin) {
             *n -= 1;
@@ -205,6 +206,7 @@ impl Metrics {
             }
         }
         i.snapshot.queued = i.snapshot.queued.saturating_sub(1);
+        i.snapshot.queued
     }
 
     /// The counters now.
@@ -230,17 +232,17 @@ mod tests {
     fn queue_bound_per_origin() {
         let m = Metrics::default();
         let a = "https://a.example";
-        assert_eq!(m.try_enqueue(a, Some(2), Some(3)), Ok(()));
-        assert_eq!(m.try_enqueue(a, Some(2), Some(3)), Ok(()));
+        assert_eq!(m.try_enqueue(a, Some(2), Some(3)), Ok(1));
+        assert_eq!(m.try_enqueue(a, Some(2), Some(3)), Ok(2));
         assert_eq!(m.try_enqueue(a, Some(2), Some(3)), Err(OVER_QUOTA));
         // Another origin has its own share, up to the context's total.
-        assert_eq!(m.try_enqueue("https://b.example", Some(2), Some(3)), Ok(()));
+        assert_eq!(m.try_enqueue("https://b.example", Some(2), Some(3)), Ok(3));
         assert_eq!(
             m.try_enqueue("https://c.example", Some(2), Some(3)),
             Err(OVER_CAPACITY)
         );
-        m.dequeued(a);
-        assert_eq!(m.try_enqueue(a, Some(2), Some(3)), Ok(()));
+        assert_eq!(m.dequeued(a), 2);
+        assert_eq!(m.try_enqueue(a, Some(2), Some(3)), Ok(3));
         let s = m.snapshot();
         assert_eq!((s.queued, s.peak_queued), (3, 3));
         m.dequeued("https://b.example");

@@ -48,6 +48,10 @@ pub enum TraceKind {
     Crash,
     /// A supervised realm was restarted, stopped or escalated (`detail` says which).
     Lifecycle,
+    /// The depth of a queue changed: `from` names the queue (a browsing context's
+    /// window messages, by the context's name, or `event loop N`, the message tasks
+    /// waiting in loop `N`), `detail` is how many wait now (a number).
+    Depth,
 }
 
 impl TraceKind {
@@ -62,6 +66,7 @@ impl TraceKind {
             TraceKind::Error => "error",
             TraceKind::Crash => "crash",
             TraceKind::Lifecycle => "lifecycle",
+            TraceKind::Depth => "depth",
         }
     }
 }
@@ -109,6 +114,14 @@ pub fn take() -> Vec<TraceEvent> {
 /// Returns a copy of what was recorded so far, recording on.
 pub fn snapshot() -> Vec<TraceEvent> {
     EVENTS.lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+/// Records the depth of queue `queue` (see [`TraceKind::Depth`]), when recording is on.
+#[inline]
+pub(crate) fn depth(queue: &str, n: usize) {
+    if is_enabled() {
+        record(TraceKind::Depth, queue, "", &n.to_string());
+    }
 }
 
 /// Records an event (when recording is on; the hooks check first).

@@ -445,7 +445,10 @@ impl RealmActor {
             RealmKind::Worker(_) => None,
         };
         if let Some(m) = metrics {
-            m.dequeued(msg.origin.serialize());
+            let n = m.dequeued(msg.origin.serialize());
+            if let RealmKind::Window(w) = &self.kind {
+                trace::depth(w.name(), n);
+            }
         }
         let dropped = |at: &str, reason: &'static str| {
             drop_msg(at, reason);
