@@ -71,6 +71,7 @@ pub use errors::{dom_exception_code, DomExceptionData, ErrorData, ErrorKind};
 pub use isomorphism::graph_isomorphic;
 pub use object::Object;
 pub use object_data::{ObjectData, RegExpData};
+pub use pool::trim_pool;
 pub use port::{PortReceiver, TransferablePort};
 pub use property_map::PropertyMap;
 pub use string::JsString;

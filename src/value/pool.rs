@@ -50,6 +50,25 @@ thread_local! {
     };
 }
 
+/// Frees the object allocations this thread keeps for reuse (at most
+/// `POOL_OBJECTS` buffer-less ones and `POOL_BUFFERS` per buffer size and kind, a few
+/// hundred KB at worst), as `malloc_trim` does for an allocator: after a burst of
+/// messages, or before measuring memory. New objects allocate afresh until the pool
+/// fills again.
+pub fn trim_pool() {
+    let taken = with_pool(|p| {
+        Some(Pool {
+            objects: std::mem::take(&mut p.objects),
+            plain: std::mem::replace(&mut p.plain, [const { Vec::new() }; POOL_CLASSES]),
+            arrays: std::mem::replace(&mut p.arrays, [const { Vec::new() }; POOL_CLASSES]),
+            entries: std::mem::replace(&mut p.entries, [const { Vec::new() }; POOL_CLASSES]),
+        })
+    });
+    // Dropped outside the pool's borrow: each allocation owns nothing (or an emptied
+    // buffer), so this frees exactly them.
+    drop(taken);
+}
+
 /// Runs `f` on this thread's pool, unless it is gone (thread exit) or busy.
 #[inline(always)]
 pub(super) fn with_pool<R>(f: impl FnOnce(&mut Pool) -> Option<R>) -> Option<R> {

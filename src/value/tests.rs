@@ -147,3 +147,26 @@ fn drop_with_pool_and_free_list_busy() {
         .join()
         .unwrap();
 }
+
+/// `trim_pool` frees every pooled allocation (and the pool fills again afterwards).
+#[test]
+fn trim_pool_empties_the_pool() {
+    std::thread::spawn(|| {
+        let values: Vec<Value> = (0..300u32)
+            .map(|i| Value::from(Object::new_map([(Value::from(i), Value::Null)])))
+            .collect();
+        drop(values);
+        assert_eq!(check_pool().0, POOL_OBJECTS);
+        super::trim_pool();
+        assert_eq!(check_pool(), (0, 0, 0));
+        POOL.with(|p| {
+            let p = p.borrow();
+            assert!(p.entries.iter().all(Vec::is_empty));
+            assert!(p.plain.iter().chain(p.arrays.iter()).all(Vec::is_empty));
+        });
+        drop(Value::from(Object::new_map([(Value::Null, Value::Null)])));
+        assert_eq!(check_pool().0, 1);
+    })
+    .join()
+    .unwrap();
+}
