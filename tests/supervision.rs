@@ -40,6 +40,7 @@ fn brief(e: &LifecycleEvent) -> String {
         LifecycleEvent::Stopped { realm } => format!("stopped {realm}"),
         LifecycleEvent::Escalated { realm, to } => format!("escalated {realm} -> {to}"),
         LifecycleEvent::Flooded { realm, origin, .. } => format!("flooded {realm} by {origin}"),
+        other => format!("{other:?}"),
     }
 }
 

@@ -62,6 +62,7 @@ pub struct SupervisorSpec {
 /// ([`Browser::lifecycle_events`](crate::Browser::lifecycle_events)) and by the
 /// supervising realm ([`Scope::on_child_lifecycle`](crate::Scope::on_child_lifecycle)).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LifecycleEvent {
     /// The realm crashed; `message` is the panic message.
     Crashed {

@@ -13,6 +13,7 @@ use std::sync::Mutex;
 
 /// What [`Metrics`] counted so far, at one moment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct MetricsSnapshot {
     /// Messages to this context dropped, by reason (`"rate limited"`, `"origin
     /// mismatch"`, `"target navigated away before delivery"`, ...), rate-limit and
@@ -38,6 +39,7 @@ pub struct MetricsSnapshot {
 
 /// What a [`LoopLoad`] counted so far, at one moment.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LoadSnapshot {
     /// Message tasks waiting in the event loop now (in its task queues or on their way
     /// into them), over every realm it hosts.

@@ -31,6 +31,7 @@ pub(crate) fn next_channel_id() -> u64 {
 
 /// What happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TraceKind {
     /// A message was posted from `from` to `to`.
     Post,
