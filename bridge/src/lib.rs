@@ -103,7 +103,7 @@ pub use broadcast::BridgedBroadcast;
 pub use port::{BridgedPort, PortOrigins, Role};
 pub use stats::Stats;
 pub use transport::{
-    MemoryFaults, MemoryTransport, NatsConfig, NatsTransport, Transport, TransportError,
+    Death, MemoryFaults, MemoryTransport, NatsConfig, NatsTransport, Transport, TransportError,
 };
 
 /// One process's side of the bridge: a store connection and this process's node id.

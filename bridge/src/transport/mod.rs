@@ -11,7 +11,7 @@ mod nats;
 use std::future::Future;
 use std::pin::Pin;
 
-pub use memory::{MemoryFaults, MemoryTransport};
+pub use memory::{Death, MemoryFaults, MemoryTransport};
 pub use nats::{NatsConfig, NatsTransport};
 
 /// A boxed, `Send` future (the trait's methods return these so it stays object safe).
