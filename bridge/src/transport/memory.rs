@@ -1,5 +1,5 @@
 //! An in-process [`Transport`]: one shared log, dedup by message id, durable consumers
-//! with acknowledgements and redelivery, and faults to inject: lost publishes,
+//! with acknowledgements and redelivery, cursors, and faults to inject: lost publishes,
 //! lost store acks, duplicated deliveries (every n-th, [`MemoryFaults`]), a frame stored
 //! after a later one ([`MemoryTransport::store_late`]), and a party that dies at a
 //! chosen point ([`MemoryTransport::die_at`]). Clone it to give two bridges the same
@@ -33,8 +33,8 @@ pub struct MemoryFaults {
 }
 
 /// The point at which a party ([`MemoryTransport::party`]) dies: from then on nothing
-/// it does reaches the store (its publishes are not stored, its acks not applied, its
-/// consumers deliver nothing) and every call it makes waits forever,
+/// it does reaches the store (its publishes are not stored, its acks and cursor writes
+/// not applied, its consumers deliver nothing) and every call it makes waits forever,
 /// as in a process that is gone.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Death {
@@ -51,6 +51,13 @@ pub enum Death {
         /// The frame's subject.
         subject: String,
         /// The frame's sequence number.
+        seq: u64,
+    },
+    /// Instead of writing `key`'s cursor at `seq` or beyond (the write is lost).
+    AtCursor {
+        /// The cursor's key.
+        key: String,
+        /// The lowest value whose write it dies in.
         seq: u64,
     },
 }
@@ -76,7 +83,13 @@ impl Party {
     /// The party does `what`; true if it dies in doing it.
     fn dies_at(&self, what: &Death) -> bool {
         let mut death = self.death.lock().unwrap_or_else(|p| p.into_inner());
-        let fires = death.as_ref() == Some(what);
+        let fires = match (death.as_ref(), what) {
+            (Some(Death::AtCursor { key, seq }), Death::AtCursor { key: k, seq: value }) => {
+                key == k && value >= seq
+            }
+            (Some(armed), _) => armed == what,
+            (None, _) => false,
+        };
         if fires {
             *death = None;
             self.dead.store(true, Ordering::SeqCst);
@@ -127,6 +140,7 @@ struct Store {
     log: Vec<(String, Vec<u8>)>,
     ids: HashSet<String>,
     consumers: HashMap<String, Consumer>,
+    cursors: HashMap<String, u64>,
     /// (subject, seq) -> the frame after which to store it.
     late_rules: HashMap<(String, u64), u64>,
     late: Vec<Late>,
@@ -257,6 +271,11 @@ impl MemoryTransport {
             .insert((subject.to_owned(), seq), after);
     }
 
+    /// The cursor stored under `key`, if any.
+    pub fn cursor(&self, key: &str) -> Option<u64> {
+        self.lock().cursors.get(key).copied()
+    }
+
     fn lock(&self) -> MutexGuard<'_, Store> {
         self.shared.store.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -342,6 +361,28 @@ impl Transport for MemoryTransport {
         Box::pin(async move { Ok(last) })
     }
 
+    fn unacked_on_subject(
+        &self,
+        durable: String,
+        subject: String,
+    ) -> BoxFuture<'_, Result<Vec<Vec<u8>>, TransportError>> {
+        if self.party.is_dead() {
+            return never();
+        }
+        let s = self.lock();
+        let from = s
+            .consumers
+            .get(&durable)
+            .map_or(0, |c| c.first_unacked(&s.log));
+        let frames = s.log[from..]
+            .iter()
+            .filter(|(sub, _)| *sub == subject)
+            .map(|(_, p)| p.clone())
+            .collect();
+        drop(s);
+        Box::pin(async move { Ok(frames) })
+    }
+
     fn subscribe(
         &self,
         durable: String,
@@ -364,13 +405,7 @@ impl Transport for MemoryTransport {
             });
         // Everything delivered and not acknowledged comes again to the new subscriber.
         c.pending.clear();
-        let log = &s.log;
-        let first_unacked = c.first_unacked(log);
-        let floor = (0..first_unacked)
-            .rev()
-            .find(|i| matches(&c.filter, &log[*i].0))
-            .map(|i| log[i].1.clone());
-        c.cursor = first_unacked;
+        c.cursor = c.first_unacked(&s.log);
         drop(guard);
         let inbox = MemoryInbox {
             transport: self.clone(),
@@ -379,9 +414,31 @@ impl Transport for MemoryTransport {
         Box::pin(async move {
             Ok(Subscribed {
                 inbox: Box::new(inbox),
-                floor,
             })
         })
+    }
+
+    fn load_cursor(&self, key: String) -> BoxFuture<'_, Result<Option<u64>, TransportError>> {
+        if self.party.is_dead() {
+            return never();
+        }
+        let value = self.lock().cursors.get(&key).copied();
+        Box::pin(async move { Ok(value) })
+    }
+
+    fn store_cursor(&self, key: String, value: u64) -> BoxFuture<'_, Result<(), TransportError>> {
+        if self.party.is_dead() {
+            return never();
+        }
+        let what = Death::AtCursor {
+            key: key.clone(),
+            seq: value,
+        };
+        if self.party.dies_at(&what) {
+            return never();
+        }
+        self.lock().cursors.insert(key, value);
+        Box::pin(async { Ok(()) })
     }
 }
 
