@@ -225,7 +225,7 @@ fn matches(filter: &str, subject: &str) -> bool {
 }
 
 fn every(n: u64, count: u64) -> bool {
-    n != 0 && count % n == 0
+    n != 0 && count.is_multiple_of(n)
 }
 
 impl MemoryTransport {
