@@ -21,7 +21,7 @@ use webmessaging::{BroadcastChannel, Browser, MessageEvent, Scope, WindowHandle}
 use webmessaging_core::clone::{structured_deserialize, structured_serialize, SerializedRecord};
 
 use crate::frame::FrameBody;
-use crate::link::{admit, run_sender, subscribe, HOLD};
+use crate::link::{admit, run_sender, subscribe, Start, HOLD};
 use crate::seq::{Received, Reorder};
 use crate::stats::{Counters, Stats};
 use crate::transport::{Acker, StartAt, Transport};
@@ -111,11 +111,12 @@ pub(crate) async fn start(
     let filter = format!("{prefix}.bc.{key}.*");
     let durable = format!("bc_{key}_{node}");
     // Subscribe before anything is posted, so this relay hears every later frame.
-    let (sub, _) = subscribe(&*transport, &durable, &filter, StartAt::New).await;
+    let sub = subscribe(&*transport, &durable, &filter, StartAt::New).await;
     let sender = tokio::spawn(run_sender(
         transport.clone(),
         own.clone(),
         origin.clone(),
+        Start::AfterLast,
         rx,
         counters.clone(),
     ));
@@ -196,6 +197,10 @@ async fn run_receiver(
             }
             Received::Duplicate((_, ack)) => {
                 Counters::add(&counters.duplicates, 1);
+                ack().await;
+            }
+            Received::Void((_, ack)) => {
+                Counters::add(&counters.voided, 1);
                 ack().await;
             }
             Received::Held => {}

@@ -3,11 +3,15 @@
 //! | bytes | field |
 //! | --- | --- |
 //! | 1 | version (`1`) |
-//! | 1 | kind: `0` message, `1` close |
+//! | 1 | kind: `0` message, `1` close, `2` resume |
 //! | 8 | sequence number in its direction, little-endian, from 1 |
 //! | 2 | length of the sender's origin, little-endian |
 //! | n | the sender's origin, ASCII serialization (`https://app.example`, `null`) |
-//! | rest | a message's serialized record ([`SerializedRecord::as_bytes`]); empty for close |
+//! | rest | a message's serialized record ([`SerializedRecord::as_bytes`]); empty for close; for resume, 8 bytes little-endian: the number the void range starts after |
+//!
+//! A resume frame is the first frame of a restarted sender whose predecessor died with a
+//! hole in what it had stored (see [`crate::seq::resume_point`]): every number after
+//! `after` and before the resume frame's own is void.
 //!
 //! The bytes come from the network: [`Frame::decode`] never panics and fails with
 //! `DataCloneError` on anything malformed.
@@ -27,6 +31,12 @@ pub enum FrameBody {
     Message(Vec<u8>),
     /// The sending end was closed; nothing follows in this direction.
     Close,
+    /// A restarted sender's first frame: the numbers after `after` and before this
+    /// frame's are void (its predecessor died before all of them were stored).
+    Resume {
+        /// The last number before the void range.
+        after: u64,
+    },
 }
 
 /// One frame of one direction of a bridged port, or of one sender of a bridged
@@ -60,15 +70,21 @@ impl Frame {
         let origin = self.origin.as_bytes();
         let origin_len = u16::try_from(origin.len())
             .map_err(|_| Error::data_clone("bridge frame: origin longer than 65535 bytes"))?;
+        let resume;
         let payload: &[u8] = match &self.body {
             FrameBody::Message(bytes) => bytes,
             FrameBody::Close => &[],
+            FrameBody::Resume { after } => {
+                resume = after.to_le_bytes();
+                &resume
+            }
         };
         let mut out = Vec::with_capacity(HEADER + origin.len() + payload.len());
         out.push(VERSION);
         out.push(match self.body {
             FrameBody::Message(_) => 0,
             FrameBody::Close => 1,
+            FrameBody::Resume { .. } => 2,
         });
         out.extend_from_slice(&self.seq.to_le_bytes());
         out.extend_from_slice(&origin_len.to_le_bytes());
@@ -81,7 +97,8 @@ impl Frame {
     ///
     /// # Errors
     /// `DataCloneError` for a short buffer, another version, an unknown kind, a zero
-    /// sequence number, an origin that is not ASCII, or a close with a payload.
+    /// sequence number, an origin that is not ASCII, a close with a payload, or a resume
+    /// whose payload is not 8 bytes.
     pub fn decode(bytes: &[u8]) -> Result<Frame> {
         if bytes.len() < HEADER {
             return Err(Error::data_clone("bridge frame: shorter than its header"));
@@ -113,6 +130,16 @@ impl Frame {
             0 => FrameBody::Message(payload.to_vec()),
             1 if payload.is_empty() => FrameBody::Close,
             1 => return Err(Error::data_clone("bridge frame: a close with a payload")),
+            2 => match <[u8; 8]>::try_from(payload) {
+                Ok(after) => FrameBody::Resume {
+                    after: u64::from_le_bytes(after),
+                },
+                Err(_) => {
+                    return Err(Error::data_clone(
+                        "bridge frame: a resume of the wrong length",
+                    ))
+                }
+            },
             k => return Err(Error::data_clone(format!("bridge frame: unknown kind {k}"))),
         };
         Ok(Frame { seq, origin, body })
@@ -138,6 +165,15 @@ mod tests {
             body: FrameBody::Close,
         };
         assert_eq!(Frame::decode(&c.encode().unwrap()).unwrap(), c);
+        let r = Frame {
+            seq: 9,
+            origin: "null".into(),
+            body: FrameBody::Resume { after: 4 },
+        };
+        assert_eq!(Frame::decode(&r.encode().unwrap()).unwrap(), r);
+        let mut short = r.encode().unwrap();
+        short.pop();
+        assert!(Frame::decode(&short).is_err());
     }
 
     #[test]
@@ -185,9 +221,14 @@ mod tests {
             seq in 1u64..,
             origin in "[ -~]{0,40}",
             payload in proptest::collection::vec(any::<u8>(), 0..100),
-            close in any::<bool>(),
+            kind in 0u8..3,
+            after in any::<u64>(),
         ) {
-            let body = if close { FrameBody::Close } else { FrameBody::Message(payload) };
+            let body = match kind {
+                0 => FrameBody::Message(payload),
+                1 => FrameBody::Close,
+                _ => FrameBody::Resume { after },
+            };
             let f = Frame { seq, origin, body };
             prop_assert_eq!(Frame::decode(&f.encode().unwrap()).unwrap(), f);
         }

@@ -43,9 +43,9 @@
 //!
 //! | guarantee | how |
 //! | --- | --- |
-//! | per port, FIFO, exactly once, nothing lost | one subject per port direction in one file-backed JetStream stream; the sender numbers its frames and keeps each until the server confirms it stored ([`seq::Outbox`]), resending from the oldest unconfirmed under the same `Nats-Msg-Id` (dedup); the receiver's cursor ([`seq::Reorder`]) drops copies and holds early frames, and acknowledges each frame once delivered |
-//! | across a restart of the NATS server | the stream, the dedup ids and the durable consumers are on disk; the client reconnects, unconfirmed frames are resent, unacknowledged deliveries come again |
-//! | across a restart of either process | the durable consumer resumes after the last frame acknowledged; a sender continues its numbering after the last frame it stored (what a process had not got stored when it died dies with it, as its realm does) |
+//! | per port, FIFO, exactly once, nothing lost | one subject per port direction in one file-backed JetStream stream; the sender numbers its frames and keeps each until the server confirms it stored ([`seq::Outbox`]), resending from the oldest unconfirmed under the same `Nats-Msg-Id` (dedup); the receiver's cursor ([`seq::Reorder`]) drops copies and holds early frames; it hands frames to the realm, stores its cursor (a key-value bucket beside the stream), then acknowledges them |
+//! | across a restart of the NATS server | the stream, the dedup ids, the cursors and the durable consumers are on disk; the client reconnects, unconfirmed frames are resent, unacknowledged deliveries come again |
+//! | across a restart of either process | a receiver resumes after its stored cursor (not its consumer's acknowledgement floor, which frames stored out of order make wrong); a sender continues past the highest number stored in its direction (not the last frame stored), and if its predecessor died with a hole in what it stored, its first frame declares what followed the hole void ([`frame::FrameBody::Resume`]): the receiver gets a prefix of what the dead side posted, then what its successor posts (what a process had not got stored when it died dies with it, as its realm does) |
 //! | broadcast order per sender | a subject and a cursor per sending node |
 //! | origins | every frame carries the sending realm's origin; the receiving side drops and counts ([`Stats::origin_mismatches`]) any frame whose origin is not the one it admits (a port: the one given at import or export; a broadcast: the relay's own) |
 //! | `close` crosses | an in-band, numbered close frame, after every message before it |
@@ -67,15 +67,19 @@
 //!
 //! # Known limits
 //!
-//! - A receiving process that dies between handing a message to its realm and the
-//!   server getting that delivery's ack sees it again in its next incarnation (at least
-//!   once across a receiver's crash; exactly once otherwise). The ack follows the
-//!   hand-over at once, so the window is small.
-//! - A receiver that restarts resumes after its consumer's acknowledgement floor. If the
-//!   stream holds a direction's frames out of order (frame n lost on a dying connection,
-//!   n + 1 stored on the new one, n stored after it) and the receiver dies between
-//!   acknowledging n and n + 1, the new receiver waits for a frame it already had.
-//!   The same holds for a sender that dies between storing n + 1 and n.
+//! - **At least once across a receiver's crash, in one window**: a receiving process
+//!   that dies after handing a round of frames to its realm and before the store has
+//!   the cursor covering them (one store round trip, at most 1,000 frames) hands them
+//!   again to its next incarnation's realm. The cursor is written after the hand-over
+//!   because the other order would lose them; closing the window would take storing the
+//!   realm's state with the cursor. A crash anywhere else is exactly once.
+//! - A restarted port sender reads what its predecessor stored; it must start once the
+//!   predecessor's connection is gone (a process that died, not one still flushing),
+//!   or a frame of the predecessor stored after that reading can take a number the new
+//!   sender uses.
+//! - A broadcast sender that restarts continues after the last frame it stored (its
+//!   readers are many and keep no cursor it could read): after an out-of-order store its
+//!   first new frame can be taken for a copy.
 //! - A relay's cursor for a broadcast sender starts at the first frame it gets from that
 //!   sender; if that frame overtook an earlier one, the earlier one is dropped as old.
 //! - Names identify channels: exporting two channels under one name mixes them.
@@ -103,7 +107,7 @@ pub use broadcast::BridgedBroadcast;
 pub use port::{BridgedPort, PortOrigins, Role};
 pub use stats::Stats;
 pub use transport::{
-    MemoryFaults, MemoryTransport, NatsConfig, NatsTransport, Transport, TransportError,
+    Death, MemoryFaults, MemoryTransport, NatsConfig, NatsTransport, Transport, TransportError,
 };
 
 /// One process's side of the bridge: a store connection and this process's node id.

@@ -1,6 +1,7 @@
 //! The two halves every bridged direction has: the sender task (an [`Outbox`] over
-//! [`Transport::publish`], pipelined, go-back-N on failure) and the helpers a receiver
-//! uses (subscribe with retry, decode, check the origin).
+//! [`Transport::publish`], pipelined, go-back-N on failure, resuming where its
+//! predecessor's frames end) and the helpers a receiver uses (subscribe with retry,
+//! decode, check the origin).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::frame::{Frame, FrameBody};
-use crate::seq::Outbox;
+use crate::seq::{resume_point, Outbox, ResumePoint};
 use crate::stats::Counters;
 use crate::transport::{Delivery, StartAt, StoreAck, Subscribed, Transport};
 
@@ -18,6 +19,10 @@ pub(crate) const WINDOW: usize = 512;
 
 /// How many frames a receiver holds ahead of a gap at most.
 pub(crate) const HOLD: usize = 50_000;
+
+/// How many deliveries a port receiver takes at most (of those already arrived) before
+/// it writes its cursor and acknowledges them.
+pub(crate) const BATCH: usize = 1000;
 
 const LOG: &str = "webmessaging_nats::link";
 
@@ -40,9 +45,24 @@ where
     }
 }
 
+/// Where a sender's numbering starts.
+pub(crate) enum Start {
+    /// One past the last frame stored on the subject (a broadcast sender: its readers
+    /// are many and keep no cursor the sender could read).
+    AfterLast,
+    /// Past the highest frame stored in a port direction, from its receiver's durable
+    /// consumer `durable` and cursor `cursor` (see [`resume`]).
+    Resume {
+        /// The receiving side's durable consumer.
+        durable: String,
+        /// The receiving side's cursor key.
+        cursor: String,
+    },
+}
+
 /// The sequence number a restarted sender continues from: one past the last frame it
 /// stored on `subject` before (1 for a new subject).
-pub(crate) async fn first_seq(transport: &dyn Transport, subject: &str) -> u64 {
+async fn after_last(transport: &dyn Transport, subject: &str) -> u64 {
     let last = retry("last frame", || {
         transport.last_on_subject(subject.to_owned())
     })
@@ -51,19 +71,48 @@ pub(crate) async fn first_seq(transport: &dyn Transport, subject: &str) -> u64 {
         .map_or(1, |f| f.seq.saturating_add(1))
 }
 
-/// Opens the durable consumer, retrying; returns it and the frame at its floor, decoded.
+/// Where a restarted port sender continues ([`resume_point`]): past the highest frame of
+/// `origin` stored on `subject`, with the holes its predecessor left declared.
+pub(crate) async fn resume(
+    transport: &dyn Transport,
+    subject: &str,
+    durable: &str,
+    cursor: &str,
+    origin: &str,
+) -> ResumePoint {
+    // Step 1: what the receiver has not acknowledged (its floor read first), then its
+    // cursor: everything acknowledged by the floor's reading is at or below the cursor
+    // read after it.
+    let frames = retry("unacknowledged frames", || {
+        transport.unacked_on_subject(durable.to_owned(), subject.to_owned())
+    })
+    .await;
+    let delivered = retry("cursor", || transport.load_cursor(cursor.to_owned()))
+        .await
+        .unwrap_or(0);
+    // Step 2: this side's frames only (a forged frame does not move the numbering).
+    let stored = frames
+        .iter()
+        .filter_map(|b| Frame::decode(b).ok())
+        .filter(|f| f.origin == origin)
+        .map(|f| match f.body {
+            FrameBody::Resume { after } => (f.seq, Some(after)),
+            _ => (f.seq, None),
+        });
+    resume_point(delivered, stored)
+}
+
+/// Opens the durable consumer, retrying.
 pub(crate) async fn subscribe(
     transport: &dyn Transport,
     durable: &str,
     filter: &str,
     start: StartAt,
-) -> (Subscribed, Option<Frame>) {
-    let sub = retry("subscribe", || {
+) -> Subscribed {
+    retry("subscribe", || {
         transport.subscribe(durable.to_owned(), filter.to_owned(), start)
     })
-    .await;
-    let floor = sub.floor.as_deref().and_then(|b| Frame::decode(b).ok());
-    (sub, floor)
+    .await
 }
 
 /// Decodes a delivery and checks its origin; a frame that fails either is counted,
@@ -102,10 +151,22 @@ pub(crate) async fn run_sender(
     transport: Arc<dyn Transport>,
     subject: String,
     origin: String,
+    start: Start,
     mut input: UnboundedReceiver<FrameBody>,
     counters: Arc<Counters>,
 ) {
-    let mut outbox: Outbox<FrameBody> = Outbox::new(first_seq(&*transport, &subject).await);
+    let mut outbox: Outbox<FrameBody> = match start {
+        Start::AfterLast => Outbox::new(after_last(&*transport, &subject).await),
+        Start::Resume { durable, cursor } => {
+            let at = resume(&*transport, &subject, &durable, &cursor, &origin).await;
+            let mut outbox = Outbox::new(at.next_seq);
+            if let Some(after) = at.void_after {
+                log::info!(target: LOG, "{subject}: the previous sender died with frames after {after} missing; {after}+1..{} are void", at.next_seq);
+                outbox.push(FrameBody::Resume { after });
+            }
+            outbox
+        }
+    };
     let mut in_flight: VecDeque<(u64, StoreAck)> = VecDeque::new();
     let mut input_open = true;
     let mut closing = false;

@@ -17,6 +17,43 @@
 //! | the NATS server restarts | nothing: frames are resent until stored, copies dropped |
 //! | this process stops and starts again, importing or exporting the same name | the new incarnation resumes: the stored frames it had not acknowledged, and its sequence numbers run on |
 //! | a message transfers ports | the message crosses; the ports cannot, and are closed (counted) |
+//!
+//! # Cursors and restarts
+//!
+//! The receiving side keeps an explicit cursor per direction in the store (JetStream: a
+//! key-value bucket, the key being the direction's subject): the highest sequence number
+//! handed to the local realm in order. Each round it takes the deliveries that have
+//! arrived (up to [`BATCH`]), puts them in order ([`Reorder`]: copies dropped, early
+//! frames held), and then, in this order:
+//!
+//! 1. hands the frames now in order to the local end (the realm's port queue);
+//! 2. writes the cursor (the highest of them) and waits until the store has it;
+//! 3. acknowledges those deliveries, and the copies.
+//!
+//! A restarted receiver starts after the cursor, not after its consumer's
+//! acknowledgement floor: if the stream holds a direction's frames out of order (a
+//! resend stored after a later frame) the floor can lie below frames already delivered
+//! or above frames not yet delivered, and the receiver would wait for a frame forever.
+//! Nothing held is acknowledged before it is delivered, so whatever the receiver dies
+//! with comes again.
+//!
+//! **The one at-least-once window** is between steps 1 and 2: a receiving process that
+//! dies after handing frames to its realm and before the store has the cursor covering
+//! them hands them again to its next incarnation (at most one round: up to [`BATCH`]
+//! frames, for about one store round trip). The other order loses them instead (a cursor
+//! written first covers frames a dying process never handed over), and the window cannot
+//! close without the realm's own state being stored with the cursor, atomically. A crash
+//! between steps 2 and 3 costs nothing: the redeliveries are at or below the cursor and
+//! dropped as copies.
+//!
+//! A restarted sender continues past the highest number stored in its direction (the
+//! larger of the cursor and the highest frame not yet acknowledged), not past the last
+//! frame stored: after an out-of-order store the last one is not the highest, and a new
+//! frame numbered after it would be taken for a copy. If its predecessor died between
+//! storing a frame and an earlier one it was resending, the earlier one is gone with it:
+//! the new sender's first frame declares the numbers after the last one with no hole
+//! below it void ([`FrameBody::Resume`]), and the receiver passes over them. The receiver
+//! gets a prefix of what the dead side posted, then what its successor posts.
 
 use std::sync::Arc;
 
@@ -25,8 +62,11 @@ use tokio::task::JoinHandle;
 use webmessaging::{ActorPort, AttachedPort, MessagePort, RawPortEvent, Scope, WindowHandle};
 use webmessaging_core::clone::SerializedRecord;
 
+use futures_util::FutureExt;
+
 use crate::frame::FrameBody;
-use crate::link::{admit, run_sender, subscribe, HOLD};
+use crate::link::retry;
+use crate::link::{admit, run_sender, subscribe, Start, BATCH, HOLD};
 use crate::seq::{Received, Reorder};
 use crate::stats::{Counters, Stats};
 use crate::transport::{StartAt, Transport};
@@ -124,10 +164,16 @@ impl PortLink {
         let out_subject = format!("{}.port.{}.{out}", self.prefix, self.name);
         let in_subject = format!("{}.port.{}.{inn}", self.prefix, self.name);
         let durable = format!("port_{}_{inn}", self.name);
+        // The other side's consumer and cursor for the direction this side sends.
+        let start = Start::Resume {
+            durable: format!("port_{}_{out}", self.name),
+            cursor: out_subject.clone(),
+        };
         let sender = tokio::spawn(run_sender(
             self.transport.clone(),
             out_subject,
             self.origins.local.clone(),
+            start,
             rx,
             counters.clone(),
         ));
@@ -166,6 +212,7 @@ impl Drop for Abort {
     }
 }
 
+/// One direction's receiving side (see the module docs: hand over, cursor, acks).
 async fn run_receiver(
     transport: Arc<dyn Transport>,
     durable: String,
@@ -174,36 +221,84 @@ async fn run_receiver(
     mut port: AttachedPort,
     counters: Arc<Counters>,
 ) {
-    let (sub, floor) = subscribe(&*transport, &durable, &subject, StartAt::First).await;
-    let mut inbox = sub.inbox;
-    let mut reorder = Reorder::new(Some(floor.map_or(1, |f| f.seq + 1)), HOLD);
-    while let Some(delivery) = inbox.next().await {
-        let Some((frame, ack)) = admit(delivery, &admitted, &counters).await else {
-            continue;
-        };
-        match reorder.receive(frame.seq, (frame.body, ack)) {
-            Received::Deliver(items) => {
-                for (_, (body, ack)) in items {
-                    Counters::add(&counters.delivered, 1);
-                    match body {
-                        FrameBody::Message(bytes) => {
-                            port.post_record(SerializedRecord::from_bytes(bytes));
-                            ack().await;
-                        }
-                        FrameBody::Close => {
-                            port.close();
-                            ack().await;
-                            return;
+    // Step 1: the cursor, then the consumer: start after the last frame handed over.
+    let cursor = retry("cursor", || transport.load_cursor(subject.clone())).await;
+    let mut inbox = subscribe(&*transport, &durable, &subject, StartAt::First)
+        .await
+        .inbox;
+    let mut reorder = Reorder::new(Some(cursor.unwrap_or(0) + 1), HOLD);
+    while let Some(first) = inbox.next().await {
+        // Step 2: this round's deliveries: the one awaited and what else has arrived.
+        let mut deliveries = vec![first];
+        while deliveries.len() < BATCH {
+            match inbox.next().now_or_never() {
+                Some(Some(d)) => deliveries.push(d),
+                _ => break,
+            }
+        }
+        let mut acks = Vec::with_capacity(deliveries.len());
+        let mut upto = None;
+        let mut closed = false;
+        for delivery in deliveries {
+            let Some((frame, ack)) = admit(delivery, &admitted, &counters).await else {
+                continue;
+            };
+            if let FrameBody::Resume { after } = frame.body {
+                for (_, (_, void)) in reorder.skip(after, frame.seq) {
+                    Counters::add(&counters.voided, 1);
+                    acks.push(void);
+                }
+            }
+            match reorder.receive(frame.seq, (frame.body, ack)) {
+                Received::Deliver(items) => {
+                    // Step 3: hand what is now in order to the local end.
+                    for (seq, (body, ack)) in items {
+                        upto = Some(seq);
+                        acks.push(ack);
+                        match body {
+                            FrameBody::Message(bytes) => {
+                                port.post_record(SerializedRecord::from_bytes(bytes));
+                                Counters::add(&counters.delivered, 1);
+                            }
+                            FrameBody::Close => {
+                                port.close();
+                                Counters::add(&counters.delivered, 1);
+                                closed = true;
+                                break;
+                            }
+                            FrameBody::Resume { .. } => {}
                         }
                     }
                 }
+                Received::Duplicate((_, ack)) => {
+                    Counters::add(&counters.duplicates, 1);
+                    acks.push(ack);
+                }
+                Received::Void((_, ack)) => {
+                    Counters::add(&counters.voided, 1);
+                    acks.push(ack);
+                }
+                Received::Held => {}
+                Received::Refused(_) => Counters::add(&counters.refused, 1),
             }
-            Received::Duplicate((_, ack)) => {
-                Counters::add(&counters.duplicates, 1);
-                ack().await;
+            if closed {
+                break;
             }
-            Received::Held => {}
-            Received::Refused(_) => Counters::add(&counters.refused, 1),
+        }
+        // Step 4: the cursor covers what was handed over before any of it is
+        // acknowledged (a crash between step 3 and here is the at-least-once window).
+        if let Some(seq) = upto {
+            retry("cursor write", || {
+                transport.store_cursor(subject.clone(), seq)
+            })
+            .await;
+        }
+        // Step 5: acknowledge.
+        for ack in acks {
+            ack().await;
+        }
+        if closed {
+            return;
         }
     }
 }

@@ -10,8 +10,16 @@
 //! order (a frame lost on a dying connection while the next went out on the new one) is
 //! put right by [`Reorder`]: below the expected number it is a duplicate, at it it is
 //! delivered with every held successor, above it it waits.
+//!
+//! A sender that dies can leave a hole: frame n lost with its connection, n + 1 stored on
+//! the new one, and the process gone before n was resent. Its next incarnation finds the
+//! hole ([`resume_point`]) and says so in band: a resume frame numbered one past the
+//! highest frame stored, declaring void every number after the last one with no hole
+//! below it. [`Reorder::skip`] takes that declaration: the receiver gets a prefix of what
+//! the dead sender posted, then what its successor posts (a crash truncates, it does not
+//! punch holes).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// The sender's frames not yet confirmed stored, oldest first, and how many of them are
 /// in flight.
@@ -89,9 +97,13 @@ impl<P> Outbox<P> {
 pub enum Received<T> {
     /// These, in order (the arrival and the held frames it unblocked): deliver them.
     Deliver(Vec<(u64, T)>),
-    /// Already delivered or superseded by a newer copy: acknowledge it and drop it.
+    /// Already delivered: acknowledge it and drop it.
     Duplicate(T),
-    /// Ahead of a gap: held until the gap fills.
+    /// Declared void by a restarted sender ([`Reorder::skip`]): acknowledge it and drop it.
+    Void(T),
+    /// Ahead of a gap: held until the gap fills (a copy of a frame already held replaces
+    /// it, so what is eventually acknowledged is the newest delivery; the older is dropped
+    /// unacknowledged: nothing held is acknowledged before it is delivered).
     Held,
     /// Ahead of a gap with the hold full: not taken (leave it unacknowledged, so the
     /// server delivers it again later).
@@ -106,6 +118,9 @@ pub struct Reorder<T> {
     /// first heard of mid-stream).
     expected: Option<u64>,
     held: BTreeMap<u64, T>,
+    /// Void ranges declared by restarted senders: first void number -> the resume
+    /// frame's number (the first one after the range).
+    skips: BTreeMap<u64, u64>,
     limit: usize,
 }
 
@@ -116,6 +131,7 @@ impl<T> Reorder<T> {
         Reorder {
             expected,
             held: BTreeMap::new(),
+            skips: BTreeMap::new(),
             limit: limit.max(1),
         }
     }
@@ -136,9 +152,13 @@ impl<T> Reorder<T> {
         if seq < expected {
             return Received::Duplicate(item);
         }
+        if self.is_void(seq) {
+            return Received::Void(item);
+        }
         if seq > expected {
-            if let Some(old) = self.held.insert(seq, item) {
-                return Received::Duplicate(old);
+            if self.held.insert(seq, item).is_some() {
+                // The older copy is dropped unacknowledged; the newer is kept.
+                return Received::Held;
             }
             if self.held.len() > self.limit {
                 let refused = self.held.remove(&seq);
@@ -148,12 +168,117 @@ impl<T> Reorder<T> {
         }
         let mut out = vec![(seq, item)];
         let mut next = seq + 1;
-        while let Some(item) = self.held.remove(&next) {
-            out.push((next, item));
-            next += 1;
+        loop {
+            // Step 1: a void range starting here is passed over, to its resume frame.
+            if let Some(to) = self.skips.remove(&next) {
+                next = to;
+                continue;
+            }
+            // Step 2: a held successor is delivered.
+            match self.held.remove(&next) {
+                Some(item) => {
+                    out.push((next, item));
+                    next += 1;
+                }
+                None => break,
+            }
         }
         self.expected = Some(next);
         Received::Deliver(out)
+    }
+
+    fn is_void(&self, seq: u64) -> bool {
+        self.skips
+            .range(..=seq)
+            .next_back()
+            .is_some_and(|(_, to)| seq < *to)
+    }
+
+    /// A restarted sender's resume frame, numbered `resume`, declares void every number
+    /// after `after` and before `resume` (its predecessor died with a hole in them).
+    /// Returns the held frames it voids (acknowledge and drop them). Call it before
+    /// passing the resume frame itself to [`receive`](Reorder::receive).
+    ///
+    /// What was already delivered stays delivered: the range starts no lower than the
+    /// next expected number, and a resume frame already passed changes nothing.
+    pub fn skip(&mut self, after: u64, resume: u64) -> Vec<(u64, T)> {
+        // Step 1: the range still ahead of the cursor (a lazy cursor starts at the
+        // resume frame itself).
+        let expected = *self.expected.get_or_insert(resume);
+        let from = after.saturating_add(1).max(expected);
+        if from >= resume || self.is_void(from) {
+            return Vec::new();
+        }
+        // Step 2: remember it; the cursor passes over it once it reaches `from`.
+        self.skips.insert(from, resume);
+        // Step 3: what is held inside it will never be delivered.
+        let voided: Vec<u64> = self.held.range(from..resume).map(|(s, _)| *s).collect();
+        let out = voided
+            .into_iter()
+            .filter_map(|s| self.held.remove(&s).map(|item| (s, item)))
+            .collect();
+        if from == expected {
+            self.skips.remove(&from);
+            self.expected = Some(resume);
+        }
+        out
+    }
+}
+
+/// Where a restarted sender continues a direction ([`resume_point`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResumePoint {
+    /// The number its first frame gets: one past the highest number stored.
+    pub next_seq: u64,
+    /// `Some(k)`: the store has a hole after `k` (a predecessor died before a frame was
+    /// stored, with later ones stored); the first frame must be a resume frame declaring
+    /// `k + 1 .. next_seq` void.
+    pub void_after: Option<u64>,
+}
+
+/// What a restarted sender derives from the receiver's durable cursor (`delivered`: the
+/// highest number delivered in order, 0 for none) and the frames of its direction the
+/// receiver has not acknowledged (`stored`: each frame's number and, for a resume frame,
+/// the number its void range starts after), in any order.
+///
+/// Every frame acknowledged is at or below the cursor (the receiver writes the cursor
+/// before it acknowledges), so the highest number stored is the larger of the cursor
+/// and the highest unacknowledged frame, and a hole can only lie above the cursor.
+pub fn resume_point(
+    delivered: u64,
+    stored: impl IntoIterator<Item = (u64, Option<u64>)>,
+) -> ResumePoint {
+    let mut seqs = BTreeSet::new();
+    let mut voids: BTreeMap<u64, u64> = BTreeMap::new();
+    for (seq, resume_after) in stored {
+        seqs.insert(seq);
+        if let Some(after) = resume_after {
+            let to = voids.entry(after.saturating_add(1)).or_insert(seq);
+            *to = (*to).max(seq);
+        }
+    }
+    let highest = seqs.last().copied().unwrap_or(0).max(delivered);
+    // Step 1: walk up from the cursor over stored frames and declared void ranges.
+    let mut s = delivered.saturating_add(1);
+    loop {
+        if seqs.contains(&s) {
+            s += 1;
+        } else if let Some(to) = voids
+            .range(..=s)
+            .map(|(_, to)| *to)
+            .filter(|to| *to > s)
+            .max()
+        {
+            s = to;
+        } else {
+            break;
+        }
+    }
+    // Step 2: a hole below the highest number must be declared void.
+    let contiguous = s - 1;
+    ResumePoint {
+        next_seq: highest + 1,
+        void_after: (contiguous < highest).then_some(contiguous),
     }
 }
 
@@ -166,7 +291,11 @@ mod tests {
     fn reorder_delivers_in_order_and_drops_copies() {
         let mut r = Reorder::new(Some(1), 8);
         assert_eq!(r.receive(2, 'b'), Received::Held);
-        assert_eq!(r.receive(2, 'B'), Received::Duplicate('b'));
+        assert_eq!(
+            r.receive(2, 'B'),
+            Received::Held,
+            "the newer copy replaces it"
+        );
         assert_eq!(
             r.receive(1, 'a'),
             Received::Deliver(vec![(1, 'a'), (2, 'B')])
@@ -186,6 +315,96 @@ mod tests {
         let mut lazy = Reorder::new(None, 2);
         assert_eq!(lazy.receive(40, ()), Received::Deliver(vec![(40, ())]));
         assert_eq!(lazy.expected(), Some(41));
+    }
+
+    #[test]
+    fn a_resume_frame_voids_the_dead_senders_tail_and_nothing_before_it() {
+        // Frames 1..=2 delivered, 4 and 5 held (3 was never stored: the sender died);
+        // its successor's resume frame 6 declares 3..=5 void.
+        let mut r = Reorder::new(Some(1), 8);
+        assert_eq!(r.receive(1, 1), Received::Deliver(vec![(1, 1)]));
+        assert_eq!(r.receive(4, 4), Received::Held);
+        assert_eq!(r.receive(2, 2), Received::Deliver(vec![(2, 2)]));
+        assert_eq!(r.receive(5, 5), Received::Held);
+        assert_eq!(r.skip(2, 6), vec![(4, 4), (5, 5)]);
+        assert_eq!(r.receive(6, 6), Received::Deliver(vec![(6, 6)]));
+        assert_eq!(r.receive(4, 4), Received::Duplicate(4));
+        // A resume frame already passed changes nothing.
+        assert_eq!(r.skip(0, 6), vec![]);
+        assert_eq!(r.expected(), Some(7));
+    }
+
+    #[test]
+    fn a_void_range_ahead_waits_for_the_frames_before_it() {
+        // The receiver is at 1; the stored 1..=2 are still to come when the resume
+        // frame (6, void after 2) arrives.
+        let mut r = Reorder::new(Some(1), 8);
+        assert_eq!(r.receive(4, 4), Received::Held);
+        assert_eq!(r.skip(2, 6), vec![(4, 4)]);
+        assert_eq!(r.receive(6, 6), Received::Held);
+        assert_eq!(r.receive(7, 7), Received::Held);
+        assert_eq!(r.receive(5, 5), Received::Void(5));
+        assert_eq!(r.receive(1, 1), Received::Deliver(vec![(1, 1)]));
+        assert_eq!(
+            r.receive(2, 2),
+            Received::Deliver(vec![(2, 2), (6, 6), (7, 7)])
+        );
+        assert_eq!((r.expected(), r.held()), (Some(8), 0));
+    }
+
+    #[test]
+    fn a_restarted_sender_resumes_past_the_highest_frame_and_declares_holes() {
+        // Nothing stored: start at 1.
+        assert_eq!(
+            resume_point(0, []),
+            ResumePoint {
+                next_seq: 1,
+                void_after: None
+            }
+        );
+        // Everything acknowledged: one past the cursor.
+        assert_eq!(
+            resume_point(9, []),
+            ResumePoint {
+                next_seq: 10,
+                void_after: None
+            }
+        );
+        // Stored out of order (4 before 3), no hole: past the highest, 4, not the last.
+        let plain = resume_point(2, [(4, None), (3, None)]);
+        assert_eq!(
+            plain,
+            ResumePoint {
+                next_seq: 5,
+                void_after: None
+            }
+        );
+        // 3 never stored: 4 and 5 follow a hole.
+        let hole = resume_point(2, [(4, None), (5, None)]);
+        assert_eq!(
+            hole,
+            ResumePoint {
+                next_seq: 6,
+                void_after: Some(2)
+            }
+        );
+        // An earlier resume frame (6, void after 2) covers its own hole.
+        let covered = resume_point(2, [(4, None), (6, Some(2)), (7, None)]);
+        assert_eq!(
+            covered,
+            ResumePoint {
+                next_seq: 8,
+                void_after: None
+            }
+        );
+        let again = resume_point(2, [(6, Some(2)), (7, None), (9, None)]);
+        assert_eq!(
+            again,
+            ResumePoint {
+                next_seq: 10,
+                void_after: Some(7)
+            }
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub(crate) struct Counters {
     pub(crate) bad_frames: AtomicU64,
     pub(crate) ports_dropped: AtomicU64,
     pub(crate) refused: AtomicU64,
+    pub(crate) voided: AtomicU64,
 }
 
 impl Counters {
@@ -33,6 +34,7 @@ impl Counters {
             bad_frames: g(&self.bad_frames),
             ports_dropped: g(&self.ports_dropped),
             refused: g(&self.refused),
+            voided: g(&self.voided),
         }
     }
 }
@@ -58,4 +60,7 @@ pub struct Stats {
     pub ports_dropped: u64,
     /// Frames not taken because too many waited ahead of a gap (delivered again later).
     pub refused: u64,
+    /// Frames of a sender that died, dropped because a frame it posted before them was
+    /// never stored (its successor declared them void).
+    pub voided: u64,
 }

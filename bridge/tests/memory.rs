@@ -8,7 +8,7 @@ use std::time::Duration;
 use support::{close_end, import, msgs, page_with_end, post_range, quiet, take, Got};
 use webmessaging::prelude::*;
 use webmessaging_nats::frame::{Frame, FrameBody};
-use webmessaging_nats::{Bridge, MemoryFaults, MemoryTransport, PortOrigins};
+use webmessaging_nats::{Bridge, Death, MemoryFaults, MemoryTransport, PortOrigins};
 
 const APP: &str = "https://app.example";
 const SVC: &str = "https://svc.example";
@@ -282,4 +282,188 @@ fn bad_names_are_syntax_errors() {
     assert_eq!(e.name(), ExceptionName::SyntaxError);
     let e = Bridge::new(MemoryTransport::default(), "", "a").unwrap_err();
     assert_eq!(e.name(), ExceptionName::SyntaxError);
+}
+
+/// Waits until `party` has died (at the point it was told to).
+async fn dead(party: &MemoryTransport) -> bool {
+    let deadline = std::time::Instant::now() + WAIT;
+    while !party.is_dead() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    party.is_dead()
+}
+
+/// The direction from the exporter to the importer of the channel `name`.
+fn x2i(name: &str) -> String {
+    format!("wm.port.{name}.x2i")
+}
+
+#[actix_rt::test]
+async fn a_receiver_dying_between_acking_frames_stored_out_of_order_resumes_at_its_cursor() {
+    // The stream holds 1, 2, 4, 3 (3 a resend stored after 4); the receiving process
+    // dies after acknowledging 3 and before acknowledging 4.
+    let store = MemoryTransport::default();
+    store.store_late(&x2i("oo1"), 3, 4);
+    let a = Browser::new();
+    let bridge_a = Bridge::new(store.party(), "wm", "a").unwrap();
+    let (page, end, _rx) = page_with_end(&a, "https://app.example/").await;
+    let _x = bridge_a
+        .export_port("oo1", end, origins(APP, SVC))
+        .await
+        .unwrap();
+    let b1_store = store.party();
+    b1_store.die_at(Death::AfterAck {
+        subject: x2i("oo1"),
+        seq: 3,
+    });
+    let b1 = Browser::new();
+    let bridge_b1 = Bridge::new(b1_store.clone(), "wm", "b").unwrap();
+    let (_s1, y1, mut rx1) = import(&bridge_b1, &b1, "https://svc.example/", "oo1", APP).await;
+    post_range(&page, 0, 4).await;
+    let mut got = take(&mut rx1, 4, WAIT).await;
+    assert!(dead(&b1_store).await, "the receiver died after acking 3");
+    y1.stop();
+    b1.shutdown();
+
+    // Its next incarnation gets what follows, once, in order: no wait for a frame
+    // (3 or 4) it already had.
+    post_range(&page, 4, 10).await;
+    let b2 = Browser::new();
+    let bridge_b2 = Bridge::new(store.party(), "wm", "b").unwrap();
+    let (_s2, y2, mut rx2) = import(&bridge_b2, &b2, "https://svc.example/", "oo1", APP).await;
+    got.extend(take(&mut rx2, 10 - got.len(), WAIT).await);
+    assert_eq!(got, msgs(0, 10), "0 lost, 0 duplicated, 0 reordered");
+    assert!(quiet(&mut rx2, Duration::from_millis(300)).await.is_empty());
+    assert_eq!(y2.stats().duplicates, 1, "4 came again and was dropped");
+    a.shutdown();
+    b2.shutdown();
+}
+
+/// Exports `name` from a new page of `browser` over `transport`.
+async fn exporter(
+    transport: MemoryTransport,
+    browser: &Browser,
+    name: &str,
+) -> (WindowHandle, webmessaging_nats::BridgedPort) {
+    let bridge = Bridge::new(transport, "wm", "a").unwrap();
+    let (page, end, _rx) = page_with_end(browser, "https://app.example/").await;
+    let link = bridge
+        .export_port(name, end, origins(APP, SVC))
+        .await
+        .unwrap();
+    (page, link)
+}
+
+#[actix_rt::test]
+async fn a_sender_dying_between_storing_a_frame_and_the_earlier_one_it_resent_leaves_no_stall() {
+    // Frame 3 is held back until after 4, and the sending process dies once 4 is
+    // stored: 3 is never stored, and 4 follows a hole.
+    let store = MemoryTransport::default();
+    store.store_late(&x2i("oo2"), 3, 4);
+    let a1_store = store.party();
+    a1_store.die_at(Death::AfterStore {
+        subject: x2i("oo2"),
+        seq: 4,
+    });
+    let b = Browser::new();
+    let bridge_b = Bridge::new(store.party(), "wm", "b").unwrap();
+    let (_svc, y, mut rx) = import(&bridge_b, &b, "https://svc.example/", "oo2", APP).await;
+    let a1 = Browser::new();
+    let (page1, x1) = exporter(a1_store.clone(), &a1, "oo2").await;
+    post_range(&page1, 0, 4).await;
+    assert!(dead(&a1_store).await, "the sender died after storing 4");
+    assert_eq!(take(&mut rx, 2, WAIT).await, msgs(0, 2));
+    x1.stop();
+    a1.shutdown();
+
+    // Its successor declares what followed the hole void and goes on: the receiver has
+    // a prefix of what the dead process posted, then everything the new one posts.
+    let a2 = Browser::new();
+    let (page2, _x2) = exporter(store.party(), &a2, "oo2").await;
+    post_range(&page2, 100, 103).await;
+    assert_eq!(take(&mut rx, 3, WAIT).await, msgs(100, 103));
+    assert!(quiet(&mut rx, Duration::from_millis(300)).await.is_empty());
+    assert_eq!(
+        y.stats().voided,
+        1,
+        "4, posted after the lost 3, is dropped"
+    );
+    a2.shutdown();
+    b.shutdown();
+}
+
+#[actix_rt::test]
+async fn a_sender_dying_after_an_out_of_order_store_numbers_on_past_the_highest_frame() {
+    // The stream holds 1, 2, 4, 3, and the sending process dies once 3 is stored: the
+    // last frame stored is 3, the highest 4.
+    let store = MemoryTransport::default();
+    store.store_late(&x2i("oo3"), 3, 4);
+    let a1_store = store.party();
+    a1_store.die_at(Death::AfterStore {
+        subject: x2i("oo3"),
+        seq: 3,
+    });
+    let b = Browser::new();
+    let bridge_b = Bridge::new(store.party(), "wm", "b").unwrap();
+    let (_svc, _y, mut rx) = import(&bridge_b, &b, "https://svc.example/", "oo3", APP).await;
+    let a1 = Browser::new();
+    let (page1, x1) = exporter(a1_store.clone(), &a1, "oo3").await;
+    post_range(&page1, 0, 4).await;
+    assert!(dead(&a1_store).await, "the sender died after storing 3");
+    assert_eq!(take(&mut rx, 4, WAIT).await, msgs(0, 4));
+    x1.stop();
+    a1.shutdown();
+
+    // Its successor's first frame is 5: numbered 4, it would be dropped as a copy.
+    let a2 = Browser::new();
+    let (page2, _x2) = exporter(store.party(), &a2, "oo3").await;
+    post_range(&page2, 100, 103).await;
+    assert_eq!(take(&mut rx, 3, WAIT).await, msgs(100, 103));
+    assert!(quiet(&mut rx, Duration::from_millis(300)).await.is_empty());
+    a2.shutdown();
+    b.shutdown();
+}
+
+#[actix_rt::test]
+async fn a_receiver_dying_before_its_cursor_write_hands_those_frames_to_its_successor() {
+    // The one at-least-once window: the receiving process dies in the cursor write that
+    // would cover frame 3, after handing frames up to it to its realm.
+    let store = MemoryTransport::default();
+    let a = Browser::new();
+    let (page, _x) = exporter(store.party(), &a, "w1").await;
+    let b1_store = store.party();
+    b1_store.die_at(Death::AtCursor {
+        key: x2i("w1"),
+        seq: 3,
+    });
+    let b1 = Browser::new();
+    let bridge_b1 = Bridge::new(b1_store.clone(), "wm", "b").unwrap();
+    let (_s1, y1, mut rx1) = import(&bridge_b1, &b1, "https://svc.example/", "w1", APP).await;
+    post_range(&page, 0, 5).await;
+    assert!(
+        dead(&b1_store).await,
+        "the receiver died in its cursor write"
+    );
+    let got1 = quiet(&mut rx1, Duration::from_millis(300)).await;
+    y1.stop();
+    b1.shutdown();
+    let cursor = store.cursor(&x2i("w1")).unwrap_or(0);
+    assert!(cursor < 3);
+    // The realm had every frame up to the one the lost write covered (handed over
+    // first: nothing is lost) ...
+    assert!(got1.len() >= 3, "{got1:?}");
+    assert_eq!(got1, msgs(0, got1.len() as u64));
+
+    // ... and the next incarnation gets every frame after the stored cursor, those
+    // again included, once each, in order.
+    let b2 = Browser::new();
+    let bridge_b2 = Bridge::new(store.party(), "wm", "b").unwrap();
+    let (_s2, _y2, mut rx2) = import(&bridge_b2, &b2, "https://svc.example/", "w1", APP).await;
+    assert_eq!(
+        take(&mut rx2, 5 - cursor as usize, WAIT).await,
+        msgs(cursor, 5)
+    );
+    assert!(quiet(&mut rx2, Duration::from_millis(300)).await.is_empty());
+    a.shutdown();
+    b2.shutdown();
 }

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use support::{close_end, import, msgs, page_with_end, post_range, quiet, take, Got};
 use webmessaging::prelude::*;
+use webmessaging_nats::frame::Frame;
 use webmessaging_nats::{Bridge, NatsConfig, PortOrigins, Stats};
 
 const APP: &str = "https://app.example";
@@ -338,8 +339,9 @@ async fn either_process_restarting_resumes_over_nats() {
     let (_s1, y1, mut rx1) = import(&bridge_b1, &b1, "https://svc.example/", "r", APP).await;
     post_range(&page, 0, 300).await;
     assert_eq!(take(&mut rx1, 300, WAIT).await, msgs(0, 300));
-    // It dies once its acks are out (a delivery it saw but had not acknowledged would
-    // come again to its next incarnation: at least once across a receiver's crash).
+    // It dies once its cursor is stored (a delivery it handed to its realm before the
+    // cursor covering it was stored would come again to its next incarnation: the one
+    // at-least-once window).
     tokio::time::sleep(Duration::from_millis(300)).await;
     y1.stop();
     b1.shutdown();
@@ -372,4 +374,106 @@ async fn either_process_restarting_resumes_over_nats() {
     assert!(quiet(&mut rx2, Duration::from_millis(300)).await.is_empty());
     a2.shutdown();
     b2.shutdown();
+}
+
+/// Stores frames on `subject` as a bridge's sender does (its `Nats-Msg-Id`s), in the
+/// order given: a sender that died after storing them, out of order.
+async fn store_frames(url: &str, subject: &str, frames: &[(u64, u64)]) {
+    let client = async_nats::connect(url).await.expect("raw client");
+    let js = async_nats::jetstream::new(client);
+    for &(seq, n) in frames {
+        let record = webmessaging_core::serde_bridge::to_record(&n).unwrap();
+        let payload = Frame::message(seq, APP, &record).encode().unwrap();
+        let publish = async_nats::jetstream::context::Publish::build()
+            .payload(payload.into())
+            .message_id(format!("{subject}:{seq}"));
+        js.send_publish(subject.to_owned(), publish)
+            .await
+            .expect("publish")
+            .await
+            .expect("stored");
+    }
+}
+
+#[actix_rt::test]
+async fn frames_stored_out_of_order_survive_a_restart_of_either_side_over_nats() {
+    let test = "frames_stored_out_of_order_survive_a_restart_of_either_side_over_nats";
+    let Some(url) = env("WEBMESSAGING_NATS_URL", test) else {
+        return;
+    };
+    let cfg = config("ooo");
+    // The stream is there before the frames: the first receiver connects first.
+    let bridge_b1 = Bridge::connect_nats(&url, "b", cfg.clone()).await.unwrap();
+    // An exporting process stored messages 0..4 as frames 1, 2, 4, 3 (3 a resend that
+    // lost the race to 4) and died.
+    let subject = format!("{}.port.ooo.x2i", cfg.prefix);
+    store_frames(&url, &subject, &[(1, 0), (2, 1), (4, 3), (3, 2)]).await;
+
+    // The importing process gets them in order, acknowledges them all, and stops.
+    let b1 = Browser::new();
+    let (_s1, y1, mut rx1) = import(&bridge_b1, &b1, "https://svc.example/", "ooo", APP).await;
+    let mut got = take(&mut rx1, 4, WAIT).await;
+    assert_eq!(got, msgs(0, 4));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    y1.stop();
+    b1.shutdown();
+    drop(bridge_b1);
+
+    // A new exporting process takes the name over and posts 4..10 while nobody reads:
+    // its first frame is 5 (past the highest stored, 4, not the last, 3).
+    let a2 = Browser::new();
+    let bridge_a2 = Bridge::connect_nats(&url, "a", cfg.clone()).await.unwrap();
+    let (page2, end2, _rx) = page_with_end(&a2, "https://app.example/").await;
+    let x2 = bridge_a2
+        .export_port("ooo", end2, origins(APP, SVC))
+        .await
+        .unwrap();
+    post_range(&page2, 4, 10).await;
+    // The importing process restarts: it resumes after its cursor (4), not after its
+    // consumer's acknowledgement floor (frame 3's position, which would have it wait
+    // for a 4 it already had).
+    let b2 = Browser::new();
+    let bridge_b2 = Bridge::connect_nats(&url, "b", cfg).await.unwrap();
+    let (_s2, _y2, mut rx2) = import(&bridge_b2, &b2, "https://svc.example/", "ooo", APP).await;
+    got.extend(take(&mut rx2, 6, WAIT).await);
+    got.extend(quiet(&mut rx2, Duration::from_millis(300)).await);
+    assert_eq!(
+        audit(&got, 0, 10),
+        (0, 0, 0),
+        "(lost, duplicated, reordered)"
+    );
+    assert_eq!(got, msgs(0, 10));
+    assert_eq!(x2.stats().stored, 6);
+    a2.shutdown();
+    b2.shutdown();
+}
+
+#[actix_rt::test]
+async fn a_sender_that_died_with_a_hole_in_its_frames_leaves_no_stall_over_nats() {
+    let test = "a_sender_that_died_with_a_hole_in_its_frames_leaves_no_stall_over_nats";
+    let Some(url) = env("WEBMESSAGING_NATS_URL", test) else {
+        return;
+    };
+    let cfg = config("hole");
+    let b = Browser::new();
+    let bridge_b = Bridge::connect_nats(&url, "b", cfg.clone()).await.unwrap();
+    let (_svc, y, mut rx) = import(&bridge_b, &b, "https://svc.example/", "hole", APP).await;
+    // An exporting process stored frames 1, 2 and 4 and died before its resend of 3.
+    let subject = format!("{}.port.hole.x2i", cfg.prefix);
+    store_frames(&url, &subject, &[(1, 0), (2, 1), (4, 3)]).await;
+    assert_eq!(take(&mut rx, 2, WAIT).await, msgs(0, 2));
+    // Its successor declares 3..=4 void and goes on.
+    let a2 = Browser::new();
+    let bridge_a2 = Bridge::connect_nats(&url, "a", cfg).await.unwrap();
+    let (page2, end2, _rx) = page_with_end(&a2, "https://app.example/").await;
+    let _x2 = bridge_a2
+        .export_port("hole", end2, origins(APP, SVC))
+        .await
+        .unwrap();
+    post_range(&page2, 100, 110).await;
+    assert_eq!(take(&mut rx, 10, WAIT).await, msgs(100, 110));
+    assert!(quiet(&mut rx, Duration::from_millis(300)).await.is_empty());
+    assert_eq!(y.stats().voided, 1);
+    a2.shutdown();
+    b.shutdown();
 }

@@ -1,6 +1,7 @@
 //! What the bridge needs from a message store, as a trait: publish a frame durably and
-//! idempotently, read the last frame of a subject, and consume a subject through a
-//! durable cursor that redelivers what was not acknowledged.
+//! idempotently, read the last frame of a subject (or every frame a consumer has not
+//! acknowledged), consume a subject through a durable consumer that redelivers what was
+//! not acknowledged, and keep one durable number per key (a receiver's cursor).
 //!
 //! [`NatsTransport`] is JetStream; [`MemoryTransport`] keeps everything in this process
 //! (for unit tests and single-process demos), with faults to inject.
@@ -11,7 +12,7 @@ mod nats;
 use std::future::Future;
 use std::pin::Pin;
 
-pub use memory::{MemoryFaults, MemoryTransport};
+pub use memory::{Death, MemoryFaults, MemoryTransport};
 pub use nats::{NatsConfig, NatsTransport};
 
 /// A boxed, `Send` future (the trait's methods return these so it stays object safe).
@@ -72,23 +73,15 @@ pub trait Inbox: Send {
     fn next(&mut self) -> BoxFuture<'_, Option<Delivery>>;
 }
 
-/// A durable consumer just opened, and where its cursor was.
+/// A durable consumer just opened.
 pub struct Subscribed {
     /// Its deliveries.
     pub inbox: Box<dyn Inbox>,
-    /// The frame at the consumer's acknowledgement floor (the newest frame such that it
-    /// and every earlier one were acknowledged), if any: a receiver that restarts
-    /// resumes after it.
-    pub floor: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for Subscribed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "Subscribed(floor: {:?})",
-            self.floor.as_ref().map(Vec::len)
-        )
+        write!(f, "Subscribed")
     }
 }
 
@@ -109,6 +102,16 @@ pub trait Transport: Send + Sync + 'static {
         subject: String,
     ) -> BoxFuture<'_, Result<Option<Vec<u8>>, TransportError>>;
 
+    /// Every frame stored on `subject` after the acknowledgement floor of the durable
+    /// consumer `durable` (the newest position such that it and every earlier one were
+    /// acknowledged; every frame, if there is no such consumer), in store order. The
+    /// floor is read before the frames.
+    fn unacked_on_subject(
+        &self,
+        durable: String,
+        subject: String,
+    ) -> BoxFuture<'_, Result<Vec<Vec<u8>>, TransportError>>;
+
     /// Opens (creating it if needed) the durable consumer `durable` over `filter`
     /// (a subject, or a subject ending in `.*`).
     fn subscribe(
@@ -117,4 +120,12 @@ pub trait Transport: Send + Sync + 'static {
         filter: String,
         start: StartAt,
     ) -> BoxFuture<'_, Result<Subscribed, TransportError>>;
+
+    /// The number last stored under `key` by [`store_cursor`](Transport::store_cursor),
+    /// if any.
+    fn load_cursor(&self, key: String) -> BoxFuture<'_, Result<Option<u64>, TransportError>>;
+
+    /// Stores `value` under `key`, durably (it has survived a restart of the store once
+    /// this resolves `Ok`).
+    fn store_cursor(&self, key: String, value: u64) -> BoxFuture<'_, Result<(), TransportError>>;
 }

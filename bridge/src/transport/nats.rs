@@ -2,11 +2,12 @@
 //! subject of the bridge (`PREFIX.>`); a frame is published with its `Nats-Msg-Id`, so
 //! the stream's dedup window drops a resent copy; each direction is read through a
 //! durable pull consumer with explicit acks, which the server keeps across its own
-//! restarts and the bridge's.
+//! restarts and the bridge's. Receivers' cursors live in a key-value bucket beside the
+//! stream (`STREAM_cursors`, file-backed, one value per key: the direction's subject).
 
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer, stream};
+use async_nats::jetstream::{self, consumer, kv, stream};
 use futures_util::StreamExt;
 
 use super::{
@@ -53,6 +54,7 @@ impl Default for NatsConfig {
 pub struct NatsTransport {
     js: jetstream::Context,
     stream: stream::Stream,
+    cursors: kv::Store,
     config: NatsConfig,
 }
 
@@ -96,7 +98,69 @@ impl NatsTransport {
             })
             .await
             .map_err(|e| err("stream", e))?;
-        Ok(NatsTransport { js, stream, config })
+        // Note: `create_key_value` first asks for the account's info, which async-nats
+        // 0.42 cannot parse from Debian's nats-server 2.9; the bucket's stream is made
+        // here with the settings it would give it (one value per key), then opened.
+        let bucket = format!("{}_cursors", config.stream);
+        js.get_or_create_stream(stream::Config {
+            name: format!("KV_{bucket}"),
+            subjects: vec![format!("$KV.{bucket}.>")],
+            max_messages_per_subject: 1,
+            storage: stream::StorageType::File,
+            allow_rollup: true,
+            deny_delete: true,
+            allow_direct: true,
+            discard: stream::DiscardPolicy::New,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| err("cursor bucket", e))?;
+        let cursors = js
+            .get_key_value(&bucket)
+            .await
+            .map_err(|e| err("cursor bucket", e))?;
+        Ok(NatsTransport {
+            js,
+            stream,
+            cursors,
+            config,
+        })
+    }
+
+    /// Every message on `subject` from stream position `from` to `last`, through an
+    /// ordered consumer of its own (deleted with it).
+    async fn scan(
+        &self,
+        subject: &str,
+        from: u64,
+        last: u64,
+    ) -> Result<Vec<Vec<u8>>, TransportError> {
+        let consumer = self
+            .stream
+            .create_consumer(consumer::pull::OrderedConfig {
+                filter_subject: subject.to_owned(),
+                deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                    start_sequence: from,
+                },
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| err("scan consumer", e))?;
+        let mut messages = consumer.messages().await.map_err(|e| err("scan", e))?;
+        let mut out = Vec::new();
+        loop {
+            let m = match tokio::time::timeout(self.config.ack_timeout, messages.next()).await {
+                Ok(Some(Ok(m))) => m,
+                Ok(Some(Err(e))) => return Err(err("scan", e)),
+                Ok(None) => return Err(err("scan", "the consumer ended")),
+                Err(_) => return Err(err("scan", "timed out")),
+            };
+            let at = m.info().map_err(|e| err("scan info", e))?.stream_sequence;
+            out.push(m.payload.to_vec());
+            if at >= last {
+                return Ok(out);
+            }
+        }
     }
 
     /// The configuration it was connected with.
@@ -175,23 +239,6 @@ impl Transport for NatsTransport {
     ) -> BoxFuture<'_, Result<Subscribed, TransportError>> {
         Box::pin(async move {
             let consumer = self.open(&durable, &filter, start).await?;
-            let floor_seq = self
-                .stream
-                .consumer_info(&durable)
-                .await
-                .map_err(|e| err("consumer info", e))?
-                .ack_floor
-                .stream_sequence;
-            let floor = if floor_seq == 0 {
-                None
-            } else {
-                let m = self
-                    .stream
-                    .get_raw_message(floor_seq)
-                    .await
-                    .map_err(|e| err("floor message", e))?;
-                Some(m.payload.to_vec())
-            };
             let inbox = NatsInbox {
                 transport: self.clone(),
                 durable,
@@ -202,8 +249,57 @@ impl Transport for NatsTransport {
             };
             Ok(Subscribed {
                 inbox: Box::new(inbox),
-                floor,
             })
+        })
+    }
+
+    fn unacked_on_subject(
+        &self,
+        durable: String,
+        subject: String,
+    ) -> BoxFuture<'_, Result<Vec<Vec<u8>>, TransportError>> {
+        Box::pin(async move {
+            // Step 1: the floor first (what is acknowledged by then stays so).
+            let floor = match self.stream.consumer_info(&durable).await {
+                Ok(info) => info.ack_floor.stream_sequence,
+                Err(e) if e.kind() == jetstream::context::ConsumerInfoErrorKind::NotFound => 0,
+                Err(e) => return Err(err("consumer info", e)),
+            };
+            // Step 2: the subject's last position bounds the scan.
+            let last = match self.stream.get_last_raw_message_by_subject(&subject).await {
+                Ok(m) => m.sequence,
+                Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => {
+                    return Ok(Vec::new())
+                }
+                Err(e) => return Err(err("last message", e)),
+            };
+            if last <= floor {
+                return Ok(Vec::new());
+            }
+            self.scan(&subject, floor + 1, last).await
+        })
+    }
+
+    fn load_cursor(&self, key: String) -> BoxFuture<'_, Result<Option<u64>, TransportError>> {
+        Box::pin(async move {
+            let Some(value) = self.cursors.get(&key).await.map_err(|e| err("cursor", e))? else {
+                return Ok(None);
+            };
+            std::str::from_utf8(&value)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .map(Some)
+                .ok_or_else(|| err("cursor", format!("{key}: not a number")))
+        })
+    }
+
+    fn store_cursor(&self, key: String, value: u64) -> BoxFuture<'_, Result<(), TransportError>> {
+        Box::pin(async move {
+            self.cursors
+                .put(&key, value.to_string().into())
+                .await
+                .map(|_| ())
+                .map_err(|e| err("cursor write", e))
         })
     }
 }
