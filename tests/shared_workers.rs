@@ -14,15 +14,9 @@ use webmessaging::{
     EventTarget, GlobalKind, SharedWorker, SharedWorkerOptions, WorkerId, WorkerType,
 };
 
-type Tx = mpsc::UnboundedSender<String>;
-type Rx = mpsc::UnboundedReceiver<String>;
+mod common;
 
-async fn recv(rx: &mut Rx) -> String {
-    tokio::time::timeout(Duration::from_secs(5), rx.recv())
-        .await
-        .expect("timed out")
-        .expect("channel closed")
-}
+use common::{recv, Rx, Tx};
 
 fn channel() -> (Tx, Rx) {
     mpsc::unbounded_channel::<String>()

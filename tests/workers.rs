@@ -19,15 +19,9 @@ use tokio::sync::mpsc;
 use webmessaging::prelude::*;
 use webmessaging::EventTarget;
 
-type Tx = mpsc::UnboundedSender<String>;
-type Rx = mpsc::UnboundedReceiver<String>;
+mod common;
 
-async fn recv(rx: &mut Rx) -> String {
-    tokio::time::timeout(Duration::from_secs(5), rx.recv())
-        .await
-        .expect("timed out")
-        .expect("channel closed")
-}
+use common::{recv, Rx, Tx};
 
 fn channel() -> (Tx, Rx) {
     mpsc::unbounded_channel::<String>()
