@@ -469,6 +469,11 @@ impl<H: Host> LoopCx<H> {
     /// Queues a task for the running realm.
     pub(crate) fn notify(&self, msg: H::Message) {
         let source = H::source_of(&msg);
+        // Counted in the loop's load like any posted message (a message that waited
+        // for the first document comes back this way), unbounded: it was admitted once.
+        if source == TaskSource::PostedMessage {
+            self.shared.load.try_admit(None);
+        }
         self.shared.enqueue(source, Task::Realm(self.id, msg));
     }
 }
