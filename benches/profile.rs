@@ -24,7 +24,7 @@
 //! | `worker` | port moved to a worker, burst (`worker_burst`) |
 //! | `bc1` | BroadcastChannel 1 → 1, batches of 1,000 (`bc_fanout`) |
 //! | `many` | `PROFILE_N` messages over 10,000 channels busy at once (`mc_many`) |
-//! | `scale` | `PROFILE_N` iframes over 5 groups, created, loaded, 10 messages each (`scale.rs`) |
+//! | `scale` | `PROFILE_N` iframes over 5 groups, created and loaded, then `PROFILE_MSGS` messages (default 10, at least one per iframe) posted to them (`scale.rs`) |
 
 #[path = "support/groups.rs"]
 mod groups;
@@ -46,7 +46,12 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
     if which == "scale" {
-        let f = scale::realms(n as usize, 10);
+        // `PROFILE_MSGS`: messages of the throughput phase (default 10: creation only).
+        let msgs = std::env::var("PROFILE_MSGS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(10);
+        let f = scale::realms(n as usize, msgs);
         eprintln!("profile scale: {f:?}");
         return;
     }
