@@ -127,10 +127,11 @@ mod recent {
     /// How many strings are remembered per thread.
     const SLOTS: usize = 8;
 
+    /// Remembered (string, origin) pairs and the slot the next new one replaces.
+    type Recent = (Vec<(Box<str>, Origin)>, usize);
+
     thread_local! {
-        /// Entries and the slot the next new one replaces.
-        static RECENT: RefCell<(Vec<(Box<str>, Origin)>, usize)> =
-            const { RefCell::new((Vec::new(), 0)) };
+        static RECENT: RefCell<Recent> = const { RefCell::new((Vec::new(), 0)) };
     }
 
     /// The origin `s` parsed to, if it is one of the last [`SLOTS`] remembered.
