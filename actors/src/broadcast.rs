@@ -356,19 +356,13 @@ impl BroadcastChannel {
             );
         }
         if let Some(r) = &self.0.registry {
-            let post = broadcast_registry::Post {
+            r.do_send(RegistryMessage::Post {
                 key: self.0.key.clone(),
                 source: self.0.id,
                 seq,
                 record: Arc::new(record),
                 origin: self.0.serialized_origin.clone(),
-            };
-            if realm.event_loop.is_simulated() {
-                // The simulation makes each post its own registry message, as before.
-                r.do_send(RegistryMessage::Post(post));
-            } else {
-                outbox::push(r, post);
-            }
+            });
         }
         Ok(())
     }
@@ -600,56 +594,6 @@ pub(crate) fn run_deliveries(d: BroadcastDelivery) {
         // was before): the channel handle, and the value a listener may have deserialized.
         ev.target = None;
         ev.clear_value();
-    }
-}
-
-/// The posts of this thread not yet handed to the registry (threaded mode).
-///
-/// A post is one actor message to the registry, on its own thread; a task that posts
-/// many (a burst) paid that hop per post. The posts of a thread now wait in its outbox
-/// until the current turn of its event loop returns, then go to the registry as one
-/// message, in post order. Nothing can tell: destinations are still the channels
-/// created before each post (its `seq`, checked by the registry whatever else arrived
-/// first), a destination closed meanwhile still gets nothing when its task comes, and
-/// the flush is a task of the thread's own executor, so it runs even if the posting
-/// realm is torn down right after.
-mod outbox {
-    use std::cell::RefCell;
-
-    use actix::Addr;
-
-    use super::BroadcastRegistry;
-    use crate::broadcast_registry::{Post, RegistryMessage};
-
-    thread_local! {
-        /// Runs of posts to one registry, in post order.
-        static OUTBOX: RefCell<Vec<(Addr<BroadcastRegistry>, Vec<Post>)>> =
-            const { RefCell::new(Vec::new()) };
-    }
-
-    /// Queues `post` for `registry`; the first post of a turn schedules the flush.
-    /// (The address is cloned once per run: cloning an actix `Addr` allocates.)
-    pub(super) fn push(registry: &Addr<BroadcastRegistry>, post: Post) {
-        let first = OUTBOX.with(|o| {
-            let mut o = o.borrow_mut();
-            let first = o.is_empty();
-            match o.last_mut() {
-                Some((r, run)) if r == registry => run.push(post),
-                _ => o.push((registry.clone(), vec![post])),
-            }
-            first
-        });
-        if first {
-            actix::spawn(async { flush() });
-        }
-    }
-
-    /// Sends the queued posts, one message per run of posts to the same registry.
-    fn flush() {
-        let runs = OUTBOX.with(|o| std::mem::take(&mut *o.borrow_mut()));
-        for (registry, posts) in runs {
-            registry.do_send(RegistryMessage::Posts(posts));
-        }
     }
 }
 

@@ -127,22 +127,13 @@ pub(crate) enum RegistryMessage<H: Host> {
         key: Key,
         id: u64,
     },
-    Post(Post),
-    /// The posts one thread made in one turn of its event loop, in post order (the
-    /// threaded mode sends them as one message: see `broadcast::outbox`).
-    Posts(Vec<Post>),
-}
-
-/// One `postMessage` on a channel, as the registry routes it.
-pub(crate) struct Post {
-    pub(crate) key: Key,
-    /// The posting channel's id (it gets nothing of its own post).
-    pub(crate) source: u64,
-    /// The post's place in creation order: only channels created before it are
-    /// destinations.
-    pub(crate) seq: u64,
-    pub(crate) record: Arc<SerializedRecord>,
-    pub(crate) origin: Arc<str>,
+    Post {
+        key: Key,
+        source: u64,
+        seq: u64,
+        record: Arc<SerializedRecord>,
+        origin: Arc<str>,
+    },
 }
 
 impl<H: Host> actix::Message for RegistryMessage<H> {
@@ -279,53 +270,42 @@ impl<H: Host<Delivery = BroadcastDelivery>> Handler<RegistryMessage<H>> for Broa
                     }
                 }
             }
-            RegistryMessage::Post(post) => self.route(post),
-            RegistryMessage::Posts(posts) => {
-                for post in posts {
-                    self.route(post);
+            RegistryMessage::Post {
+                key,
+                source,
+                seq,
+                record,
+                origin,
+            } => {
+                let Some(list) = self.channels.get_mut(&key) else {
+                    return;
+                };
+                // The cached destinations serve this post if they were made for the same
+                // source and every channel of the list was created before this post (the
+                // list is sorted by id), so none is excluded by `seq`.
+                let all_before = list.entries.last().is_some_and(|e| e.id < seq);
+                let fresh;
+                let batches = match &list.cache {
+                    Some((s, b)) if *s == source && all_before => b,
+                    _ => {
+                        let b = list.destinations(source, seq);
+                        if all_before {
+                            &list.cache.insert((source, b)).1
+                        } else {
+                            fresh = b;
+                            &fresh
+                        }
+                    }
+                };
+                // Step 10: queue one task per destination (as one batch per event loop).
+                for (addr, targets) in batches {
+                    addr.do_send(LoopMessage::Delivery(BroadcastDelivery {
+                        targets: targets.clone(),
+                        record: record.clone(),
+                        origin: origin.clone(),
+                    }));
                 }
             }
-        }
-    }
-}
-
-impl<H: Host<Delivery = BroadcastDelivery>> BroadcastRegistry<H> {
-    /// Queues `post`'s deliveries: one batch per destination event loop.
-    fn route(&mut self, post: Post) {
-        let Post {
-            key,
-            source,
-            seq,
-            record,
-            origin,
-        } = post;
-        let Some(list) = self.channels.get_mut(&key) else {
-            return;
-        };
-        // The cached destinations serve this post if they were made for the same
-        // source and every channel of the list was created before this post (the
-        // list is sorted by id), so none is excluded by `seq`.
-        let all_before = list.entries.last().is_some_and(|e| e.id < seq);
-        let fresh;
-        let batches = match &list.cache {
-            Some((s, b)) if *s == source && all_before => b,
-            _ => {
-                let b = list.destinations(source, seq);
-                if all_before {
-                    &list.cache.insert((source, b)).1
-                } else {
-                    fresh = b;
-                    &fresh
-                }
-            }
-        };
-        // Step 10: queue one task per destination (as one batch per event loop).
-        for (addr, targets) in batches {
-            addr.do_send(LoopMessage::Delivery(BroadcastDelivery {
-                targets: targets.clone(),
-                record: record.clone(),
-                origin: origin.clone(),
-            }));
         }
     }
 }
