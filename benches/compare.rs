@@ -7,7 +7,7 @@
 //! BENCH_QUICK=1 cargo bench -p webmessaging --bench compare    # smaller sizes, 1 round
 //! ```
 //!
-//! Other knobs: `BENCH_ONLY=mc,shipped,many,worker,rpc,clone,bc,mem,iframes` runs only those groups,
+//! Other knobs: `BENCH_ONLY=mc,shipped,many,worker,rpc,clone,bc,mem,iframes,scale` runs only those groups,
 //! `BENCH_NO_NODE=1` runs only our side, `BENCH_MEMORY_1M=0` skips the 1M-channel memory figures (about two
 //! minutes of Node), `BENCH_NODE=/path/to/node` picks the Node binary, `BENCH_PEERS=dir`
 //! the folder holding `node/*.js` (default `../shared/bench-peers` next to the
@@ -21,376 +21,30 @@
 
 #[path = "support/chromium.rs"]
 mod chromium;
+#[path = "support/groups.rs"]
+mod groups;
 #[path = "support/memory.rs"]
 mod memory;
 #[path = "support/nested.rs"]
 mod nested;
+#[path = "support/rows.rs"]
+mod rows;
 #[path = "support/rpc.rs"]
 mod rpc_workloads;
+#[path = "support/scale.rs"]
+mod scale;
+#[path = "support/table.rs"]
+mod table;
 #[path = "support/workloads.rs"]
 mod workloads;
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use rows::*;
+use table::{render, Samples};
 use workloads::*;
-
-/// How a row is judged.
-#[derive(Clone, Copy)]
-enum Target {
-    /// Information only.
-    None,
-    /// ours / Node at least this (higher is better).
-    AtLeast(f64),
-    /// ours / Node at most this (lower is better).
-    AtMost(f64),
-    /// ours at most this multiple of another of our rows (constant time).
-    ConstantVs(&'static str, f64),
-}
-
-#[derive(Clone, Copy, PartialEq)]
-enum Unit {
-    PerSec,
-    Micros,
-    Bytes,
-}
-
-struct Row {
-    key: &'static str,
-    label: &'static str,
-    unit: Unit,
-    /// (Node bench name, JSON field), if Node has the figure.
-    node: Option<(&'static str, &'static str)>,
-    target: Target,
-}
-
-const fn row(
-    key: &'static str,
-    label: &'static str,
-    unit: Unit,
-    node: Option<(&'static str, &'static str)>,
-    target: Target,
-) -> Row {
-    Row {
-        key,
-        label,
-        unit,
-        node,
-        target,
-    }
-}
-
-const SAME: &str = "messagechannel_same_thread";
-const WORKER: &str = "messagechannel_worker";
-const CLONE: &str = "structuredclone";
-const BC: &str = "broadcastchannel_fanout";
-const BC10K: &str = "broadcastchannel_fanout_10000";
-const MANY: &str = "messagechannel_many";
-const MEM: &str = "messagechannel_memory";
-const MEM10K: &str = "messagechannel_memory_10000";
-const MEM1M: &str = "messagechannel_memory_1000000";
-const SHIPPED: &str = "messagechannel_shipped";
-const RPC: &str = "rpc_roundtrip";
-
-const ROWS: &[Row] = &[
-    row(
-        "mc_burst",
-        "MessageChannel same thread, burst of N (msgs/s)",
-        Unit::PerSec,
-        Some((SAME, "burst_msgs_per_sec")),
-        Target::AtLeast(5.0),
-    ),
-    row(
-        "mc_post_only",
-        "  same, posting only (msgs/s)",
-        Unit::PerSec,
-        Some((SAME, "burst_post_only_msgs_per_sec")),
-        Target::None,
-    ),
-    row(
-        "mc_bounded",
-        "  same, bounded queue of 1,024 with backpressure (try_post + drain) (msgs/s; Node: unbounded burst)",
-        Unit::PerSec,
-        Some((SAME, "burst_msgs_per_sec")),
-        Target::None,
-    ),
-    row(
-        "mc_one",
-        "MessageChannel same thread, one in flight (msgs/s)",
-        Unit::PerSec,
-        Some((SAME, "one_in_flight_msgs_per_sec")),
-        Target::None,
-    ),
-    row(
-        "mc_rtt_p50",
-        "port round trip, same thread, p50",
-        Unit::Micros,
-        Some((SAME, "rtt_p50_us")),
-        Target::AtMost(0.2),
-    ),
-    row(
-        "mc_rtt_p99",
-        "port round trip, same thread, p99",
-        Unit::Micros,
-        Some((SAME, "rtt_p99_us")),
-        Target::None,
-    ),
-    row(
-        "shipped_burst",
-        "shipped MessageChannel, same thread, burst of N (msgs/s)",
-        Unit::PerSec,
-        Some((SHIPPED, "burst_msgs_per_sec")),
-        Target::AtLeast(5.0),
-    ),
-    row(
-        "shipped_rtt_p50",
-        "shipped port round trip, same thread, p50",
-        Unit::Micros,
-        Some((SHIPPED, "rtt_p50_us")),
-        Target::AtMost(0.25),
-    ),
-    row(
-        "shipped_rtt_p99",
-        "shipped port round trip, same thread, p99",
-        Unit::Micros,
-        Some((SHIPPED, "rtt_p99_us")),
-        Target::None,
-    ),
-    row(
-        "many_1",
-        "1 channel busy (msgs/s)",
-        Unit::PerSec,
-        Some((MANY, "channels_1_msgs_per_sec")),
-        Target::None,
-    ),
-    row(
-        "many_10",
-        "10 channels busy at once (msgs/s)",
-        Unit::PerSec,
-        Some((MANY, "channels_10_msgs_per_sec")),
-        Target::None,
-    ),
-    row(
-        "many_100",
-        "100 channels busy at once (msgs/s)",
-        Unit::PerSec,
-        Some((MANY, "channels_100_msgs_per_sec")),
-        Target::None,
-    ),
-    row(
-        "many_1000",
-        "1,000 channels busy at once (msgs/s)",
-        Unit::PerSec,
-        Some((MANY, "channels_1000_msgs_per_sec")),
-        Target::None,
-    ),
-    row(
-        "worker_burst",
-        "port moved to a worker, burst (msgs/s)",
-        Unit::PerSec,
-        Some((WORKER, "burst_msgs_per_sec")),
-        Target::None,
-    ),
-    row(
-        "worker_windowed",
-        "port moved to a worker, window 1000 (msgs/s)",
-        Unit::PerSec,
-        Some((WORKER, "windowed_msgs_per_sec")),
-        Target::None,
-    ),
-    row(
-        "worker_rtt_p50",
-        "port round trip to a worker, p50",
-        Unit::Micros,
-        Some((WORKER, "rtt_p50_us")),
-        Target::None,
-    ),
-    row(
-        "worker_rtt_p99",
-        "port round trip to a worker, p99",
-        Unit::Micros,
-        Some((WORKER, "rtt_p99_us")),
-        Target::None,
-    ),
-    row(
-        "wg_rtt_p50",
-        "window-worker round trip (worker.postMessage), p50 [Node: port]",
-        Unit::Micros,
-        Some((WORKER, "rtt_p50_us")),
-        Target::None,
-    ),
-    row(
-        "wg_rtt_p99",
-        "window-worker round trip (worker.postMessage), p99 [Node: port]",
-        Unit::Micros,
-        Some((WORKER, "rtt_p99_us")),
-        Target::None,
-    ),
-    row(
-        "rpc_same_p50",
-        "RPC call round trip, same thread, p50 [Node: by hand over MessagePort]",
-        Unit::Micros,
-        Some((RPC, "same_thread_rtt_p50_us")),
-        Target::None,
-    ),
-    row(
-        "rpc_same_p99",
-        "RPC call round trip, same thread, p99",
-        Unit::Micros,
-        Some((RPC, "same_thread_rtt_p99_us")),
-        Target::None,
-    ),
-    row(
-        "rpc_worker_p50",
-        "RPC call round trip to a worker, p50",
-        Unit::Micros,
-        Some((RPC, "worker_rtt_p50_us")),
-        Target::None,
-    ),
-    row(
-        "rpc_worker_p99",
-        "RPC call round trip to a worker, p99",
-        Unit::Micros,
-        Some((RPC, "worker_rtt_p99_us")),
-        Target::None,
-    ),
-    row(
-        "w2w",
-        "window to iframe postMessage, same thread (msgs/s)",
-        Unit::PerSec,
-        None,
-        Target::None,
-    ),
-    row(
-        "mem_iframe_1k",
-        "memory per same-origin iframe, 1,000 live (RSS)",
-        Unit::Bytes,
-        None,
-        Target::None,
-    ),
-    row(
-        "w2w_xsite",
-        "window to cross-site iframe postMessage, same thread (msgs/s)",
-        Unit::PerSec,
-        None,
-        Target::None,
-    ),
-    row(
-        "scenario_fresh",
-        "hello scenario from a fresh Browser (page, cross-site iframe, ready, ping, echo), median",
-        Unit::Micros,
-        None,
-        Target::None,
-    ),
-    row(
-        "scenario_window",
-        "hello scenario in a new top-level window of one Browser, median",
-        Unit::Micros,
-        None,
-        Target::None,
-    ),
-    row(
-        "clone_nested",
-        "structured clone, 1 KB nested object (clones/s)",
-        Unit::PerSec,
-        Some((CLONE, "nested_clones_per_sec")),
-        Target::AtLeast(5.0),
-    ),
-    row(
-        "buf1_copy",
-        "1 MiB ArrayBuffer clone by copy",
-        Unit::Micros,
-        Some((CLONE, "buf1mib_copy_us_per_clone")),
-        Target::None,
-    ),
-    row(
-        "buf1_xfer",
-        "1 MiB ArrayBuffer transfer",
-        Unit::Micros,
-        Some((CLONE, "buf1mib_transfer_us_per_clone")),
-        Target::None,
-    ),
-    row(
-        "buf64_xfer",
-        "64 MiB ArrayBuffer transfer (constant time: vs 1 MiB)",
-        Unit::Micros,
-        None,
-        Target::ConstantVs("buf1_xfer", 2.0),
-    ),
-    row(
-        "mem_shipped_100k",
-        "memory per shipped channel, 100k idle (RSS)",
-        Unit::Bytes,
-        Some((SHIPPED, "idle_rss_bytes_per_channel")),
-        Target::None,
-    ),
-    row(
-        "mem_idle_10k",
-        "memory per live channel, 10k idle (RSS)",
-        Unit::Bytes,
-        Some((MEM10K, "idle_rss_bytes_per_channel")),
-        Target::None,
-    ),
-    row(
-        "mem_idle_100k",
-        "memory per live channel, 100k idle (RSS)",
-        Unit::Bytes,
-        Some((MEM, "idle_rss_bytes_per_channel")),
-        Target::AtMost(0.25),
-    ),
-    row(
-        "mem_idle_1m",
-        "memory per live channel, 1M idle (RSS)",
-        Unit::Bytes,
-        Some((MEM1M, "idle_rss_bytes_per_channel")),
-        Target::None,
-    ),
-    row(
-        "mem_started_10k",
-        "memory per live channel, 10k started (RSS)",
-        Unit::Bytes,
-        Some((MEM10K, "started_rss_bytes_per_channel")),
-        Target::None,
-    ),
-    row(
-        "mem_started_100k",
-        "memory per live channel, 100k started (RSS)",
-        Unit::Bytes,
-        Some((MEM, "started_rss_bytes_per_channel")),
-        Target::AtMost(0.25),
-    ),
-    row(
-        "mem_started_1m",
-        "memory per live channel, 1M started (RSS)",
-        Unit::Bytes,
-        Some((MEM1M, "started_rss_bytes_per_channel")),
-        Target::None,
-    ),
-    row(
-        "bc_100",
-        "BroadcastChannel 1 -> 100, same thread (deliveries/s)",
-        Unit::PerSec,
-        Some((BC, "same_thread_deliveries_per_sec")),
-        Target::AtLeast(10.0),
-    ),
-    row(
-        "bc_1",
-        "BroadcastChannel 1 -> 1, same thread (deliveries/s)",
-        Unit::PerSec,
-        Some((BC, "same_thread_1rx_deliveries_per_sec")),
-        Target::None,
-    ),
-    row(
-        "bc_10000",
-        "BroadcastChannel 1 -> 10,000, same thread (deliveries/s)",
-        Unit::PerSec,
-        Some((BC10K, "same_thread_deliveries_per_sec")),
-        Target::None,
-    ),
-];
 
 /// Sizes, the same as the Node scripts' defaults (smaller with `BENCH_QUICK=1`).
 struct Sizes {
@@ -447,34 +101,6 @@ impl Sizes {
                 mem_1m,
             }
         }
-    }
-}
-
-#[derive(Default)]
-struct Samples(BTreeMap<String, Vec<f64>>);
-
-impl Samples {
-    fn push(&mut self, key: &str, v: f64) {
-        self.0.entry(key.to_owned()).or_default().push(v);
-    }
-
-    fn median(&self, key: &str) -> Option<f64> {
-        let v = self.0.get(key)?;
-        if v.is_empty() {
-            return None;
-        }
-        let mut s = v.clone();
-        s.sort_by(|a, b| a.total_cmp(b));
-        let m = s.len() / 2;
-        Some(if s.len() % 2 == 1 {
-            s[m]
-        } else {
-            (s[m - 1] + s[m]) / 2.0
-        })
-    }
-
-    fn count(&self, key: &str) -> usize {
-        self.0.get(key).map_or(0, Vec::len)
     }
 }
 
@@ -567,43 +193,8 @@ fn workspace_root() -> PathBuf {
     }
 }
 
-fn fmt_value(unit: Unit, v: f64) -> String {
-    match unit {
-        Unit::PerSec => {
-            if v >= 1e6 {
-                format!("{:.2}M/s", v / 1e6)
-            } else if v >= 1e3 {
-                format!("{:.1}k/s", v / 1e3)
-            } else {
-                format!("{v:.0}/s")
-            }
-        }
-        Unit::Micros => {
-            if v >= 10_000.0 {
-                format!("{:.1} ms", v / 1000.0)
-            } else if v >= 100.0 {
-                format!("{v:.0} us")
-            } else if v >= 1.0 {
-                format!("{v:.2} us")
-            } else {
-                format!("{:.0} ns", v * 1000.0)
-            }
-        }
-        Unit::Bytes => format!("{v:.0} B"),
-    }
-}
-
-/// A ratio: `2.50x`, or `1/7541` when it is far below one.
-fn fmt_ratio(q: f64) -> String {
-    if q > 0.0 && q < 0.01 {
-        format!("1/{:.0}", 1.0 / q)
-    } else {
-        format!("{q:.2}x")
-    }
-}
-
 fn main() {
-    if memory::run_child_if_asked() {
+    if memory::run_child_if_asked() || scale::run_child_if_asked() {
         return;
     }
     // `cargo bench` passes `--bench`; nothing else is expected.
@@ -753,6 +344,9 @@ fn main() {
                 ours.push("w2w", per_sec(sizes.n, d));
                 let d = window_to_iframe(&bench, sizes.n, "https://other.example").await;
                 ours.push("w2w_xsite", per_sec(sizes.n, d));
+                let d =
+                    groups::window_to_other_group(&bench, sizes.n, "https://other.example").await;
+                ours.push("w2w_group", per_sec(sizes.n, d));
                 scenario_fresh_browser(20).await;
                 let d = scenario_fresh_browser(200).await;
                 ours.push("scenario_fresh", d.as_secs_f64() * 1e6);
@@ -767,6 +361,42 @@ fn main() {
                     format!("--n={}", sizes.n),
                     format!("--rt={}", sizes.rt),
                     format!("--window={}", sizes.window),
+                ],
+            );
+        }
+
+        if wants("scale") {
+            // How cost grows: live realms (fresh child processes) and busy channels.
+            for r in scale::SIZES {
+                eprintln!(
+                    "  ours: scale, {r} live iframes over {} groups",
+                    scale::GROUPS
+                );
+                if let Some(f) = scale::measure(r) {
+                    ours.push(&format!("scale_realms_{r}_tput"), f.msgs_per_sec);
+                    ours.push(&format!("scale_realms_{r}_mem"), f.rss_bytes_per_realm);
+                    ours.push(
+                        &format!("scale_realms_{r}_create"),
+                        f.create.as_secs_f64() * 1e6,
+                    );
+                }
+            }
+            eprintln!("  ours: scale, 1 to 10,000 channels busy");
+            sys.block_on(async {
+                mc_many(&bench, 10, sizes.many_total.min(50_000)).await;
+                for k in [1usize, 100, 10_000] {
+                    let d = mc_many(&bench, k, sizes.many_total).await;
+                    let delivered = sizes.many_total / k as u64 * k as u64;
+                    ours.push(&format!("scale_ch_{k}"), per_sec(delivered, d));
+                }
+            });
+            node_run(
+                &mut theirs,
+                MANY_SCALE,
+                "messagechannel-many.js",
+                vec![
+                    format!("--total={}", sizes.many_total),
+                    "--channels=1,100,10000".to_owned(),
                 ],
             );
         }
@@ -929,7 +559,15 @@ fn main() {
     }
     let chrome = chrome.unwrap_or_default();
 
-    let table = render(&ours, &theirs, &chrome, rounds, node.is_some(), &sizes);
+    let table = render(
+        &ours,
+        &theirs,
+        &chrome,
+        rounds,
+        node.is_some(),
+        sizes.n,
+        sizes.rt,
+    );
     println!("{table}");
     let target_dir = std::env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -939,131 +577,4 @@ fn main() {
         Ok(()) => eprintln!("(also written to {})", path.display()),
         Err(e) => eprintln!("could not write {}: {e}", path.display()),
     }
-}
-
-fn render(
-    ours: &Samples,
-    theirs: &Samples,
-    chrome: &BTreeMap<String, f64>,
-    rounds: usize,
-    have_node: bool,
-    sizes: &Sizes,
-) -> String {
-    let mut out = String::new();
-    let machine = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|s| s.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let _ = writeln!(
-        out,
-        "# webmessaging vs Node.js and headless Chromium: medians over {rounds} round(s), {cpus} CPUs ({machine}), N = {}, round trips = {}\n",
-        sizes.n, sizes.rt
-    );
-    if chrome.is_empty() {
-        let _ = writeln!(
-            out,
-            "**Headless Chromium did not run (not installed, or skipped): the Chromium column is empty.**\n"
-        );
-    } else {
-        let _ = writeln!(
-            out,
-            "Chromium: one run of `bench-peers/chromium/perf.js` after the rounds (N = {}, round trips = {}).\n",
-            sizes.n.min(200_000),
-            sizes.rt.min(20_000)
-        );
-    }
-    if !have_node {
-        let _ = writeln!(
-            out,
-            "**Node.js was not found: the Node column is empty.**\n"
-        );
-    }
-    let _ = writeln!(
-        out,
-        "| figure | ours (median) | Node (median) | ratio ours/Node | Chromium (one run) | ratio ours/Chromium | target | met |"
-    );
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---|---|");
-    for r in ROWS {
-        let o = ours.median(r.key);
-        let n = r.node.and_then(|(b, f)| theirs.median(&format!("{b}.{f}")));
-        let ratio = match (o, n) {
-            (Some(o), Some(n)) if n != 0.0 => Some(o / n),
-            _ => None,
-        };
-        let (target, met) = match r.target {
-            Target::None => ("—".to_owned(), "—".to_owned()),
-            Target::AtLeast(x) => (
-                format!("≥ {x}x Node"),
-                ratio.map_or(
-                    "?".into(),
-                    |q| if q >= x { "yes".into() } else { "NO".into() },
-                ),
-            ),
-            Target::AtMost(x) => (
-                format!("≤ {x}x Node"),
-                ratio.map_or(
-                    "?".into(),
-                    |q| if q <= x { "yes".into() } else { "NO".into() },
-                ),
-            ),
-            Target::ConstantVs(other, x) => {
-                let base = ours.median(other);
-                (
-                    format!("constant (≤ {x}x the 1 MiB time)"),
-                    match (o, base) {
-                        (Some(o), Some(b)) => {
-                            let q = o / b;
-                            if q <= x {
-                                format!("yes ({q:.2}x)")
-                            } else {
-                                format!("NO ({q:.2}x)")
-                            }
-                        }
-                        _ => "?".into(),
-                    },
-                )
-            }
-        };
-        let rounds_note = match ours.count(r.key) {
-            c if c > 0 && c < rounds => format!(" ({c} run)"),
-            _ => String::new(),
-        };
-        let c = chromium::FIELDS
-            .iter()
-            .find(|(k, _, _)| *k == r.key)
-            .and_then(|(_, f, note)| chrome.get(*f).map(|v| (*v, *note)));
-        let c_ratio = match (o, c) {
-            (Some(o), Some((c, _))) if c != 0.0 => fmt_ratio(o / c),
-            _ => "—".into(),
-        };
-        let c_cell = match c {
-            Some((v, "")) => fmt_value(r.unit, v),
-            Some((v, note)) => format!("{} ({note})", fmt_value(r.unit, v)),
-            None => "—".into(),
-        };
-        let _ = writeln!(
-            out,
-            "| {} | {}{} | {} | {} | {c_cell} | {c_ratio} | {} | {} |",
-            r.label.trim(),
-            o.map_or("—".into(), |v| fmt_value(r.unit, v)),
-            rounds_note,
-            n.map_or("—".into(), |v| fmt_value(r.unit, v)),
-            ratio.map_or("—".into(), fmt_ratio),
-            target,
-            met
-        );
-    }
-    let _ = writeln!(
-        out,
-        "\nRatios are ours ÷ Node: above 1 is more for throughput, below 1 is less for times and bytes. \
-         Throughput rows deliver to listeners that deserialize each message (`on_message_as::<Msg>`, \
-         Node: `e.data`)."
-    );
-    out
 }

@@ -50,12 +50,11 @@ use actix::Addr;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use webmessaging_core::clone::{self, SerializedRecord};
-use webmessaging_core::origin::Origin;
 use webmessaging_core::serde_bridge::to_record;
 use webmessaging_core::value::Value;
 use webmessaging_core::{Error, Result};
 
-use crate::broadcast_registry::{self, Entry, RegistryMessage, Target};
+use crate::broadcast_registry::{self, Entry, Key, RegistryMessage, Target};
 use crate::dispatch;
 use crate::event::{
     self, EventTarget, EventType, ListenerId, ListenerOutput, Listeners, MessageEvent,
@@ -130,8 +129,11 @@ pub(crate) struct ChannelObject {
     /// The channel's slot in its thread's [`ChannelTable`] (registered channels only).
     slot: u32,
     name: Arc<str>,
-    origin: Origin,
-    /// `origin` serialized, shared by every post (`event.origin` at the receivers).
+    /// The registry's key (origin, name), hashed once.
+    key: Key,
+    /// The rate limiter's key for this channel's name ([`channel_key`]), made once.
+    rate_key: u64,
+    /// The origin serialized, shared by every post (`event.origin` at the receivers).
     serialized_origin: Arc<str>,
     realm: Weak<RealmInner>,
     realm_addr: RealmAddr,
@@ -152,7 +154,7 @@ impl ChannelObject {
         if let Some(r) = &self.registry {
             if self.registered {
                 r.do_send(RegistryMessage::Unregister {
-                    key: (self.origin.clone(), self.name.clone()),
+                    key: self.key.clone(),
                     id: self.id,
                 });
             }
@@ -246,6 +248,7 @@ impl BroadcastChannel {
         // The constructor: channel name, settings object = this realm, closed = false.
         let id = SEQ.fetch_add(1, Ordering::Relaxed);
         let name: Arc<str> = Arc::from(name);
+        let rate_key = channel_key(&name);
         let active = eligible(realm);
         let registry = realm.browser.registry();
         let closed = Arc::new(AtomicBool::new(false));
@@ -261,7 +264,8 @@ impl BroadcastChannel {
                 u32::MAX
             },
             name: name.clone(),
-            origin: realm.origin.clone(),
+            key: Key::new(realm.origin.clone(), name.clone()),
+            rate_key,
             serialized_origin: Arc::from(realm.origin.serialize()),
             realm: Rc::downgrade(realm),
             realm_addr: realm.addr.clone(),
@@ -274,7 +278,7 @@ impl BroadcastChannel {
         if obj.registered {
             realm.broadcast.track(&obj);
             registry.do_send(RegistryMessage::Register {
-                key: (realm.origin.clone(), name),
+                key: obj.key.clone(),
                 entry: Entry::new(
                     id,
                     obj.slot,
@@ -343,7 +347,7 @@ impl BroadcastChannel {
         let record = serialize().inspect_err(thrown)?;
         // The runtime's rate limit, if same-origin traffic is limited: one bucket per
         // origin and channel name. Refused: sent nowhere (counted, traced).
-        if !realm.admit(channel_key(&self.0.name), false, "broadcast") {
+        if !realm.admit(self.0.rate_key, false, "broadcast") {
             return Ok(());
         }
         // The post's place in creation order: destinations are the channels created
@@ -359,7 +363,7 @@ impl BroadcastChannel {
         }
         if let Some(r) = &self.0.registry {
             r.do_send(RegistryMessage::Post {
-                key: (self.0.origin.clone(), self.0.name.clone()),
+                key: self.0.key.clone(),
                 source: self.0.id,
                 seq,
                 record: Arc::new(record),

@@ -18,6 +18,7 @@ use webmessaging_core::clone::SerializedRecord;
 use webmessaging_core::origin::Origin;
 
 use crate::event_loop::{EventLoop, Host, LoopMessage};
+use crate::id_hash::IdHash;
 use crate::kernel::metrics::{LoopLoad, OVER_LOOP_BOUND};
 use crate::kernel::trace;
 
@@ -29,7 +30,45 @@ pub(crate) struct Target {
     pub(crate) slot: u32,
 }
 
-pub(crate) type Key = (Origin, Arc<str>);
+/// A channel list's key: (origin, name), with its hash made once, when the channel is
+/// constructed, instead of at every post the registry routes.
+///
+/// The hash is SipHash with the process's random keys (the name is chosen by script, so
+/// the registry keeps the protection against chosen collisions); equality still compares
+/// the origin and the name.
+#[derive(Clone)]
+pub(crate) struct Key {
+    hash: u64,
+    origin: Origin,
+    name: Arc<str>,
+}
+
+impl Key {
+    /// The key of the channels named `name` of `origin`.
+    pub(crate) fn new(origin: Origin, name: Arc<str>) -> Key {
+        use std::hash::BuildHasher;
+        static KEYS: std::sync::OnceLock<std::collections::hash_map::RandomState> =
+            std::sync::OnceLock::new();
+        let hash = KEYS
+            .get_or_init(Default::default)
+            .hash_one((&origin, &*name));
+        Key { hash, origin, name }
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        self.hash == other.hash && self.name == other.name && self.origin == other.origin
+    }
+}
+
+impl Eq for Key {}
+
+impl std::hash::Hash for Key {
+    fn hash<S: std::hash::Hasher>(&self, state: &mut S) {
+        state.write_u64(self.hash);
+    }
+}
 
 /// A batch of deliveries for one event loop, in creation order.
 pub(crate) struct BroadcastDelivery {
@@ -116,7 +155,8 @@ impl<H: Host> actix::Message for RegistryMessage<H> {
 /// The registry actor: every open `BroadcastChannel`, keyed by (origin, name), in creation
 /// order.
 pub(crate) struct BroadcastRegistry<H: Host> {
-    channels: HashMap<Key, ChannelList<H>>,
+    /// Hashed by [`Key`]'s own (keyed) hash, folded by [`IdHash`].
+    channels: HashMap<Key, ChannelList<H>, IdHash>,
 }
 
 /// The channels of one (origin, name), sorted by id (creation order).
@@ -193,14 +233,14 @@ impl<H: Host<Delivery = BroadcastDelivery>> BroadcastRegistry<H> {
     pub(crate) fn start(on_this_thread: bool) -> (Addr<Self>, Option<actix::ArbiterHandle>) {
         if on_this_thread {
             let addr = BroadcastRegistry {
-                channels: HashMap::new(),
+                channels: HashMap::default(),
             }
             .start();
             return (addr, None);
         }
         let arbiter = Arbiter::new();
         let addr = Self::start_in_arbiter(&arbiter.handle(), |_| BroadcastRegistry {
-            channels: HashMap::new(),
+            channels: HashMap::default(),
         });
         (addr, Some(arbiter.handle()))
     }

@@ -12,7 +12,7 @@
 
 use std::any::{Any, TypeId};
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
@@ -108,6 +108,9 @@ pub(crate) struct RealmInner {
     /// This realm's identity in shared workers' owner sets (0 until it joins one).
     owner_token: Cell<u64>,
     children: RefCell<Vec<WindowProxy>>,
+    /// The ids of `children`, for [`has_child`](Self::has_child) in constant time (each
+    /// iframe's load asks it: a linear search made loading n iframes O(n^2)).
+    child_ids: RefCell<HashSet<u64, crate::id_hash::IdHash>>,
     pub(crate) broadcast: BroadcastScope,
     alive: Cell<bool>,
     pub(crate) observers: Observers,
@@ -213,11 +216,13 @@ impl RealmInner {
 
     /// Adds a child browsing context (an iframe of this document).
     pub(crate) fn add_child(&self, child: WindowProxy) {
+        self.child_ids.borrow_mut().insert(child.id().0);
         self.children.borrow_mut().push(child);
     }
 
     /// Removes the child browsing context `child`.
     pub(crate) fn remove_child(&self, child: &WindowProxy) {
+        self.child_ids.borrow_mut().remove(&child.id().0);
         self.children.borrow_mut().retain(|c| c != child);
     }
 
@@ -228,7 +233,7 @@ impl RealmInner {
 
     /// Whether `child` is a child browsing context of this document.
     pub(crate) fn has_child(&self, child: &WindowProxy) -> bool {
-        self.children.borrow().contains(child)
+        self.child_ids.borrow().contains(&child.id().0)
     }
 
     /// The restart history of this realm as a supervisor.
@@ -270,6 +275,7 @@ impl RealmInner {
             shared_workers: RefCell::new(Vec::new()),
             owner_token: Cell::new(0),
             children: RefCell::new(Vec::new()),
+            child_ids: RefCell::new(HashSet::default()),
             broadcast: BroadcastScope::new(),
             supervisor: Cell::new(SupervisorSpec::default()),
             restart_history: RefCell::default(),
@@ -478,6 +484,7 @@ impl RealmInner {
         if !held.is_empty() {
             step(&mut || shared_worker::owner_gone(&self.browser, self.owner_token(), &held));
         }
+        self.child_ids.borrow_mut().clear();
         let children: Vec<WindowProxy> = self.children.borrow_mut().drain(..).collect();
         for c in children {
             // Iframes share this thread: their documents are torn down now (from the work

@@ -123,6 +123,9 @@ pub struct RealmActor {
     before_load: Vec<RealmMessage>,
     /// The shell keeps its loop alive (a top-level window, a worker).
     keeps_loop: bool,
+    /// `event.origin` of the last window message handled: the next one from the same
+    /// origin shares it instead of allocating its own copy.
+    last_origin: Option<Rc<str>>,
 }
 
 impl Host for RealmActor {
@@ -379,6 +382,7 @@ impl RealmActor {
             loaded: false,
             before_load: Vec::new(),
             keeps_loop,
+            last_origin: None,
         }
     }
 
@@ -474,7 +478,11 @@ impl RealmActor {
             return;
         }
         // Step 7.2-7.3: origin and source.
-        let origin: Rc<str> = Rc::from(msg.origin.serialize());
+        let serialized = msg.origin.serialize();
+        let origin = match &self.last_origin {
+            Some(o) if **o == *serialized => o.clone(),
+            _ => self.last_origin.insert(Rc::from(serialized)).clone(),
+        };
         let source = Some(MessageEventSource::Window(msg.source));
         let crashed = deliver(
             &realm,
