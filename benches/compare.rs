@@ -213,7 +213,7 @@ fn main() {
     let only: Option<Vec<String>> = std::env::var("BENCH_ONLY")
         .ok()
         .map(|v| v.split(',').map(|s| s.trim().to_owned()).collect());
-    let wants = |group: &str| only.as_ref().map_or(true, |o| o.iter().any(|g| g == group));
+    let wants = |group: &str| only.as_ref().is_none_or(|o| o.iter().any(|g| g == group));
     if let Err(why) = &node {
         eprintln!("NOTE: Node.js side skipped: {why}. Only our figures are printed; install Node.js (or set BENCH_NODE) to compare.");
     }

@@ -181,7 +181,7 @@ proptest! {
         let mut grants: std::collections::VecDeque<u32> = Default::default();
         let mut held: std::collections::VecDeque<usize> = Default::default();
         let (mut produced, mut sent, mut consumed) = (0usize, 0usize, 0usize);
-        let steps = schedule.into_iter().chain(std::iter::repeat(3).take(10_000));
+        let steps = schedule.into_iter().chain(std::iter::repeat_n(3, 10_000));
         for s in steps {
             match s {
                 // The producer makes an item.

@@ -360,7 +360,7 @@ fn worker_script(scope: &Scope) {
                     sum.set(sum.get() + m.seq);
                     count.set(count.get() + 1);
                     let c = count.get();
-                    if ack > 0 && c % ack == 0 {
+                    if ack > 0 && c.is_multiple_of(ack) {
                         me.post(&Ctl::Ack(c)).unwrap();
                     }
                     if c == n {

@@ -76,7 +76,7 @@ impl<A: Clone + PartialEq, M: Clone> Directory<A, M> {
     pub fn orphan(&mut self, end: End, envelopes: Vec<Envelope<M>>) -> Vec<Effect<A, M>> {
         let i = end.index();
         for e in envelopes {
-            if self.orphans[i].last().map_or(true, |l| l.seq < e.seq) {
+            if self.orphans[i].last().is_none_or(|l| l.seq < e.seq) {
                 self.orphans[i].push(e);
             }
         }

@@ -151,5 +151,5 @@ pub enum Effect<A, M> {
 
 /// Whether `seq` comes after the resume point `after`.
 pub(crate) fn after(seq: u64, after: Option<u64>) -> bool {
-    after.map_or(true, |a| seq > a)
+    after.is_none_or(|a| seq > a)
 }

@@ -345,7 +345,7 @@ pub(crate) fn check_view(
         return Err("ArrayBuffer is detached".into());
     }
     let es = kind.element_size();
-    if byte_offset % es != 0 {
+    if !byte_offset.is_multiple_of(es) {
         return Err(format!(
             "start offset of {} should be a multiple of {es}",
             kind.class_name()
@@ -368,7 +368,7 @@ pub(crate) fn check_view(
                 Err(format!(
                     "start offset {byte_offset} is outside the bounds of the buffer"
                 ))
-            } else if ab.max_byte_length.is_none() && (len - byte_offset) % es != 0 {
+            } else if ab.max_byte_length.is_none() && !(len - byte_offset).is_multiple_of(es) {
                 Err(format!(
                     "byte length of {} should be a multiple of {es}",
                     kind.class_name()

@@ -211,7 +211,7 @@ fn recycle_one(mut rc: ObjectRc, work: &mut Vec<ObjectRc>) {
             a.length = 0;
             clear_entries(
                 &mut a.elements,
-                |e| e.as_ref().map_or(true, Value::owns_nothing),
+                |e| e.as_ref().is_none_or(Value::owns_nothing),
                 // SAFETY: as above; `trivial` let only `Some` through.
                 |e| unsafe {
                     if let Some(v) = &mut *e {

@@ -105,7 +105,7 @@ impl<T> TaskQueues<T> {
     pub fn push_front(&mut self, source: TaskSource, seq: u64, task: T) {
         self.extendable = None;
         let q = &mut self.queues[source.index()];
-        debug_assert!(q.front().map_or(true, |(s, _)| *s > seq));
+        debug_assert!(q.front().is_none_or(|(s, _)| *s > seq));
         q.push_front((seq, task));
         self.non_empty |= 1 << source.index();
     }

@@ -286,7 +286,7 @@ where
                             if best.fetch_min(seed, Ordering::AcqRel) > seed {
                                 let mut f = found.lock().unwrap_or_else(|p| p.into_inner());
                                 let smaller =
-                                    f.as_ref().map_or(true, |(o, _)| o.config.seed() > seed);
+                                    f.as_ref().is_none_or(|(o, _)| o.config.seed() > seed);
                                 if smaller {
                                     *f = Some((outcome, reason));
                                 }
