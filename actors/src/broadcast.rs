@@ -368,7 +368,7 @@ impl BroadcastChannel {
                 seq,
                 record: Arc::new(record),
                 origin: self.0.serialized_origin.clone(),
-                loop_bound: realm.browser.limits().max_queued_per_event_loop,
+                loop_bound: realm.browser.loop_bound(),
             });
         }
         Ok(())

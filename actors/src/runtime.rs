@@ -6,7 +6,7 @@
 //! [`Runtime`] (this layer), so nothing below the API names the `Browser`.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
@@ -122,6 +122,9 @@ pub(crate) struct RuntimeInner {
     /// The shared worker manager's list: the live shared worker globals by key.
     shared_workers: Mutex<HashMap<SharedWorkerKey, Arc<WorkerShared>>>,
     limits: RwLock<Limits>,
+    /// `limits.max_queued_per_event_loop`, readable without the lock or a clone by every
+    /// worker message and broadcast post (`usize::MAX`: none).
+    loop_bound: AtomicUsize,
     limiter: Mutex<RateLimiter>,
     /// The rate limiter's clock in the threaded runtime (a simulation uses its own).
     clock: RealClock,
@@ -161,6 +164,7 @@ impl Runtime {
             lifecycle: LifecycleLog::default(),
             shared_workers: Mutex::new(HashMap::new()),
             limits: RwLock::new(Limits::default()),
+            loop_bound: AtomicUsize::new(usize::MAX),
             limiter: Mutex::new(RateLimiter {
                 buckets: HashMap::new(),
             }),
@@ -205,9 +209,19 @@ impl Runtime {
             .clone()
     }
 
+    /// [`Limits::max_queued_per_event_loop`] now: one atomic load.
+    pub(crate) fn loop_bound(&self) -> Option<usize> {
+        match self.0.loop_bound.load(Ordering::Relaxed) {
+            usize::MAX => None,
+            n => Some(n),
+        }
+    }
+
     /// Replaces the limits (buckets start full again).
     pub(crate) fn set_limits(&self, limits: Limits) {
+        let bound = limits.max_queued_per_event_loop.unwrap_or(usize::MAX);
         *self.0.limits.write().unwrap_or_else(|p| p.into_inner()) = limits;
+        self.0.loop_bound.store(bound, Ordering::Relaxed);
         self.0
             .limiter
             .lock()

@@ -133,7 +133,7 @@ impl WorkerShared {
             return Ok(());
         }
         trace::worker_posted(&self.name, None, false);
-        let bound = self.browser.limits().max_queued_per_event_loop;
+        let bound = self.browser.loop_bound();
         let msg = RealmMessage::FromWorker {
             worker: self.id.0,
             document: *parent_document,
@@ -381,7 +381,7 @@ impl Worker {
             trace::worker_posted(&self.0.shared.name, creator.as_deref(), true);
         }
         if let Some(a) = self.0.shared.addr.get() {
-            let bound = self.0.shared.browser.limits().max_queued_per_event_loop;
+            let bound = self.0.shared.browser.loop_bound();
             let msg = RealmMessage::ToWorkerGlobal {
                 data: Box::new(data),
             };
