@@ -93,10 +93,27 @@ pub(crate) fn before_post(port: &PortObject, strict: bool) -> Result<bool> {
         return Ok(true);
     }
     bound.drain_wanted[port.end.index()].store(true, Ordering::Release);
-    Err(Error::QuotaExceeded(format!(
-        "{}: the port queue is full ({} waiting)",
-        port.name, bound.capacity
-    )))
+    Err(full(&port.name, bound.capacity))
+}
+
+/// The refusal of a post to a full bounded queue.
+fn full(port: &str, capacity: usize) -> Error {
+    Error::QuotaExceeded(format!(
+        "{port}: the port queue is full ({capacity} waiting)"
+    ))
+}
+
+/// Drops the oldest message a shipped end sent that is still waiting for its peer (its
+/// payload: the place stays until acked); whether there was one.
+fn drop_oldest_unacked(state: &PortEnd<PortAddr, Slot>) -> bool {
+    state.unacked_messages().any(|slot| slot.take().is_some())
+}
+
+/// A message `port` sent was dropped by its full queue: logged and traced (the caller
+/// counts it).
+fn oldest_dropped(port: &str) {
+    log::debug!(target: "webmessaging::port", "{port}: bounded queue full: the oldest message was dropped");
+    trace::dropped(port, "bounded port queue full: oldest dropped");
 }
 
 /// After a post that went in with `drop_oldest`: drops the oldest message still waiting
@@ -106,23 +123,12 @@ pub(crate) fn after_post(port: &PortObject) {
         return;
     };
     let dropped = match port.shipped_port() {
-        Some(sp) => {
-            let state = sp.state.borrow();
-            let mut found = false;
-            for slot in state.unacked_messages() {
-                if slot.take().is_some() {
-                    found = true;
-                    break;
-                }
-            }
-            found
-        }
+        Some(sp) => drop_oldest_unacked(&sp.state.borrow()),
         None => port.channel.lock().drop_oldest(port.end.peer()).is_some(),
     };
     if dropped {
         bound.dropped[port.end.index()].fetch_add(1, Ordering::Relaxed);
-        log::debug!(target: "webmessaging::port", "{}: bounded queue full: the oldest message was dropped", port.name);
-        trace::dropped(&port.name, "bounded port queue full: oldest dropped");
+        oldest_dropped(&port.name);
     }
 }
 
@@ -215,10 +221,7 @@ impl ActorFlow {
             self.in_flight.fetch_add(1, Ordering::AcqRel);
             return Ok(());
         }
-        Err(Error::QuotaExceeded(format!(
-            "the port queue is full ({} waiting)",
-            self.capacity
-        )))
+        Err(full("actor port", self.capacity))
     }
 
     /// A post that goes in whatever the room (counted all the same).
@@ -246,10 +249,9 @@ impl ActorFlow {
         if self.overflow != Overflow::DropOldest || state.unacked() <= self.capacity {
             return;
         }
-        if state.unacked_messages().any(|slot| slot.take().is_some()) {
+        if drop_oldest_unacked(state) {
             self.dropped.fetch_add(1, Ordering::Relaxed);
-            log::debug!(target: "webmessaging::port", "actor port: bounded queue full: the oldest message was dropped");
-            trace::dropped("actor port", "bounded port queue full: oldest dropped");
+            oldest_dropped("actor port");
         }
     }
 
