@@ -19,8 +19,7 @@ use webmessaging_core::origin::Origin;
 
 use crate::event_loop::{EventLoop, Host, LoopMessage};
 use crate::id_hash::IdHash;
-use crate::kernel::metrics::{LoopLoad, OVER_LOOP_BOUND};
-use crate::kernel::trace;
+use crate::kernel::metrics::{refused_by_loop_bound, LoopLoad};
 
 /// A destination of a broadcast: the channel's id and its slot in its thread's
 /// channel table.
@@ -316,8 +315,10 @@ impl<H: Host<Delivery = BroadcastDelivery>> Handler<RegistryMessage<H>> for Broa
                 // Step 10: queue one task per destination (as one batch per event loop).
                 for (addr, load, targets) in batches {
                     if !load.try_admit(loop_bound) {
-                        log::debug!(target: "webmessaging::broadcast", "broadcast to {} channel(s) of one event loop dropped: {OVER_LOOP_BOUND}", targets.len());
-                        trace::dropped("BroadcastChannel", OVER_LOOP_BOUND);
+                        refused_by_loop_bound(
+                            "BroadcastChannel",
+                            &format!("broadcast to {} channel(s)", targets.len()),
+                        );
                         continue;
                     }
                     addr.do_send(LoopMessage::Delivery(BroadcastDelivery {

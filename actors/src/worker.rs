@@ -24,6 +24,7 @@ use webmessaging_core::value::Value;
 use webmessaging_core::{Error, Result};
 
 use crate::event::{self, EventType, ListenerId, ListenerOutput, Listeners, MessageEvent};
+use crate::kernel::metrics::refused_by_loop_bound;
 use crate::kernel::trace;
 use crate::realm::RealmInner;
 use crate::realm_actor::{RealmAddr, RealmMessage};
@@ -140,7 +141,7 @@ impl WorkerShared {
             data: Box::new(data),
         };
         if parent.try_send_posted(msg, bound).is_err() {
-            over_loop_bound(&self.name, "message from the worker");
+            refused_by_loop_bound(&self.name, "message from the worker");
         }
         Ok(())
     }
@@ -386,7 +387,7 @@ impl Worker {
                 data: Box::new(data),
             };
             if a.try_send_posted(msg, bound).is_err() {
-                over_loop_bound(&self.0.shared.name, "message to the worker");
+                refused_by_loop_bound(&self.0.shared.name, "message to the worker");
             }
         }
     }
@@ -511,12 +512,4 @@ impl Worker {
             .listeners
             .set_handler(EventType::Error, Some((event::untyped(listener), false)));
     }
-}
-
-/// A message between worker `name` and its creator refused by
-/// [`Limits::max_queued_per_event_loop`](crate::Limits::max_queued_per_event_loop): logged
-/// and traced (counted in the destination loop's load), never delivered.
-fn over_loop_bound(name: &str, what: &str) {
-    log::debug!(target: "webmessaging::worker", "{name}: {what} dropped: {}", crate::kernel::metrics::OVER_LOOP_BOUND);
-    trace::dropped(name, crate::kernel::metrics::OVER_LOOP_BOUND);
 }

@@ -139,6 +139,12 @@ impl<H: Host> actix::Message for LoopMessage<H> {
 
 static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
 
+/// Whether a task of `source` counts in its loop's [`LoopLoad`]: a posted message
+/// (window and worker messages; broadcast deliveries count as `Task::Delivery`).
+fn counts_in_load(source: TaskSource) -> bool {
+    source == TaskSource::PostedMessage
+}
+
 /// Records the depth of loop `id`'s message tasks in the trace (when recording).
 fn trace_load(id: u64, load: &LoopLoad) {
     if crate::kernel::trace::is_enabled() {
@@ -471,7 +477,7 @@ impl<H: Host> LoopCx<H> {
         let source = H::source_of(&msg);
         // Counted in the loop's load like any posted message (a message that waited
         // for the first document comes back this way), unbounded: it was admitted once.
-        if source == TaskSource::PostedMessage {
+        if counts_in_load(source) {
             self.shared.load.try_admit(None);
         }
         self.shared.enqueue(source, Task::Realm(self.id, msg));

@@ -4,9 +4,8 @@ use std::sync::Arc;
 
 use actix::Addr;
 
-use super::{trace_load, EventLoop, Host, LoopMessage, LoopShared, Task};
+use super::{counts_in_load, trace_load, EventLoop, Host, LoopMessage, LoopShared, Task};
 use crate::kernel::metrics::LoopLoad;
-use crate::kernel::TaskSource;
 
 /// The address of one realm hosted by an event loop: the loop's actor and the realm's id.
 /// From the loop's own thread, [`do_send`](Self::do_send) queues directly.
@@ -55,7 +54,7 @@ impl<H: Host> RealmAddr<H> {
     /// Queues `msg` as a task of this realm, on the source [`Host::source_of`] names (a
     /// posted message is counted in the loop's load, unbounded).
     pub(crate) fn do_send(&self, msg: H::Message) {
-        if H::source_of(&msg) == TaskSource::PostedMessage {
+        if counts_in_load(H::source_of(&msg)) {
             self.load.try_admit(None);
             trace_load(self.loop_id, &self.load);
         }
@@ -70,7 +69,7 @@ impl<H: Host> RealmAddr<H> {
         msg: H::Message,
         bound: Option<usize>,
     ) -> Result<(), H::Message> {
-        debug_assert!(H::source_of(&msg) == TaskSource::PostedMessage);
+        debug_assert!(counts_in_load(H::source_of(&msg)));
         if !self.load.try_admit(bound) {
             return Err(msg);
         }

@@ -7,7 +7,7 @@ use super::*;
 pub(super) fn run_task<H: Host>(shared: &Rc<LoopShared<H>>, seq: u64, task: Task<H>) {
     match task {
         Task::Realm(id, msg) => {
-            if H::source_of(&msg) == TaskSource::PostedMessage {
+            if counts_in_load(H::source_of(&msg)) {
                 shared.load.done();
                 trace_load(shared.id, &shared.load);
             }

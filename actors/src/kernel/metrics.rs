@@ -226,6 +226,13 @@ pub const OVER_CAPACITY: &str = "over the queue bound";
 /// The drop reason of a message refused by the per-event-loop bound.
 pub const OVER_LOOP_BOUND: &str = "over the event loop's queue bound";
 
+/// A message `what` from or at `at` refused by the event loop's bound (the loop's
+/// [`LoopLoad`] counted it): logged and traced, never delivered.
+pub(crate) fn refused_by_loop_bound(at: &str, what: &str) {
+    log::debug!(target: "webmessaging::limits", "{at}: {what} dropped: {OVER_LOOP_BOUND}");
+    super::trace::dropped(at, OVER_LOOP_BOUND);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
