@@ -104,6 +104,17 @@ impl Sizes {
     }
 }
 
+/// `total` messages spread over each of `ks` busy channels (after a warm-up), as rows
+/// `{prefix}_{k}` in messages delivered per second.
+async fn many_rows(bench: &Bench, ours: &mut Samples, prefix: &str, ks: &[usize], total: u64) {
+    mc_many(bench, 10, total.min(50_000)).await;
+    for &k in ks {
+        let d = mc_many(bench, k, total).await;
+        let delivered = total / k as u64 * k as u64;
+        ours.push(&format!("{prefix}_{k}"), per_sec(delivered, d));
+    }
+}
+
 fn per_sec(count: u64, d: Duration) -> f64 {
     count as f64 / d.as_secs_f64()
 }
@@ -308,14 +319,13 @@ fn main() {
         if wants("many") {
             // Many channels busy at once.
             eprintln!("  ours: 1 to 1,000 channels busy");
-            sys.block_on(async {
-                mc_many(&bench, 10, sizes.many_total.min(50_000)).await;
-                for k in [1usize, 10, 100, 1000] {
-                    let d = mc_many(&bench, k, sizes.many_total).await;
-                    let delivered = sizes.many_total / k as u64 * k as u64;
-                    ours.push(&format!("many_{k}"), per_sec(delivered, d));
-                }
-            });
+            sys.block_on(many_rows(
+                &bench,
+                &mut ours,
+                "many",
+                &[1, 10, 100, 1000],
+                sizes.many_total,
+            ));
             node_run(
                 &mut theirs,
                 MANY,
@@ -382,14 +392,13 @@ fn main() {
                 }
             }
             eprintln!("  ours: scale, 1 to 10,000 channels busy");
-            sys.block_on(async {
-                mc_many(&bench, 10, sizes.many_total.min(50_000)).await;
-                for k in [1usize, 100, 10_000] {
-                    let d = mc_many(&bench, k, sizes.many_total).await;
-                    let delivered = sizes.many_total / k as u64 * k as u64;
-                    ours.push(&format!("scale_ch_{k}"), per_sec(delivered, d));
-                }
-            });
+            sys.block_on(many_rows(
+                &bench,
+                &mut ours,
+                "scale_ch",
+                &[1, 100, 10_000],
+                sizes.many_total,
+            ));
             node_run(
                 &mut theirs,
                 MANY_SCALE,
