@@ -191,6 +191,43 @@ fn a_hundred_thousand_messages_cross_while_the_server_restarts() {
     assert_eq!(stats_b.delivered, n);
 }
 
+/// Every process of a bridge makes the same streams at start-up: eight connecting at
+/// once to streams nobody made yet all get them (one creates each, the others find it),
+/// in each of 20 rounds, where racing creations used to fail one of them ("subjects
+/// overlap with an existing stream"; the unfixed code failed this test in 2 of 3 runs).
+#[actix_rt::test]
+async fn processes_starting_at_once_share_the_streams() {
+    let Some(url) = env(
+        "WEBMESSAGING_NATS_URL",
+        "processes_starting_at_once_share_the_streams",
+    ) else {
+        return;
+    };
+    // Each on a thread and runtime of its own, as processes would be, released at once.
+    for round in 0..20 {
+        let cfg = config(&format!("race{round}"));
+        let gate = std::sync::Arc::new(std::sync::Barrier::new(8));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let (url, cfg, gate) = (url.clone(), cfg.clone(), gate.clone());
+                std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .unwrap();
+                    gate.wait();
+                    rt.block_on(webmessaging_nats::NatsTransport::connect(&url, cfg))
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        for t in threads {
+            assert_eq!(t.join().unwrap(), Ok(()), "round {round}");
+        }
+    }
+}
+
 #[actix_rt::test]
 async fn close_crosses_over_nats() {
     let Some(url) = env("WEBMESSAGING_NATS_URL", "close_crosses_over_nats") else {

@@ -87,32 +87,37 @@ impl NatsTransport {
             .map_err(|e| err("connect", e))?;
         let mut js = jetstream::new(client);
         js.set_timeout(config.ack_timeout);
-        let stream = js
-            .get_or_create_stream(stream::Config {
+        let stream = stream_shared_by_racers(
+            &js,
+            stream::Config {
                 name: config.stream.clone(),
                 subjects: vec![format!("{}.>", config.prefix)],
                 storage: stream::StorageType::File,
                 max_age: config.max_age,
                 duplicate_window: config.duplicate_window,
                 ..Default::default()
-            })
-            .await
-            .map_err(|e| err("stream", e))?;
+            },
+        )
+        .await
+        .map_err(|e| err("stream", e))?;
         // Note: `create_key_value` first asks for the account's info, which async-nats
         // 0.42 cannot parse from Debian's nats-server 2.9; the bucket's stream is made
         // here with the settings it would give it (one value per key), then opened.
         let bucket = format!("{}_cursors", config.stream);
-        js.get_or_create_stream(stream::Config {
-            name: format!("KV_{bucket}"),
-            subjects: vec![format!("$KV.{bucket}.>")],
-            max_messages_per_subject: 1,
-            storage: stream::StorageType::File,
-            allow_rollup: true,
-            deny_delete: true,
-            allow_direct: true,
-            discard: stream::DiscardPolicy::New,
-            ..Default::default()
-        })
+        stream_shared_by_racers(
+            &js,
+            stream::Config {
+                name: format!("KV_{bucket}"),
+                subjects: vec![format!("$KV.{bucket}.>")],
+                max_messages_per_subject: 1,
+                storage: stream::StorageType::File,
+                allow_rollup: true,
+                deny_delete: true,
+                allow_direct: true,
+                discard: stream::DiscardPolicy::New,
+                ..Default::default()
+            },
+        )
         .await
         .map_err(|e| err("cursor bucket", e))?;
         let cursors = js
@@ -392,4 +397,26 @@ impl Inbox for NatsInbox {
             }
         })
     }
+}
+
+/// The stream `config` names, made if it does not exist yet. Every process of a bridge
+/// makes the same streams at start-up: when two race, both find none and one creation
+/// fails (nats-server 2.9 answers "subjects overlap with an existing stream"), so a
+/// failed creation looks the stream up again (a few times, briefly) before giving up.
+async fn stream_shared_by_racers(
+    js: &jetstream::Context,
+    config: stream::Config,
+) -> std::result::Result<stream::Stream, jetstream::context::CreateStreamError> {
+    let name = config.name.clone();
+    let created = match js.get_or_create_stream(config).await {
+        Ok(s) => return Ok(s),
+        Err(e) => e,
+    };
+    for attempt in 0..5u64 {
+        if let Ok(s) = js.get_stream(&name).await {
+            return Ok(s);
+        }
+        tokio::time::sleep(Duration::from_millis(20 * (attempt + 1))).await;
+    }
+    Err(created)
 }
