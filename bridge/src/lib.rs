@@ -93,6 +93,7 @@
 mod broadcast;
 pub mod frame;
 mod link;
+mod pipeline;
 mod port;
 pub mod seq;
 mod stats;

@@ -55,6 +55,7 @@
 //! below it void ([`FrameBody::Resume`]), and the receiver passes over them. The receiver
 //! gets a prefix of what the dead side posted, then what its successor posts.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
@@ -67,9 +68,10 @@ use futures_util::FutureExt;
 use crate::frame::FrameBody;
 use crate::link::retry;
 use crate::link::{admit, run_sender, subscribe, Start, BATCH, HOLD};
+use crate::pipeline::{Pipeline, UNSTORED_ROUNDS};
 use crate::seq::{Received, Reorder};
 use crate::stats::{Counters, Stats};
-use crate::transport::{StartAt, Transport};
+use crate::transport::{Acker, BoxFuture, StartAt, Transport};
 
 /// Which end of a bridged channel this process holds (it picks the subjects).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -212,7 +214,30 @@ impl Drop for Abort {
     }
 }
 
-/// One direction's receiving side (see the module docs: hand over, cursor, acks).
+/// A delivery put in order and not yet handed to the realm: its number, body and ack.
+type Ready = (u64, (FrameBody, Acker));
+
+/// Writes `value` under `key` until the store has it; resolves to `value`.
+fn write_cursor(transport: Arc<dyn Transport>, key: String, value: u64) -> BoxFuture<'static, u64> {
+    Box::pin(async move {
+        retry("cursor write", || {
+            transport.store_cursor(key.clone(), value)
+        })
+        .await;
+        value
+    })
+}
+
+/// The cursor write in flight, if any (pending forever if none).
+async fn written(write: &mut Option<BoxFuture<'static, u64>>) -> u64 {
+    match write {
+        Some(w) => w.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// One direction's receiving side (see the module docs: rounds handed over, the cursor
+/// written behind them, acknowledgements once it is stored).
 async fn run_receiver(
     transport: Arc<dyn Transport>,
     durable: String,
@@ -222,14 +247,49 @@ async fn run_receiver(
     counters: Arc<Counters>,
 ) {
     // Step 1: the cursor, then the consumer: start after the last frame handed over.
-    let cursor = retry("cursor", || transport.load_cursor(subject.clone())).await;
+    let cursor = retry("cursor", || transport.load_cursor(subject.clone()))
+        .await
+        .unwrap_or(0);
     let mut inbox = subscribe(&*transport, &durable, &subject, StartAt::First)
         .await
         .inbox;
-    let mut reorder = Reorder::new(Some(cursor.unwrap_or(0) + 1), HOLD);
-    while let Some(first) = inbox.next().await {
-        // Step 2: this round's deliveries: the one awaited and what else has arrived.
-        let mut deliveries = vec![first];
+    let mut reorder = Reorder::new(Some(cursor + 1), HOLD);
+    let mut pipeline: Pipeline<Acker> = Pipeline::new(cursor, UNSTORED_ROUNDS);
+    let mut ready: VecDeque<Ready> = VecDeque::new();
+    let mut write: Option<BoxFuture<'static, u64>> = None;
+    let mut closed = false;
+    loop {
+        // Step 2: the latest cursor goes out as soon as no write is in flight.
+        if write.is_none() {
+            if let Some(value) = pipeline.start_write() {
+                write = Some(write_cursor(transport.clone(), subject.clone(), value));
+            }
+        }
+        if closed && pipeline.settled() {
+            return;
+        }
+        // Step 3: wait for a stored cursor, or for room and something to hand over.
+        let can_hand = pipeline.can_hand() && !closed;
+        let mut deliveries = Vec::new();
+        tokio::select! {
+            biased;
+            value = written(&mut write) => {
+                write = None;
+                for ack in pipeline.stored(value) {
+                    ack().await;
+                }
+                continue;
+            }
+            d = inbox.next(), if can_hand && ready.is_empty() => match d {
+                Some(d) => deliveries.push(d),
+                None => {
+                    closed = true;
+                    continue;
+                }
+            },
+            _ = std::future::ready(()), if can_hand && !ready.is_empty() => {}
+        }
+        // Step 4: this round's deliveries: what else has arrived, put in order.
         while deliveries.len() < BATCH {
             match inbox.next().now_or_never() {
                 Some(Some(d)) => deliveries.push(d),
@@ -237,8 +297,6 @@ async fn run_receiver(
             }
         }
         let mut acks = Vec::with_capacity(deliveries.len());
-        let mut upto = None;
-        let mut closed = false;
         for delivery in deliveries {
             let Some((frame, ack)) = admit(delivery, &admitted, &counters).await else {
                 continue;
@@ -250,26 +308,7 @@ async fn run_receiver(
                 }
             }
             match reorder.receive(frame.seq, (frame.body, ack)) {
-                Received::Deliver(items) => {
-                    // Step 3: hand what is now in order to the local end.
-                    for (seq, (body, ack)) in items {
-                        upto = Some(seq);
-                        acks.push(ack);
-                        match body {
-                            FrameBody::Message(bytes) => {
-                                port.post_record(SerializedRecord::from_bytes(bytes));
-                                Counters::add(&counters.delivered, 1);
-                            }
-                            FrameBody::Close => {
-                                port.close();
-                                Counters::add(&counters.delivered, 1);
-                                closed = true;
-                                break;
-                            }
-                            FrameBody::Resume { .. } => {}
-                        }
-                    }
-                }
+                Received::Deliver(items) => ready.extend(items),
                 Received::Duplicate((_, ack)) => {
                     Counters::add(&counters.duplicates, 1);
                     acks.push(ack);
@@ -281,24 +320,37 @@ async fn run_receiver(
                 Received::Held => {}
                 Received::Refused(_) => Counters::add(&counters.refused, 1),
             }
-            if closed {
+        }
+        // Step 5: hand at most BATCH frames now in order to the local end (the rest wait
+        // for the next round, unacknowledged).
+        let mut upto = None;
+        let mut handed = 0;
+        while handed < BATCH {
+            let Some((seq, (body, ack))) = ready.pop_front() else {
                 break;
+            };
+            handed += 1;
+            upto = Some(seq);
+            acks.push(ack);
+            match body {
+                FrameBody::Message(bytes) => {
+                    port.post_record(SerializedRecord::from_bytes(bytes));
+                    Counters::add(&counters.delivered, 1);
+                }
+                FrameBody::Close => {
+                    port.close();
+                    Counters::add(&counters.delivered, 1);
+                    closed = true;
+                    // Nothing after a close is delivered (or acknowledged).
+                    ready.clear();
+                    break;
+                }
+                FrameBody::Resume { .. } => {}
             }
         }
-        // Step 4: the cursor covers what was handed over before any of it is
-        // acknowledged (a crash between step 3 and here is the at-least-once window).
-        if let Some(seq) = upto {
-            retry("cursor write", || {
-                transport.store_cursor(subject.clone(), seq)
-            })
-            .await;
-        }
-        // Step 5: acknowledge.
-        for ack in acks {
+        // Step 6: the acknowledgements wait for a stored cursor covering the round.
+        for ack in pipeline.round(upto, acks) {
             ack().await;
-        }
-        if closed {
-            return;
         }
     }
 }
