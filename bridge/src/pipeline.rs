@@ -8,16 +8,24 @@
 //! the copies and void frames it dropped) wait until the store has a cursor at or above
 //! that number. One cursor write is in flight at a time, and it is always of the latest
 //! number handed (a write covers every round before it: only the latest cursor
-//! matters). While a write is in flight the receiver goes on handing rounds, but at
-//! most [`UNSTORED_ROUNDS`] rounds are ever handed and not covered by a stored cursor:
-//! that is the at-least-once window's bound.
+//! matters); it starts once [`WRITE_AFTER_ROUNDS`] rounds wait for it or the oldest has
+//! waited [`LINGER`]. While a write is in flight the receiver goes on handing rounds, but
+//! at most [`UNSTORED_ROUNDS`] rounds are ever handed and not covered by a stored
+//! cursor: that is the at-least-once window's bound.
 
 use std::collections::VecDeque;
 
 /// How many rounds may have been handed to the realm without the store having a cursor
 /// that covers them, at most. A receiving process that dies hands at most this many
 /// rounds of at most [`BATCH`](crate::link::BATCH) frames again to its next incarnation.
-pub(crate) const UNSTORED_ROUNDS: usize = 2;
+pub(crate) const UNSTORED_ROUNDS: usize = 8;
+
+/// A cursor write starts (when none is in flight) once this many rounds wait for it...
+pub(crate) const WRITE_AFTER_ROUNDS: usize = 4;
+
+/// ... or once the oldest of them has waited this long (a write per round would cost the
+/// store as much as the frames themselves in a ping-pong, and sit in front of them).
+pub(crate) const LINGER: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// One round handed to the realm and not yet covered by a stored cursor.
 #[derive(Debug)]
@@ -40,18 +48,22 @@ pub(crate) struct Pipeline<A> {
     /// Rounds handed and not covered by `stored`, oldest first.
     rounds: VecDeque<Round<A>>,
     limit: usize,
+    write_after: usize,
 }
 
 impl<A> Pipeline<A> {
     /// A pipeline whose store has `stored` (what the receiver resumes after), letting at
-    /// most `limit` rounds be handed and not stored.
-    pub(crate) fn new(stored: u64, limit: usize) -> Pipeline<A> {
+    /// most `limit` rounds be handed and not stored, and writing the cursor once
+    /// `write_after` rounds wait for it (or sooner, when told it is due).
+    pub(crate) fn new(stored: u64, limit: usize, write_after: usize) -> Pipeline<A> {
+        let limit = limit.max(1);
         Pipeline {
             stored,
             handed: stored,
             writing: None,
             rounds: VecDeque::new(),
-            limit: limit.max(1),
+            limit,
+            write_after: write_after.clamp(1, limit),
         }
     }
 
@@ -88,11 +100,24 @@ impl<A> Pipeline<A> {
         }
     }
 
-    /// The cursor to write now, if no write is in flight and the realm has frames the
-    /// store's cursor does not cover (the latest number handed: one write for every round
-    /// since the last). The caller writes it and reports [`stored`](Pipeline::stored).
-    pub(crate) fn start_write(&mut self) -> Option<u64> {
+    /// How many rounds wait for a cursor write not yet started.
+    pub(crate) fn waiting(&self) -> usize {
+        match self.writing {
+            Some(w) => self.rounds.iter().filter(|r| r.upto > w).count(),
+            None => self.rounds.len(),
+        }
+    }
+
+    /// The cursor to write now, if no write is in flight, the realm has frames the
+    /// store's cursor does not cover, and the write is `due` (the caller's timer ran
+    /// out, or the link is closing) or enough rounds wait for it. It is the latest
+    /// number handed: one write for every round since the last. The caller writes it
+    /// and reports [`stored`](Pipeline::stored).
+    pub(crate) fn start_write(&mut self, due: bool) -> Option<u64> {
         if self.writing.is_some() || self.handed <= self.stored {
+            return None;
+        }
+        if !due && self.rounds.len() < self.write_after {
             return None;
         }
         self.writing = Some(self.handed);
@@ -129,15 +154,15 @@ mod tests {
 
     #[test]
     fn a_round_is_acknowledged_once_a_cursor_covering_it_is_stored() {
-        let mut p = Pipeline::new(0, 2);
+        let mut p = Pipeline::new(0, 2, 1);
         assert_eq!(
             p.round(None, vec!['d']),
             vec!['d'],
             "nothing handed, nothing waits"
         );
         assert!(p.round(Some(3), vec!['1', '2', '3']).is_empty());
-        assert_eq!(p.start_write(), Some(3));
-        assert_eq!(p.start_write(), None, "one write in flight");
+        assert_eq!(p.start_write(true), Some(3));
+        assert_eq!(p.start_write(true), None, "one write in flight");
         // The next round is handed while the write is in flight; then the limit holds.
         assert!(p.round(Some(5), vec!['4', '5']).is_empty());
         assert!(
@@ -149,10 +174,10 @@ mod tests {
         assert!(p.can_hand());
         // One write covers every round since the last.
         assert!(p.round(Some(7), vec!['6', '7']).is_empty());
-        assert_eq!(p.start_write(), Some(7));
+        assert_eq!(p.start_write(true), Some(7));
         assert_eq!(p.stored(7), vec!['4', '5', 'x', '6', '7']);
         assert!(p.settled());
-        assert_eq!(p.start_write(), None);
+        assert_eq!(p.start_write(true), None);
     }
 
     proptest! {
@@ -161,10 +186,11 @@ mod tests {
         /// covering it is stored, and everything is acknowledged once the writes finish.
         #[test]
         fn never_more_than_the_limit_unstored(
-            steps in proptest::collection::vec(0u8..4, 1..200),
+            steps in proptest::collection::vec(0u8..5, 1..200),
             limit in 1usize..5,
+            after in 1usize..5,
         ) {
-            let mut p: Pipeline<u64> = Pipeline::new(10, limit);
+            let mut p: Pipeline<u64> = Pipeline::new(10, limit, after);
             let mut handed = 10u64;
             let mut store = 10u64;
             let mut in_flight: Option<u64> = None;
@@ -185,7 +211,14 @@ mod tests {
                         check(p.round(Some(upto), acks), store, &mut acked)?;
                     }
                     0 | 1 => check(p.round(None, vec![]), store, &mut acked)?,
-                    2 => if in_flight.is_none() { in_flight = p.start_write() },
+                    2 | 3 => if in_flight.is_none() {
+                        let waiting = p.waiting();
+                        in_flight = p.start_write(s == 3);
+                        // Not due: it waits for enough rounds (never past the limit).
+                        if s == 2 && waiting > 0 {
+                            prop_assert_eq!(in_flight.is_some(), waiting >= after.min(limit));
+                        }
+                    },
                     _ => if let Some(v) = in_flight.take() {
                         store = v;
                         check(p.stored(v), store, &mut acked)?;
@@ -197,7 +230,7 @@ mod tests {
                 store = v;
                 check(p.stored(v), store, &mut acked)?;
             }
-            while let Some(v) = p.start_write() {
+            while let Some(v) = p.start_write(true) {
                 store = v;
                 check(p.stored(v), store, &mut acked)?;
             }

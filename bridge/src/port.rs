@@ -22,13 +22,21 @@
 //!
 //! The receiving side keeps an explicit cursor per direction in the store (JetStream: a
 //! key-value bucket, the key being the direction's subject): the highest sequence number
-//! handed to the local realm in order. Each round it takes the deliveries that have
-//! arrived (up to [`BATCH`]), puts them in order ([`Reorder`]: copies dropped, early
-//! frames held), and then, in this order:
+//! handed to the local realm in order. It works in rounds. Each round takes the
+//! deliveries that have arrived (up to [`BATCH`]), puts them in order ([`Reorder`]:
+//! copies dropped, early frames held), and then:
 //!
-//! 1. hands the frames now in order to the local end (the realm's port queue);
-//! 2. writes the cursor (the highest of them) and waits until the store has it;
-//! 3. acknowledges those deliveries, and the copies.
+//! 1. hands at most [`BATCH`] frames now in order to the local end (the realm's port
+//!    queue; the rest wait, unacknowledged, for the next round);
+//! 2. leaves the round's acknowledgements waiting until the store has a cursor at or
+//!    above the highest number it handed.
+//!
+//! Behind the rounds, one cursor write at a time is in flight, always of the latest
+//! number handed (one write covers every round since the last); it starts once
+//! [`WRITE_AFTER_ROUNDS`] rounds wait for it or the oldest has waited [`LINGER`], and
+//! when it is stored the rounds it covers are acknowledged. The receiver keeps handing
+//! rounds while a write is in flight, but never more than [`UNSTORED_ROUNDS`] (8) rounds
+//! are handed and not covered by a stored cursor: then it waits for the write.
 //!
 //! A restarted receiver starts after the cursor, not after its consumer's
 //! acknowledgement floor: if the stream holds a direction's frames out of order (a
@@ -37,14 +45,14 @@
 //! Nothing held is acknowledged before it is delivered, so whatever the receiver dies
 //! with comes again.
 //!
-//! **The one at-least-once window** is between steps 1 and 2: a receiving process that
-//! dies after handing frames to its realm and before the store has the cursor covering
-//! them hands them again to its next incarnation (at most one round: up to [`BATCH`]
-//! frames, for about one store round trip). The other order loses them instead (a cursor
+//! **The one at-least-once window** is between a round's hand-over and the stored cursor
+//! covering it: a receiving process that dies then hands those frames again to its next
+//! incarnation, **at most 8 rounds of at most 1,000 frames (8,000 frames)**, the rounds
+//! handed since the last stored cursor. The other order loses them instead (a cursor
 //! written first covers frames a dying process never handed over), and the window cannot
 //! close without the realm's own state being stored with the cursor, atomically. A crash
-//! between steps 2 and 3 costs nothing: the redeliveries are at or below the cursor and
-//! dropped as copies.
+//! after the cursor is stored and before the acknowledgements costs nothing: the
+//! redeliveries are at or below the cursor and dropped as copies.
 //!
 //! A restarted sender continues past the highest number stored in its direction (the
 //! larger of the cursor and the highest frame not yet acknowledged), not past the last
@@ -57,6 +65,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Instant;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -68,7 +77,7 @@ use futures_util::FutureExt;
 use crate::frame::FrameBody;
 use crate::link::retry;
 use crate::link::{admit, run_sender, subscribe, Start, BATCH, HOLD};
-use crate::pipeline::{Pipeline, UNSTORED_ROUNDS};
+use crate::pipeline::{Pipeline, LINGER, UNSTORED_ROUNDS, WRITE_AFTER_ROUNDS};
 use crate::seq::{Received, Reorder};
 use crate::stats::{Counters, Stats};
 use crate::transport::{Acker, BoxFuture, StartAt, Transport};
@@ -228,6 +237,14 @@ fn write_cursor(transport: Arc<dyn Transport>, key: String, value: u64) -> BoxFu
     })
 }
 
+/// Sleeps until `deadline` (forever if none).
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// The cursor write in flight, if any (pending forever if none).
 async fn written(write: &mut Option<BoxFuture<'static, u64>>) -> u64 {
     match write {
@@ -254,15 +271,23 @@ async fn run_receiver(
         .await
         .inbox;
     let mut reorder = Reorder::new(Some(cursor + 1), HOLD);
-    let mut pipeline: Pipeline<Acker> = Pipeline::new(cursor, UNSTORED_ROUNDS);
+    let mut pipeline: Pipeline<Acker> = Pipeline::new(cursor, UNSTORED_ROUNDS, WRITE_AFTER_ROUNDS);
     let mut ready: VecDeque<Ready> = VecDeque::new();
     let mut write: Option<BoxFuture<'static, u64>> = None;
+    let mut deadline: Option<Instant> = None;
     let mut closed = false;
+    // The highest number handed to the realm.
+    let mut last_handed = cursor;
     loop {
-        // Step 2: the latest cursor goes out as soon as no write is in flight.
+        // Step 2: the latest cursor goes out when no write is in flight and enough
+        // rounds wait for it, or the oldest has waited LINGER.
         if write.is_none() {
-            if let Some(value) = pipeline.start_write() {
+            let due = closed || deadline.is_some_and(|d| Instant::now() >= d);
+            if let Some(value) = pipeline.start_write(due) {
                 write = Some(write_cursor(transport.clone(), subject.clone(), value));
+                deadline = None;
+            } else if deadline.is_none() && pipeline.waiting() > 0 {
+                deadline = Some(Instant::now() + LINGER);
             }
         }
         if closed && pipeline.settled() {
@@ -280,6 +305,7 @@ async fn run_receiver(
                 }
                 continue;
             }
+            _ = sleep_until(deadline), if write.is_none() && deadline.is_some() => continue,
             d = inbox.next(), if can_hand && ready.is_empty() => match d {
                 Some(d) => deliveries.push(d),
                 None => {
@@ -289,14 +315,16 @@ async fn run_receiver(
             },
             _ = std::future::ready(()), if can_hand && !ready.is_empty() => {}
         }
-        // Step 4: this round's deliveries: what else has arrived, put in order.
-        while deliveries.len() < BATCH {
+        // Step 4: this round's deliveries: what else has arrived (unless a round's worth
+        // already waits in order), put in order.
+        while deliveries.len() < BATCH && ready.len() < BATCH {
             match inbox.next().now_or_never() {
                 Some(Some(d)) => deliveries.push(d),
                 _ => break,
             }
         }
-        let mut acks = Vec::with_capacity(deliveries.len());
+        let taken = deliveries.len();
+        let mut acks = Vec::with_capacity(taken);
         for delivery in deliveries {
             let Some((frame, ack)) = admit(delivery, &admitted, &counters).await else {
                 continue;
@@ -309,9 +337,17 @@ async fn run_receiver(
             }
             match reorder.receive(frame.seq, (frame.body, ack)) {
                 Received::Deliver(items) => ready.extend(items),
-                Received::Duplicate((_, ack)) => {
+                Received::Duplicate((_, ack)) if frame.seq <= last_handed => {
                     Counters::add(&counters.duplicates, 1);
                     acks.push(ack);
+                }
+                Received::Duplicate((_, ack)) => {
+                    // In order but not handed over yet: the newer delivery replaces the
+                    // one waiting (acknowledging a copy now would acknowledge the frame).
+                    Counters::add(&counters.duplicates, 1);
+                    if let Ok(i) = ready.binary_search_by_key(&frame.seq, |(s, _)| *s) {
+                        ready[i].1 .1 = ack;
+                    }
                 }
                 Received::Void((_, ack)) => {
                     Counters::add(&counters.voided, 1);
@@ -331,6 +367,7 @@ async fn run_receiver(
             };
             handed += 1;
             upto = Some(seq);
+            last_handed = seq;
             acks.push(ack);
             match body {
                 FrameBody::Message(bytes) => {
@@ -351,6 +388,13 @@ async fn run_receiver(
         // Step 6: the acknowledgements wait for a stored cursor covering the round.
         for ack in pipeline.round(upto, acks) {
             ack().await;
+        }
+        // An inbox that is always ready (a flood of redeliveries) must not starve the
+        // thread's other tasks: a full round yields, others once the budget is spent.
+        if taken == BATCH {
+            tokio::task::yield_now().await;
+        } else {
+            tokio::task::consume_budget().await;
         }
     }
 }
