@@ -139,6 +139,9 @@ async fn a_restarted_importer_gets_what_came_while_it_was_down_and_a_restarted_e
     let (_svc1, y1, mut rx1) = import(&bridge_b1, &b1, "https://svc.example/", "p4", APP).await;
     post_range(&page, 0, 500).await;
     assert_eq!(take(&mut rx1, 500, WAIT).await, msgs(0, 500));
+    // It dies once its cursor is stored (before that, the frames it handed over would
+    // come again: the at-least-once window, tested below).
+    assert!(cursor_reaches(&store, "wm.port.p4.x2i", 500).await);
     y1.stop();
     b1.shutdown();
 
@@ -282,6 +285,15 @@ fn bad_names_are_syntax_errors() {
     assert_eq!(e.name(), ExceptionName::SyntaxError);
     let e = Bridge::new(MemoryTransport::default(), "", "a").unwrap_err();
     assert_eq!(e.name(), ExceptionName::SyntaxError);
+}
+
+/// Waits until the store has `key`'s cursor at `want` or beyond.
+async fn cursor_reaches(store: &MemoryTransport, key: &str, want: u64) -> bool {
+    let deadline = std::time::Instant::now() + WAIT;
+    while store.cursor(key).unwrap_or(0) < want && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    store.cursor(key).unwrap_or(0) >= want
 }
 
 /// Waits until `party` has died (at the point it was told to).
@@ -462,6 +474,72 @@ async fn a_receiver_dying_before_its_cursor_write_hands_those_frames_to_its_succ
     assert_eq!(
         take(&mut rx2, 5 - cursor as usize, WAIT).await,
         msgs(cursor, 5)
+    );
+    assert!(quiet(&mut rx2, Duration::from_millis(300)).await.is_empty());
+    a.shutdown();
+    b2.shutdown();
+}
+
+/// The at-least-once window's bound: 8 rounds of at most 1,000 frames (the bridge's
+/// `UNSTORED_ROUNDS` and `BATCH`).
+const WINDOW_FRAMES: u64 = 8 * 1000;
+
+#[actix_rt::test]
+async fn a_receiver_dying_with_a_cursor_write_in_flight_hands_at_most_the_window_again() {
+    // The receiving process's cursor writes from 2 on never complete (a slow store) and
+    // 20,000 frames wait for it: it goes on handing rounds behind the write in flight,
+    // but stops at the bound; then it dies.
+    const N: u64 = 20_000;
+    // Redeliveries late enough not to crowd out the first incarnation's new frames.
+    let store = MemoryTransport::with_redelivery(MemoryFaults::default(), Duration::from_secs(30));
+    let a = Browser::new();
+    let (page, _x) = exporter(store.party(), &a, "w2").await;
+    let b1_store = store.party();
+    b1_store.stall_cursor(&x2i("w2"), 2);
+    for from in (0..N).step_by(1000) {
+        post_range(&page, from, from + 1000).await;
+    }
+    // All stored before the receiver starts: its rounds are full (1,000 each).
+    let deadline = std::time::Instant::now() + WAIT;
+    while (store.stored() as u64) < N && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let b1 = Browser::new();
+    let bridge_b1 = Bridge::new(b1_store.clone(), "wm", "b").unwrap();
+    let (_s1, y1, mut rx1) = import(&bridge_b1, &b1, "https://svc.example/", "w2", APP).await;
+    let got1 = quiet(&mut rx1, Duration::from_millis(500)).await;
+    b1_store.kill();
+    y1.stop();
+    b1.shutdown();
+    let cursor = store.cursor(&x2i("w2")).unwrap_or(0);
+    assert!(
+        cursor < 2,
+        "the write from 2 on never landed (cursor {cursor})"
+    );
+    assert_eq!(got1, msgs(0, got1.len() as u64), "in order, once");
+    let again = got1.len() as u64 - cursor;
+    eprintln!(
+        "DEBUG again={again} cursor={cursor} stored={} stats={:?}",
+        store.stored(),
+        y1.stats()
+    );
+    assert!(
+        again > 1000,
+        "it handed more than one round while the write was in flight ({again})"
+    );
+    assert!(
+        again <= WINDOW_FRAMES,
+        "{again} frames handed beyond the stored cursor, over the bound of {WINDOW_FRAMES}"
+    );
+
+    // Its next incarnation gets every frame after the stored cursor: those handed again
+    // (at most the bound) and the rest, once each, in order; none lost.
+    let b2 = Browser::new();
+    let bridge_b2 = Bridge::new(store.party(), "wm", "b").unwrap();
+    let (_s2, _y2, mut rx2) = import(&bridge_b2, &b2, "https://svc.example/", "w2", APP).await;
+    assert_eq!(
+        take(&mut rx2, (N - cursor) as usize, WAIT).await,
+        msgs(cursor, N)
     );
     assert!(quiet(&mut rx2, Duration::from_millis(300)).await.is_empty());
     a.shutdown();

@@ -66,6 +66,8 @@ pub enum Death {
 struct Party {
     dead: AtomicBool,
     death: Mutex<Option<Death>>,
+    /// Cursor writes of this key at this value or beyond never complete.
+    stall: Mutex<Option<(String, u64)>>,
 }
 
 impl Party {
@@ -232,12 +234,18 @@ impl MemoryTransport {
     /// A new, empty store with `faults`; unacknowledged deliveries come again after
     /// 100 ms.
     pub fn new(faults: MemoryFaults) -> MemoryTransport {
+        MemoryTransport::with_redelivery(faults, Duration::from_millis(100))
+    }
+
+    /// A new, empty store with `faults` whose unacknowledged deliveries come again after
+    /// `redeliver_after`.
+    pub fn with_redelivery(faults: MemoryFaults, redeliver_after: Duration) -> MemoryTransport {
         MemoryTransport {
             shared: Arc::new(Shared {
                 store: Mutex::new(Store::default()),
                 notify: Notify::new(),
                 faults,
-                redeliver_after: Duration::from_millis(100),
+                redeliver_after,
             }),
             party: Arc::new(Party::default()),
         }
@@ -255,6 +263,18 @@ impl MemoryTransport {
     /// This party dies at `point` (the first time it gets there).
     pub fn die_at(&self, point: Death) {
         *self.party.death.lock().unwrap_or_else(|p| p.into_inner()) = Some(point);
+    }
+
+    /// This party's cursor writes of `key` at `seq` or beyond stay in flight forever
+    /// (never applied) while the party lives on: a slow store, to see what a receiver
+    /// does meanwhile.
+    pub fn stall_cursor(&self, key: &str, seq: u64) {
+        *self.party.stall.lock().unwrap_or_else(|p| p.into_inner()) = Some((key.to_owned(), seq));
+    }
+
+    /// This party dies now (see [`Death`]).
+    pub fn kill(&self) {
+        self.party.dead.store(true, Ordering::SeqCst);
     }
 
     /// True once this party has died.
@@ -435,6 +455,16 @@ impl Transport for MemoryTransport {
             seq: value,
         };
         if self.party.dies_at(&what) {
+            return never();
+        }
+        let stalled = self
+            .party
+            .stall
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .is_some_and(|(k, from)| *k == key && value >= *from);
+        if stalled {
             return never();
         }
         self.lock().cursors.insert(key, value);
