@@ -43,7 +43,7 @@
 //!
 //! | guarantee | how |
 //! | --- | --- |
-//! | per port, FIFO, exactly once, nothing lost | one subject per port direction in one file-backed JetStream stream; the sender numbers its frames and keeps each until the server confirms it stored ([`seq::Outbox`]), resending from the oldest unconfirmed under the same `Nats-Msg-Id` (dedup); the receiver's cursor ([`seq::Reorder`]) drops copies and holds early frames; it hands frames to the realm, stores its cursor (a key-value bucket beside the stream), then acknowledges them |
+//! | per port, FIFO, exactly once, nothing lost | one subject per port direction in one file-backed JetStream stream; the sender numbers its frames and keeps each until the server confirms it stored ([`seq::Outbox`]), resending from the oldest unconfirmed under the same `Nats-Msg-Id` (dedup); the receiver's cursor ([`seq::Reorder`]) drops copies and holds early frames; it hands frames to the realm in rounds, stores its cursor behind them (a key-value bucket beside the stream; one write in flight, at most 8 rounds handed and not stored), and acknowledges a round once a cursor covering it is stored |
 //! | across a restart of the NATS server | the stream, the dedup ids, the cursors and the durable consumers are on disk; the client reconnects, unconfirmed frames are resent, unacknowledged deliveries come again |
 //! | across a restart of either process | a receiver resumes after its stored cursor (not its consumer's acknowledgement floor, which frames stored out of order make wrong); a sender continues past the highest number stored in its direction (not the last frame stored), and if its predecessor died with a hole in what it stored, its first frame declares what followed the hole void ([`frame::FrameBody::Resume`]): the receiver gets a prefix of what the dead side posted, then what its successor posts (what a process had not got stored when it died dies with it, as its realm does) |
 //! | broadcast order per sender | a subject and a cursor per sending node |
@@ -68,11 +68,13 @@
 //! # Known limits
 //!
 //! - **At least once across a receiver's crash, in one window**: a receiving process
-//!   that dies after handing a round of frames to its realm and before the store has
-//!   the cursor covering them (one store round trip, at most 1,000 frames) hands them
-//!   again to its next incarnation's realm. The cursor is written after the hand-over
-//!   because the other order would lose them; closing the window would take storing the
-//!   realm's state with the cursor. A crash anywhere else is exactly once.
+//!   that dies after handing rounds of frames to its realm and before the store has the
+//!   cursor covering them hands them again to its next incarnation's realm: at most 8
+//!   rounds of at most 1,000 frames (8,000 frames; the cursor is written behind the
+//!   rounds, one write in flight, after 4 rounds or 2 ms). The cursor is written after
+//!   the hand-over because the other order would lose them; closing the window would
+//!   take storing the realm's state with the cursor. A crash anywhere else is exactly
+//!   once.
 //! - A restarted port sender reads what its predecessor stored; it must start once the
 //!   predecessor's connection is gone (a process that died, not one still flushing),
 //!   or a frame of the predecessor stored after that reading can take a number the new

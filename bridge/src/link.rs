@@ -20,8 +20,8 @@ pub(crate) const WINDOW: usize = 512;
 /// How many frames a receiver holds ahead of a gap at most.
 pub(crate) const HOLD: usize = 50_000;
 
-/// How many deliveries a port receiver takes at most (of those already arrived) before
-/// it writes its cursor and acknowledges them.
+/// How many deliveries a port receiver takes in one round at most (of those already
+/// arrived), and how many frames it hands to the realm in one round at most.
 pub(crate) const BATCH: usize = 1000;
 
 const LOG: &str = "webmessaging_nats::link";
