@@ -23,6 +23,7 @@
 //! | `mc` | MessageChannel same-thread burst (`mc_burst`) |
 //! | `worker` | port moved to a worker, burst (`worker_burst`) |
 //! | `bc1` | BroadcastChannel 1 → 1, batches of 1,000 (`bc_fanout`) |
+//! | `bc100` | BroadcastChannel 1 → 100, `PROFILE_N` deliveries (posts ÷ 100), batches of 1,000 |
 //! | `many` | `PROFILE_N` messages over 10,000 channels busy at once (`mc_many`) |
 //! | `scale` | `PROFILE_N` iframes over 5 groups, created and loaded, then `PROFILE_MSGS` messages (default 10, at least one per iframe) posted to them (`scale.rs`) |
 
@@ -68,6 +69,7 @@ fn main() {
                 "mc" => mc_burst(&b, size).await.0,
                 "worker" => worker_burst(&b, size).await,
                 "bc1" => bc_fanout(&b, size, 1, 1000.min(size)).await,
+                "bc100" => bc_fanout(&b, size / 100, 100, 1000.min(size / 100)).await,
                 "many" => mc_many(&b, 10_000, size).await,
                 other => panic!("unknown PROFILE={other}"),
             };

@@ -1,21 +1,22 @@
-//! `BroadcastChannel` and the broadcast registry actor.
+//! `BroadcastChannel` and the broadcast registry.
 //!
 //! Spec: <https://html.spec.whatwg.org/multipage/web-messaging.html#broadcasting-to-other-browsing-contexts>.
 //!
 //! # How it is carried by actors
 //!
-//! One registry actor per [`Browser`](crate::Browser), on a thread of its own,
-//! keeps every open channel keyed by (origin, name), in creation order. Each opaque origin
-//! is a key of its own, so it is an island. Creating, closing and posting are messages to
-//! the registry, so they are ordered as they were made (per thread, and across threads as
-//! the registry receives them); a post's destinations are the channels created before it
-//! and still open when the registry handles it. "Created before" is decided by one
-//! process-wide sequence shared by channels and posts, so a channel made after a post
-//! never gets it, even if its registration reaches the registry first (another thread).
+//! One registry per [`Browser`](crate::Browser) keeps every open channel keyed by
+//! (origin, name), in creation order. Each opaque origin is a key of its own, so it is an
+//! island. The registry is shared state under one lock, not an actor: creating, closing
+//! and posting call it on the channel's own thread, so they are ordered as they were made
+//! (per thread, and across threads in the order they take the lock), and a post costs no
+//! hop through another thread. A post's destinations are the channels created before it
+//! and still open when it takes the lock. "Created before" is decided by one process-wide
+//! sequence shared by channels and posts, so a channel made after a post never gets it.
 //!
-//! Deliveries are grouped by event loop: the registry sends one batch per event loop (the
-//! thread of a browsing-context group, or a worker's thread), addressed to that loop's
-//! root actor (the group's top-level window, or the worker), listing the destinations in
+//! Deliveries are grouped by event loop: the post sends one batch per event loop (the
+//! thread of a browsing-context group, or a worker's thread), while it holds the lock, so
+//! every loop receives the posts in the registry's one order. Each batch is addressed to
+//! that loop's root actor (the group's top-level window, or the worker), listing the destinations in
 //! creation order. The root runs them in that order, each as its own task, so deliveries
 //! follow creation order across every frame that shares the event loop, as the standard
 //! requires. Each destination deserializes its own copy, and a channel closed after the
@@ -54,7 +55,7 @@ use webmessaging_core::serde_bridge::to_record;
 use webmessaging_core::value::Value;
 use webmessaging_core::{Error, Result};
 
-use crate::broadcast_registry::{self, Entry, Key, RegistryMessage, Target};
+use crate::broadcast_registry::{self, Entry, Key, Post, Target};
 use crate::dispatch;
 use crate::event::{
     self, EventTarget, EventType, ListenerId, ListenerOutput, Listeners, MessageEvent,
@@ -141,7 +142,7 @@ pub(crate) struct ChannelObject {
     /// Registered with the registry (false for channels made in a realm that was not
     /// fully active: they neither send nor receive).
     registered: bool,
-    registry: Option<Addr<BroadcastRegistry>>,
+    registry: Arc<BroadcastRegistry>,
     listeners: Listeners,
     kept: Cell<bool>,
 }
@@ -151,13 +152,8 @@ impl ChannelObject {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
-        if let Some(r) = &self.registry {
-            if self.registered {
-                r.do_send(RegistryMessage::Unregister {
-                    key: self.key.clone(),
-                    id: self.id,
-                });
-            }
+        if self.registered {
+            self.registry.unregister(&self.key, self.id);
         }
         // `try_with`: a channel may be dropped while its thread's locals are torn down.
         if self.registered {
@@ -271,22 +267,22 @@ impl BroadcastChannel {
             realm_addr: realm.addr.clone(),
             closed: closed.clone(),
             registered,
-            registry: Some(registry.clone()),
+            registry: registry.clone(),
             listeners: Listeners::default(),
             kept: Cell::new(false),
         });
         if obj.registered {
             realm.broadcast.track(&obj);
-            registry.do_send(RegistryMessage::Register {
-                key: obj.key.clone(),
-                entry: Entry::new(
+            registry.register(
+                obj.key.clone(),
+                Entry::new(
                     id,
                     obj.slot,
                     closed,
                     loop_addr.expect("checked above"),
                     realm.addr.load().clone(),
                 ),
-            });
+            );
         }
         BroadcastChannel(obj)
     }
@@ -361,16 +357,16 @@ impl BroadcastChannel {
                 "BroadcastChannel.postMessage",
             );
         }
-        if let Some(r) = &self.0.registry {
-            r.do_send(RegistryMessage::Post {
-                key: self.0.key.clone(),
+        self.0.registry.post(
+            &self.0.key,
+            Post {
                 source: self.0.id,
                 seq,
                 record: Arc::new(record),
                 origin: self.0.serialized_origin.clone(),
                 loop_bound: realm.browser.loop_bound(),
-            });
-        }
+            },
+        );
         Ok(())
     }
 
@@ -604,7 +600,7 @@ pub(crate) fn run_deliveries(d: BroadcastDelivery) {
     }
 }
 
-/// The registry actor of the threaded runtime, holding every open [`BroadcastChannel`] by
+/// The registry of the threaded runtime, holding every open [`BroadcastChannel`] by
 /// (origin, name), in creation order (see [`crate::broadcast_registry`]).
 pub(crate) type BroadcastRegistry = broadcast_registry::BroadcastRegistry<RealmActor>;
 

@@ -1,6 +1,5 @@
-//! The broadcast registry: one actor holding every open `BroadcastChannel` of the runtime
-//! by (origin, name), in creation order, fanning a post out as one batch per destination
-//! event loop.
+//! The broadcast registry: every open `BroadcastChannel` of the runtime by (origin,
+//! name), in creation order, fanning a post out as one batch per destination event loop.
 //!
 //! [`BroadcastChannel.postMessage()`](https://html.spec.whatwg.org/multipage/web-messaging.html#dom-broadcastchannel-postmessage)
 //! steps 7-10: the destinations are the channels of the same origin and name, open, other
@@ -11,9 +10,9 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use actix::{Actor, Addr, Arbiter, Context, Handler};
+use actix::Addr;
 use webmessaging_core::clone::SerializedRecord;
 use webmessaging_core::origin::Origin;
 
@@ -124,38 +123,20 @@ impl<H: Host> Entry<H> {
     }
 }
 
-/// What the registry is told.
-pub(crate) enum RegistryMessage<H: Host> {
-    Register {
-        key: Key,
-        entry: Entry<H>,
-    },
-    Unregister {
-        key: Key,
-        id: u64,
-    },
-    Post {
-        key: Key,
-        source: u64,
-        seq: u64,
-        record: Arc<SerializedRecord>,
-        origin: Arc<str>,
-        /// [`Limits::max_queued_per_event_loop`](crate::Limits::max_queued_per_event_loop)
-        /// when the post was made: a destination loop with that many message tasks
-        /// waiting gets none of this post's deliveries.
-        loop_bound: Option<usize>,
-    },
-}
-
-impl<H: Host> actix::Message for RegistryMessage<H> {
-    type Result = ();
-}
-
-/// The registry actor: every open `BroadcastChannel`, keyed by (origin, name), in creation
-/// order.
+/// The broadcast registry: every open `BroadcastChannel` of a runtime, keyed by (origin,
+/// name), in creation order.
+///
+/// It is shared state behind one lock, not an actor: a channel registers, unregisters
+/// and posts by calling it on its own thread, so a post costs no hop through a registry
+/// thread. The lock orders every registration and post of the runtime (a post's
+/// destinations are those registered, open and created before it when it takes the
+/// lock), and each post's batches are sent to the destination loops' mailboxes while it
+/// is held, so every event loop receives the posts in that one order.
 pub(crate) struct BroadcastRegistry<H: Host> {
     /// Hashed by [`Key`]'s own (keyed) hash, folded by [`IdHash`].
-    channels: HashMap<Key, ChannelList<H>, IdHash>,
+    channels: Mutex<HashMap<Key, ChannelList<H>, IdHash>>,
+    /// Set by [`BroadcastRegistry::stop`] (the runtime shut down): posts go nowhere.
+    stopped: AtomicBool,
 }
 
 /// The channels of one (origin, name), sorted by id (creation order).
@@ -226,123 +207,131 @@ impl<H: Host> ChannelList<H> {
 }
 
 impl<H: Host<Delivery = BroadcastDelivery>> BroadcastRegistry<H> {
-    /// Starts the registry on a thread of its own; returns its address and that thread's
-    /// handle (stopped by `Browser::shutdown`). In the simulated mode (`on_this_thread`),
-    /// on this thread, beside the simulated event loops.
-    pub(crate) fn start(on_this_thread: bool) -> (Addr<Self>, Option<actix::ArbiterHandle>) {
-        if on_this_thread {
-            let addr = BroadcastRegistry {
-                channels: HashMap::default(),
-            }
-            .start();
-            return (addr, None);
-        }
-        let arbiter = Arbiter::new();
-        let addr = Self::start_in_arbiter(&arbiter.handle(), |_| BroadcastRegistry {
-            channels: HashMap::default(),
-        });
-        (addr, Some(arbiter.handle()))
-    }
-}
-
-impl<H: Host<Delivery = BroadcastDelivery>> Actor for BroadcastRegistry<H> {
-    type Context = Context<Self>;
-}
-
-impl<H: Host<Delivery = BroadcastDelivery>> Handler<RegistryMessage<H>> for BroadcastRegistry<H> {
-    type Result = ();
-
-    fn handle(&mut self, msg: RegistryMessage<H>, _ctx: &mut Self::Context) {
-        match msg {
-            RegistryMessage::Register { key, entry } => {
-                let list = self.channels.entry(key).or_default();
-                list.cache = None;
-                let list = &mut list.entries;
-                // Keep creation order even if registrations from two threads cross.
-                let at = list.partition_point(|e| e.id < entry.id);
-                list.insert(at, entry);
-            }
-            RegistryMessage::Unregister { key, id } => {
-                if let Some(list) = self.channels.get_mut(&key) {
-                    list.cache = None;
-                    // The list is sorted by id (see Register): find the entry by binary
-                    // search and mark it removed; the marked entries are dropped in one
-                    // pass once they are half the list, so closing n channels of one
-                    // name is O(n log n), not O(n^2) (a `Vec::remove` each).
-                    let at = list.entries.partition_point(|e| e.id < id);
-                    if let Some(e) = list.entries.get_mut(at) {
-                        if e.id == id && !e.removed {
-                            e.removed = true;
-                            list.removed += 1;
-                        }
-                    }
-                    if list.live() == 0 {
-                        self.channels.remove(&key);
-                    } else if list.removed * 2 > list.entries.len() {
-                        list.entries.retain(|e| !e.removed);
-                        list.removed = 0;
-                    }
-                }
-            }
-            RegistryMessage::Post {
-                key,
-                source,
-                seq,
-                record,
-                origin,
-                loop_bound,
-            } => {
-                let Some(list) = self.channels.get_mut(&key) else {
-                    return;
-                };
-                // The cached destinations serve this post if they were made for the same
-                // source and every channel of the list was created before this post (the
-                // list is sorted by id), so none is excluded by `seq`.
-                let all_before = list.entries.last().is_some_and(|e| e.id < seq);
-                let fresh;
-                let batches = match &list.cache {
-                    Some((s, b)) if *s == source && all_before => b,
-                    _ => {
-                        let b = list.destinations(source, seq);
-                        if all_before {
-                            &list.cache.insert((source, b)).1
-                        } else {
-                            fresh = b;
-                            &fresh
-                        }
-                    }
-                };
-                // Step 10: queue one task per destination (as one batch per event loop).
-                for (addr, load, targets) in batches {
-                    if !load.try_admit(loop_bound) {
-                        refused_by_loop_bound(
-                            "BroadcastChannel",
-                            &format!("broadcast to {} channel(s)", targets.len()),
-                        );
-                        continue;
-                    }
-                    addr.do_send(LoopMessage::Delivery(BroadcastDelivery {
-                        targets: targets.clone(),
-                        record: record.clone(),
-                        origin: origin.clone(),
-                    }));
-                }
-            }
+    /// An empty registry.
+    pub(crate) fn new() -> Self {
+        BroadcastRegistry {
+            channels: Mutex::new(HashMap::default()),
+            stopped: AtomicBool::new(false),
         }
     }
-}
 
-/// Asks the registry how many channels are registered (for leak checks).
-pub(crate) struct CountChannels;
-
-impl actix::Message for CountChannels {
-    type Result = usize;
-}
-
-impl<H: Host<Delivery = BroadcastDelivery>> Handler<CountChannels> for BroadcastRegistry<H> {
-    type Result = usize;
-
-    fn handle(&mut self, _: CountChannels, _: &mut Self::Context) -> usize {
-        self.channels.values().map(ChannelList::live).sum()
+    fn lock(&self) -> MutexGuard<'_, HashMap<Key, ChannelList<H>, IdHash>> {
+        self.channels.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// The constructor's registration of channel `entry` under `key`.
+    pub(crate) fn register(&self, key: Key, entry: Entry<H>) {
+        let mut channels = self.lock();
+        let list = channels.entry(key).or_default();
+        list.cache = None;
+        let list = &mut list.entries;
+        // Keep creation order even if registrations from two threads cross (a channel's
+        // number is taken before the lock).
+        let at = list.partition_point(|e| e.id < entry.id);
+        list.insert(at, entry);
+    }
+
+    /// `close()`: channel `id` of `key` leaves the registry.
+    pub(crate) fn unregister(&self, key: &Key, id: u64) {
+        let mut channels = self.lock();
+        let Some(list) = channels.get_mut(key) else {
+            return;
+        };
+        list.cache = None;
+        // The list is sorted by id (see `register`): find the entry by binary search and
+        // mark it removed; the marked entries are dropped in one pass once they are half
+        // the list, so closing n channels of one name is O(n log n), not O(n^2) (a
+        // `Vec::remove` each).
+        let at = list.entries.partition_point(|e| e.id < id);
+        if let Some(e) = list.entries.get_mut(at) {
+            if e.id == id && !e.removed {
+                e.removed = true;
+                list.removed += 1;
+            }
+        }
+        if list.live() == 0 {
+            channels.remove(key);
+        } else if list.removed * 2 > list.entries.len() {
+            list.entries.retain(|e| !e.removed);
+            list.removed = 0;
+        }
+    }
+
+    /// Steps 7-10 of `post`, made on a channel of `key`: one task per destination, queued
+    /// as one batch per destination event loop.
+    pub(crate) fn post(&self, key: &Key, post: Post) {
+        if self.stopped.load(Ordering::Acquire) {
+            return;
+        }
+        let Post {
+            source,
+            seq,
+            record,
+            origin,
+            loop_bound,
+        } = post;
+        let mut channels = self.lock();
+        let Some(list) = channels.get_mut(key) else {
+            return;
+        };
+        // The cached destinations serve this post if they were made for the same source
+        // and every channel of the list was created before this post (the list is sorted
+        // by id), so none is excluded by `seq`.
+        let all_before = list.entries.last().is_some_and(|e| e.id < seq);
+        let fresh;
+        let batches = match &list.cache {
+            Some((s, b)) if *s == source && all_before => b,
+            _ => {
+                let b = list.destinations(source, seq);
+                if all_before {
+                    &list.cache.insert((source, b)).1
+                } else {
+                    fresh = b;
+                    &fresh
+                }
+            }
+        };
+        // Step 10: queue one task per destination (as one batch per event loop), under
+        // the lock, so that every loop receives the posts in the registry's order.
+        for (addr, load, targets) in batches {
+            if !load.try_admit(loop_bound) {
+                refused_by_loop_bound(
+                    "BroadcastChannel",
+                    &format!("broadcast to {} channel(s)", targets.len()),
+                );
+                continue;
+            }
+            addr.do_send(LoopMessage::Delivery(BroadcastDelivery {
+                targets: targets.clone(),
+                record: record.clone(),
+                origin: origin.clone(),
+            }));
+        }
+    }
+
+    /// How many channels are registered (for leak checks).
+    pub(crate) fn count(&self) -> usize {
+        self.lock().values().map(ChannelList::live).sum()
+    }
+
+    /// The runtime shut down: later posts go nowhere (the loops are closing).
+    pub(crate) fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
+    }
+}
+
+/// A post, as the registry routes it.
+pub(crate) struct Post {
+    /// The posting channel's id (it gets no copy).
+    pub(crate) source: u64,
+    /// The post's place in creation order.
+    pub(crate) seq: u64,
+    /// The serialized message, shared by every delivery.
+    pub(crate) record: Arc<SerializedRecord>,
+    /// `event.origin` at the receivers.
+    pub(crate) origin: Arc<str>,
+    /// [`Limits::max_queued_per_event_loop`](crate::Limits::max_queued_per_event_loop)
+    /// when the post was made: a destination loop with that many message tasks waiting
+    /// gets none of this post's deliveries.
+    pub(crate) loop_bound: Option<usize>,
 }

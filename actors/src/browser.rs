@@ -176,14 +176,10 @@ impl Browser {
         self.0 .0.lifecycle.wait_for(timeout, pred).await
     }
 
-    /// How many broadcast channels are registered now, over every name and origin (asks
-    /// the broadcast registry; for leak checks: a closed or collected channel leaves it).
+    /// How many broadcast channels are registered now, over every name and origin (for
+    /// leak checks: a closed or collected channel leaves the broadcast registry at once).
     pub async fn broadcast_channel_count(&self) -> usize {
-        self.0
-            .registry()
-            .send(crate::broadcast_registry::CountChannels)
-            .await
-            .unwrap_or_default()
+        self.0.registry().count()
     }
 
     /// How many shipped channels the port directory tracks now (a channel leaves it when

@@ -54,7 +54,7 @@
 //! | `WindowProxy` | [`WindowProxy`]: a `Send` handle naming a browsing context; after navigation or restart it reaches the new document |
 //! | `window.postMessage(message, targetOrigin, transfer)` | [`WindowProxy::post_message`], [`WindowProxy::post`] for any `T: Serialize` |
 //! | `MessageChannel`, `MessagePort`, port message queue | [`MessageChannel`], [`MessagePort`]; a never-shipped channel's queues live in its entanglement, in the unshipped port message queue; once shipped, each end is a port actor, re-homed on transfer by the protocol of [`webmessaging_core::rehoming`] ([`port`] explains why) |
-//! | `BroadcastChannel` | [`BroadcastChannel`], fanned out by the broadcast registry actor |
+//! | `BroadcastChannel` | [`BroadcastChannel`], fanned out by the broadcast registry (shared state under one lock, called by the posting thread) |
 //! | `Worker`, dedicated worker global | [`Worker`], and a [`Scope`] whose [`kind`](Scope::kind) is [`GlobalKind::DedicatedWorker`] |
 //! | `SharedWorker`, shared worker global, `connect` | [`SharedWorker`] ([`shared_worker`] explains matching and owner sets), and a [`Scope`] whose kind is [`GlobalKind::SharedWorker`], with [`Scope::on_connect`] |
 //! | `MessageEvent` | [`MessageEvent`]; `data` as a [`Value`](webmessaging_core::value::Value) or any `T: Deserialize` ([`MessageEvent::data_as`]) |

@@ -115,7 +115,7 @@ pub(crate) struct RuntimeInner {
     next_id: AtomicU64,
     contexts: Mutex<HashMap<BrowsingContextId, WindowProxy>>,
     observers: Mutex<HashMap<BrowsingContextId, Observers>>,
-    pub(crate) registry: OnceLock<(Addr<BroadcastRegistry>, Option<actix::ArbiterHandle>)>,
+    registry: OnceLock<Arc<BroadcastRegistry>>,
     /// Where each end of every shipped channel lives.
     directory: OnceLock<(Addr<PortDirectory>, Option<actix::ArbiterHandle>)>,
     pub(crate) lifecycle: LifecycleLog,
@@ -180,14 +180,11 @@ impl Runtime {
         self.0.simulation
     }
 
-    /// The broadcast registry, started on first use.
-    pub(crate) fn registry(&self) -> Addr<BroadcastRegistry> {
-        let on_this_thread = self.0.simulation.is_some();
+    /// The broadcast registry, made on first use.
+    pub(crate) fn registry(&self) -> &Arc<BroadcastRegistry> {
         self.0
             .registry
-            .get_or_init(|| BroadcastRegistry::start(on_this_thread))
-            .0
-            .clone()
+            .get_or_init(|| Arc::new(BroadcastRegistry::new()))
     }
 
     /// The port directory, started on first use.
@@ -304,13 +301,13 @@ impl Runtime {
         self.0.shut_down.load(Ordering::Acquire)
     }
 
-    /// No new windows from now on; the registry's thread stops (deliveries already
-    /// queued are dropped). The caller closes the windows.
+    /// No new windows from now on; broadcasts go nowhere and the port directory's thread
+    /// stops (deliveries already queued are dropped). The caller closes the windows.
     pub(crate) fn shut_down(&self) {
         self.0.shut_down.store(true, Ordering::Release);
         crate::shared_worker::close_all(self);
-        if let Some((_, Some(arbiter))) = self.0.registry.get() {
-            arbiter.stop();
+        if let Some(registry) = self.0.registry.get() {
+            registry.stop();
         }
         if let Some((_, Some(arbiter))) = self.0.directory.get() {
             arbiter.stop();

@@ -16,8 +16,9 @@
 //! Deliveries between loops are queued at once (there is no transit to reorder): the
 //! order of two posts to one target from different loops is the order in which their
 //! tasks ran, which the choices vary. Messages that the runtime's own actors relay (the
-//! port directory, the broadcast registry) are handled by the actix runtime of the same
-//! thread between steps, in the order they were sent.
+//! port directory) are handled by the actix runtime of the same thread between steps, in
+//! the order they were sent; a broadcast's deliveries are queued by its post (the
+//! registry is shared state, not an actor).
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
