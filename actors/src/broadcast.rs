@@ -47,7 +47,6 @@ use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use actix::Addr;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use webmessaging_core::clone::{self, SerializedRecord};
@@ -60,7 +59,6 @@ use crate::dispatch;
 use crate::event::{
     self, EventTarget, EventType, ListenerId, ListenerOutput, Listeners, MessageEvent,
 };
-use crate::event_loop::EventLoop;
 use crate::kernel::trace;
 use crate::realm::{RealmInner, RealmKind};
 use crate::realm_actor::{RealmActor, RealmAddr, RealmMessage};
@@ -248,8 +246,7 @@ impl BroadcastChannel {
         let active = eligible(realm);
         let registry = realm.browser.registry();
         let closed = Arc::new(AtomicBool::new(false));
-        let loop_addr = event_loop_root(realm);
-        let registered = active && loop_addr.is_some();
+        let registered = active;
         let obj = Rc::new_cyclic(|weak| ChannelObject {
             id,
             // Registered channels take a slot in this thread's table now (a `Weak` that
@@ -275,13 +272,7 @@ impl BroadcastChannel {
             realm.broadcast.track(&obj);
             registry.register(
                 obj.key.clone(),
-                Entry::new(
-                    id,
-                    obj.slot,
-                    closed,
-                    loop_addr.expect("checked above"),
-                    realm.addr.load().clone(),
-                ),
+                Entry::new(id, obj.slot, closed, realm.addr.loop_addr()),
             );
         }
         BroadcastChannel(obj)
@@ -471,12 +462,6 @@ fn eligible(realm: &RealmInner) -> bool {
                 true
             }
         }
-}
-
-/// The actor that runs broadcast deliveries for `realm`'s event loop: the top-level
-/// window of its group, or the worker itself.
-fn event_loop_root(realm: &RealmInner) -> Option<Addr<EventLoop<RealmActor>>> {
-    Some(realm.addr.event_loop().clone())
 }
 
 /// The broadcast channels of one realm: kept alive while they have listeners, closed when

@@ -12,13 +12,12 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use actix::Addr;
 use webmessaging_core::clone::SerializedRecord;
 use webmessaging_core::origin::Origin;
 
-use crate::event_loop::{EventLoop, Host, LoopMessage};
+use crate::event_loop::{Host, LoopAddr};
 use crate::id_hash::IdHash;
-use crate::kernel::metrics::{refused_by_loop_bound, LoopLoad};
+use crate::kernel::metrics::refused_by_loop_bound;
 
 /// A destination of a broadcast: the channel's id and its slot in its thread's
 /// channel table.
@@ -83,9 +82,8 @@ pub(crate) struct Entry<H: Host> {
     /// Unregistered (see [`ChannelList::removed`]).
     removed: bool,
     closed: Arc<AtomicBool>,
-    event_loop: Addr<EventLoop<H>>,
-    /// The message tasks waiting in that loop.
-    load: Arc<LoopLoad>,
+    /// The channel's event loop (with the message tasks waiting in it).
+    event_loop: LoopAddr<H>,
 }
 
 impl<H: Host> Clone for Entry<H> {
@@ -96,21 +94,18 @@ impl<H: Host> Clone for Entry<H> {
             removed: self.removed,
             closed: self.closed.clone(),
             event_loop: self.event_loop.clone(),
-            load: self.load.clone(),
         }
     }
 }
 
 impl<H: Host> Entry<H> {
     /// The registration of channel `id` (in `slot` of its thread's table), open while
-    /// `closed` is false, living on `event_loop` (whose waiting message tasks `load`
-    /// counts).
+    /// `closed` is false, living on `event_loop`.
     pub(crate) fn new(
         id: u64,
         slot: u32,
         closed: Arc<AtomicBool>,
-        event_loop: Addr<EventLoop<H>>,
-        load: Arc<LoopLoad>,
+        event_loop: LoopAddr<H>,
     ) -> Self {
         Entry {
             id,
@@ -118,7 +113,6 @@ impl<H: Host> Entry<H> {
             removed: false,
             closed,
             event_loop,
-            load,
         }
     }
 }
@@ -130,8 +124,9 @@ impl<H: Host> Entry<H> {
 /// and posts by calling it on its own thread, so a post costs no hop through a registry
 /// thread. The lock orders every registration and post of the runtime (a post's
 /// destinations are those registered, open and created before it when it takes the
-/// lock), and each post's batches are sent to the destination loops' mailboxes while it
-/// is held, so every event loop receives the posts in that one order.
+/// lock), and each post's batches are queued (on the loop's own thread) or sent to the
+/// destination loop's mailbox while it is held, so every event loop receives the posts
+/// in that one order.
 pub(crate) struct BroadcastRegistry<H: Host> {
     /// Hashed by [`Key`]'s own (keyed) hash, folded by [`IdHash`].
     channels: Mutex<HashMap<Key, ChannelList<H>, IdHash>>,
@@ -157,8 +152,8 @@ struct ChannelList<H: Host> {
 /// A post's destinations, one list per event loop, each in creation order.
 type Batches<H> = Vec<Batch<H, Arc<[Target]>>>;
 
-/// One event loop's destinations of a post: the loop, its load, the targets.
-type Batch<H, T> = (Addr<EventLoop<H>>, Arc<LoopLoad>, T);
+/// One event loop's destinations of a post: the loop, the targets.
+type Batch<H, T> = (LoopAddr<H>, T);
 
 impl<H: Host> Default for ChannelList<H> {
     fn default() -> Self {
@@ -190,18 +185,18 @@ impl<H: Host> ChannelList<H> {
             };
             // Consecutive destinations are usually on one event loop: the last batch is
             // tried first.
-            if let Some((_, _, v)) = batches.last_mut().filter(|(a, _, _)| a == &e.event_loop) {
+            if let Some((_, v)) = batches.last_mut().filter(|(a, _)| a == &e.event_loop) {
                 v.push(t);
                 continue;
             }
-            match batches.iter_mut().find(|(a, _, _)| a == &e.event_loop) {
-                Some((_, _, v)) => v.push(t),
-                None => batches.push((e.event_loop.clone(), e.load.clone(), vec![t])),
+            match batches.iter_mut().find(|(a, _)| a == &e.event_loop) {
+                Some((_, v)) => v.push(t),
+                None => batches.push((e.event_loop.clone(), vec![t])),
             }
         }
         batches
             .into_iter()
-            .map(|(a, l, v)| (a, l, Arc::from(v)))
+            .map(|(a, v)| (a, Arc::from(v)))
             .collect()
     }
 }
@@ -292,20 +287,21 @@ impl<H: Host<Delivery = BroadcastDelivery>> BroadcastRegistry<H> {
             }
         };
         // Step 10: queue one task per destination (as one batch per event loop), under
-        // the lock, so that every loop receives the posts in the registry's order.
-        for (addr, load, targets) in batches {
-            if !load.try_admit(loop_bound) {
+        // the lock, so that every loop receives the posts in the registry's order (a
+        // loop of this thread queues its batch at once).
+        for (event_loop, targets) in batches {
+            if !event_loop.load().try_admit(loop_bound) {
                 refused_by_loop_bound(
                     "BroadcastChannel",
                     &format!("broadcast to {} channel(s)", targets.len()),
                 );
                 continue;
             }
-            addr.do_send(LoopMessage::Delivery(BroadcastDelivery {
+            event_loop.deliver(BroadcastDelivery {
                 targets: targets.clone(),
                 record: record.clone(),
                 origin: origin.clone(),
-            }));
+            });
         }
     }
 

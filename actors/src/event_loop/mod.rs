@@ -37,7 +37,7 @@ mod run;
 pub(crate) mod sim;
 mod sim_loop;
 
-pub(crate) use realm_addr::RealmAddr;
+pub(crate) use realm_addr::{LoopAddr, RealmAddr};
 
 use run::{run_microtasks, run_task};
 use sim::World;

@@ -6,6 +6,7 @@ use actix::Addr;
 
 use super::{counts_in_load, trace_load, EventLoop, Host, LoopMessage, LoopShared, Task};
 use crate::kernel::metrics::LoopLoad;
+use crate::kernel::TaskSource;
 
 /// The address of one realm hosted by an event loop: the loop's actor and the realm's id.
 /// From the loop's own thread, [`do_send`](Self::do_send) queues directly.
@@ -97,9 +98,58 @@ impl<H: Host> RealmAddr<H> {
     pub(crate) fn realm_id(&self) -> u64 {
         self.realm
     }
+}
 
-    /// The hosting loop's actor.
-    pub(crate) fn event_loop(&self) -> &Addr<EventLoop<H>> {
-        &self.event_loop
+/// The address of an event loop for deliveries across the realms it hosts (broadcasts):
+/// its actor, its id and its load. From the loop's own thread (or in the simulated mode,
+/// the simulation's), [`deliver`](Self::deliver) queues directly.
+pub(crate) struct LoopAddr<H: Host> {
+    event_loop: Addr<EventLoop<H>>,
+    loop_id: u64,
+    load: Arc<LoopLoad>,
+}
+
+impl<H: Host> Clone for LoopAddr<H> {
+    fn clone(&self) -> Self {
+        LoopAddr {
+            event_loop: self.event_loop.clone(),
+            loop_id: self.loop_id,
+            load: self.load.clone(),
+        }
+    }
+}
+
+impl<H: Host> PartialEq for LoopAddr<H> {
+    fn eq(&self, other: &Self) -> bool {
+        self.loop_id == other.loop_id
+    }
+}
+
+impl<H: Host> LoopAddr<H> {
+    /// The message tasks waiting in the loop.
+    pub(crate) fn load(&self) -> &Arc<LoopLoad> {
+        &self.load
+    }
+
+    /// Queues `d` on the loop's DOM manipulation task source (the caller has counted it
+    /// in the loop's load).
+    pub(crate) fn deliver(&self, d: H::Delivery) {
+        match LoopShared::<H>::hosted_here(self.loop_id) {
+            Some(l) => {
+                l.enqueue(TaskSource::DomManipulation, Task::Delivery(d));
+            }
+            None => self.event_loop.do_send(LoopMessage::Delivery(d)),
+        }
+    }
+}
+
+impl<H: Host> RealmAddr<H> {
+    /// The address of the realm's event loop.
+    pub(crate) fn loop_addr(&self) -> LoopAddr<H> {
+        LoopAddr {
+            event_loop: self.event_loop.clone(),
+            loop_id: self.loop_id,
+            load: self.load.clone(),
+        }
     }
 }
