@@ -24,6 +24,7 @@
 //! | `worker` | port moved to a worker, burst (`worker_burst`) |
 //! | `bc1` | BroadcastChannel 1 → 1, batches of 1,000 (`bc_fanout`) |
 //! | `bc100` | BroadcastChannel 1 → 100, `PROFILE_N` deliveries (posts ÷ 100), batches of 1,000 |
+//! | `decode` | `from_record::<Msg>` alone, `PROFILE_N` times over one record (the listener's decoding) |
 //! | `many` | `PROFILE_N` messages over 10,000 channels busy at once (`mc_many`) |
 //! | `scale` | `PROFILE_N` iframes over 5 groups, created and loaded, then `PROFILE_MSGS` messages (default 10, at least one per iframe) posted to them (`scale.rs`) |
 
@@ -46,6 +47,21 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
+    if which == "decode" {
+        // `from_record::<Msg>` alone, over one record, `PROFILE_N` times after 10,000.
+        let record = webmessaging::core::serde_bridge::to_record(&Msg::new(7)).expect("record");
+        for size in [n.min(10_000), n] {
+            let mut sum = 0u64;
+            for _ in 0..size {
+                let m: Msg =
+                    webmessaging::core::serde_bridge::from_record(std::hint::black_box(&record))
+                        .expect("decode");
+                sum += m.seq + m.text.len() as u64;
+            }
+            eprintln!("profile decode: {size} ({sum})");
+        }
+        return;
+    }
     if which == "scale" {
         // `PROFILE_MSGS`: messages of the throughput phase (default 10: creation only).
         let msgs = std::env::var("PROFILE_MSGS")
