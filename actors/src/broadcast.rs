@@ -54,7 +54,7 @@ use webmessaging_core::serde_bridge::to_record;
 use webmessaging_core::value::Value;
 use webmessaging_core::{Error, Result};
 
-use crate::broadcast_registry::{self, Entry, Key, Post, Target};
+use crate::broadcast_registry::{self, DeliveryRecord, Entry, Key, Post, Target};
 use crate::dispatch;
 use crate::event::{
     self, EventTarget, EventType, ListenerId, ListenerOutput, Listeners, MessageEvent,
@@ -353,7 +353,7 @@ impl BroadcastChannel {
             Post {
                 source: self.0.id,
                 seq,
-                record: Arc::new(record),
+                record,
                 origin: self.0.serialized_origin.clone(),
                 loop_bound: realm.browser.loop_bound(),
             },
@@ -538,7 +538,11 @@ impl BroadcastScope {
 /// and starts with an empty value cell, so each destination deserializes its own copy)
 /// and the `Scope` of consecutive destinations in one realm.
 pub(crate) fn run_deliveries(d: BroadcastDelivery) {
-    let mut ev = dispatch::broadcast_event(d.record, Rc::from(&*d.origin));
+    let record = match d.record {
+        DeliveryRecord::Owned(r) => event::EventRecord::Owned(r),
+        DeliveryRecord::Shared(r) => event::EventRecord::Shared(r),
+    };
+    let mut ev = dispatch::broadcast_event(record, origin_here(&d.origin));
     // The realm of the previous destination (kept for the batch only).
     let mut scope: Option<Scope> = None;
     for &t in d.targets.iter() {
@@ -583,6 +587,28 @@ pub(crate) fn run_deliveries(d: BroadcastDelivery) {
         ev.target = None;
         ev.clear_value();
     }
+}
+
+thread_local! {
+    /// The last sender origin a batch on this thread carried, as `event.origin` (a burst
+    /// from one channel shares one `Rc`, instead of a copy per batch).
+    static LAST_ORIGIN: RefCell<Option<(Arc<str>, Rc<str>)>> = const { RefCell::new(None) };
+}
+
+/// `origin` as an `Rc<str>` of this thread, shared with the previous batch's when it
+/// is the same sender origin.
+fn origin_here(origin: &Arc<str>) -> Rc<str> {
+    LAST_ORIGIN.with(|last| {
+        let mut last = last.borrow_mut();
+        match &*last {
+            Some((a, rc)) if Arc::ptr_eq(a, origin) => rc.clone(),
+            _ => {
+                let rc: Rc<str> = Rc::from(&**origin);
+                *last = Some((origin.clone(), rc.clone()));
+                rc
+            }
+        }
+    })
 }
 
 /// The registry of the threaded runtime, holding every open [`BroadcastChannel`] by

@@ -71,8 +71,17 @@ impl std::hash::Hash for Key {
 pub(crate) struct BroadcastDelivery {
     /// Shared with the registry's cache of the source's destinations ([`ChannelList`]).
     pub(crate) targets: Arc<[Target]>,
-    pub(crate) record: Arc<SerializedRecord>,
+    pub(crate) record: DeliveryRecord,
     pub(crate) origin: Arc<str>,
+}
+
+/// A post's serialized message, as a batch carries it: its own when the post has one
+/// destination loop (no shared allocation), else shared by the batches.
+pub(crate) enum DeliveryRecord {
+    /// The only batch of its post.
+    Owned(SerializedRecord),
+    /// One of several batches of its post.
+    Shared(Arc<SerializedRecord>),
 }
 
 /// One open channel, as the registry knows it.
@@ -261,7 +270,7 @@ impl<H: Host<Delivery = BroadcastDelivery>> BroadcastRegistry<H> {
         let Post {
             source,
             seq,
-            record,
+            mut record,
             origin,
             loop_bound,
         } = post;
@@ -286,6 +295,8 @@ impl<H: Host<Delivery = BroadcastDelivery>> BroadcastRegistry<H> {
                 }
             }
         };
+        // One destination loop (the usual case) takes the record itself; several share it.
+        let shared = (batches.len() > 1).then(|| Arc::new(std::mem::take(&mut record)));
         // Step 10: queue one task per destination (as one batch per event loop), under
         // the lock, so that every loop receives the posts in the registry's order (a
         // loop of this thread queues its batch at once).
@@ -297,9 +308,13 @@ impl<H: Host<Delivery = BroadcastDelivery>> BroadcastRegistry<H> {
                 );
                 continue;
             }
+            let record = match &shared {
+                Some(r) => DeliveryRecord::Shared(r.clone()),
+                None => DeliveryRecord::Owned(std::mem::take(&mut record)),
+            };
             event_loop.deliver(BroadcastDelivery {
                 targets: targets.clone(),
-                record: record.clone(),
+                record,
                 origin: origin.clone(),
             });
         }
@@ -322,8 +337,8 @@ pub(crate) struct Post {
     pub(crate) source: u64,
     /// The post's place in creation order.
     pub(crate) seq: u64,
-    /// The serialized message, shared by every delivery.
-    pub(crate) record: Arc<SerializedRecord>,
+    /// The serialized message (every delivery deserializes its own copy from it).
+    pub(crate) record: SerializedRecord,
     /// `event.origin` at the receivers.
     pub(crate) origin: Arc<str>,
     /// [`Limits::max_queued_per_event_loop`](crate::Limits::max_queued_per_event_loop)

@@ -10,7 +10,6 @@
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
-use std::sync::Arc;
 
 use webmessaging_core::clone::{self, SerializedWithTransfer, Transferred};
 
@@ -139,13 +138,10 @@ pub(crate) fn fire(realm: &Rc<RealmInner>, listeners: &Listeners, ev: &MessageEv
 /// `broadcast::run_deliveries`): every destination shares the record and origin; each
 /// delivery sets its own target and starts with an empty value cell, so each destination
 /// still deserializes its own copy.
-pub(crate) fn broadcast_event(
-    record: Arc<clone::SerializedRecord>,
-    origin: Rc<str>,
-) -> MessageEvent {
+pub(crate) fn broadcast_event(record: event::EventRecord, origin: Rc<str>) -> MessageEvent {
     MessageEvent {
         event_type: EventType::Message,
-        data: event::serialized_data(event::EventRecord::Shared(record), Transferred::default()),
+        data: event::serialized_data(record, Transferred::default()),
         origin,
         last_event_id: event::empty_str(),
         source: None,
