@@ -21,6 +21,7 @@
 //! | `w2w_xsite` | window to cross-site iframe, same thread |
 //! | `w2w_group` | window to a window of another browsing-context group (`groups.rs`) |
 //! | `mc` | MessageChannel same-thread burst (`mc_burst`) |
+//! | `shipped` | shipped MessageChannel, same thread, burst (`mc_shipped_burst`) |
 //! | `worker` | port moved to a worker, burst (`worker_burst`) |
 //! | `bc1` | BroadcastChannel 1 → 1, batches of 1,000 (`bc_fanout`) |
 //! | `bc100` | BroadcastChannel 1 → 100, `PROFILE_N` deliveries (posts ÷ 100), batches of 1,000 |
@@ -83,6 +84,7 @@ fn main() {
                     groups::window_to_other_group(&b, size, "https://other.example").await
                 }
                 "mc" => mc_burst(&b, size).await.0,
+                "shipped" => mc_shipped_burst(&b, size).await,
                 "worker" => worker_burst(&b, size).await,
                 "bc1" => bc_fanout(&b, size, 1, 1000.min(size)).await,
                 "bc100" => bc_fanout(&b, size / 100, 100, 1000.min(size / 100)).await,
