@@ -243,10 +243,11 @@ impl BroadcastChannel {
         let id = SEQ.fetch_add(1, Ordering::Relaxed);
         let name: Arc<str> = Arc::from(name);
         let rate_key = channel_key(&name);
-        let active = eligible(realm);
+        // Only a channel made in a context eligible for messaging is registered (sends or
+        // receives).
+        let registered = eligible(realm);
         let registry = realm.browser.registry();
         let closed = Arc::new(AtomicBool::new(false));
-        let registered = active;
         let obj = Rc::new_cyclic(|weak| ChannelObject {
             id,
             // Registered channels take a slot in this thread's table now (a `Weak` that
@@ -272,7 +273,7 @@ impl BroadcastChannel {
             realm.broadcast.track(&obj);
             registry.register(
                 obj.key.clone(),
-                Entry::new(id, obj.slot, closed, realm.addr.loop_addr()),
+                Entry::new(id, obj.slot, closed, realm.addr.loop_addr().clone()),
             );
         }
         BroadcastChannel(obj)
@@ -591,7 +592,9 @@ pub(crate) fn run_deliveries(d: BroadcastDelivery) {
 
 thread_local! {
     /// The last sender origin a batch on this thread carried, as `event.origin` (a burst
-    /// from one channel shares one `Rc`, instead of a copy per batch).
+    /// from one channel shares one `Rc`, instead of a copy per batch). Keyed by the
+    /// `Arc`'s address: a pointer compare, cheaper than `event::share_str`'s string compare
+    /// on this path.
     static LAST_ORIGIN: RefCell<Option<(Arc<str>, Rc<str>)>> = const { RefCell::new(None) };
 }
 

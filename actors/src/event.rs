@@ -221,6 +221,15 @@ pub(crate) fn no_ports() -> Rc<[MessagePort]> {
     NO_PORTS.with(|e| e.clone())
 }
 
+/// `s` as an `Rc<str>`, shared with `last` when `last` holds the same string, else made
+/// and kept in `last`: consecutive messages from one origin share one `event.origin`.
+pub(crate) fn share_str(last: &mut Option<Rc<str>>, s: &str) -> Rc<str> {
+    match last {
+        Some(o) if **o == *s => o.clone(),
+        _ => last.insert(Rc::from(s)).clone(),
+    }
+}
+
 impl MessageEvent {
     /// `new MessageEvent(type, init)`: an untrusted event built by script, with the
     /// constructor's defaults (`data` null, `origin` "", `lastEventId` "", `source` null,

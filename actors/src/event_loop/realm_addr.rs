@@ -8,30 +8,25 @@ use super::{counts_in_load, trace_load, EventLoop, Host, LoopMessage, LoopShared
 use crate::kernel::metrics::LoopLoad;
 use crate::kernel::TaskSource;
 
-/// The address of one realm hosted by an event loop: the loop's actor and the realm's id.
-/// From the loop's own thread, [`do_send`](Self::do_send) queues directly.
+/// The address of one realm hosted by an event loop: the loop's address and the realm's
+/// id. From the loop's own thread, [`do_send`](Self::do_send) queues directly.
 pub(crate) struct RealmAddr<H: Host> {
-    event_loop: Addr<EventLoop<H>>,
-    loop_id: u64,
+    event_loop: LoopAddr<H>,
     realm: u64,
-    /// The message tasks waiting in the loop (see [`LoopLoad`]).
-    load: Arc<LoopLoad>,
 }
 
 impl<H: Host> Clone for RealmAddr<H> {
     fn clone(&self) -> Self {
         RealmAddr {
             event_loop: self.event_loop.clone(),
-            loop_id: self.loop_id,
             realm: self.realm,
-            load: self.load.clone(),
         }
     }
 }
 
 impl<H: Host> PartialEq for RealmAddr<H> {
     fn eq(&self, other: &Self) -> bool {
-        self.loop_id == other.loop_id && self.realm == other.realm
+        self.event_loop == other.event_loop && self.realm == other.realm
     }
 }
 
@@ -45,10 +40,12 @@ impl<H: Host> RealmAddr<H> {
         load: Arc<LoopLoad>,
     ) -> Self {
         RealmAddr {
-            event_loop,
-            loop_id,
+            event_loop: LoopAddr {
+                event_loop,
+                loop_id,
+                load,
+            },
             realm,
-            load,
         }
     }
 
@@ -56,8 +53,8 @@ impl<H: Host> RealmAddr<H> {
     /// posted message is counted in the loop's load, unbounded).
     pub(crate) fn do_send(&self, msg: H::Message) {
         if counts_in_load(H::source_of(&msg)) {
-            self.load.try_admit(None);
-            trace_load(self.loop_id, &self.load);
+            self.event_loop.load.try_admit(None);
+            self.event_loop.trace_load();
         }
         self.queue(msg);
     }
@@ -71,32 +68,38 @@ impl<H: Host> RealmAddr<H> {
         bound: Option<usize>,
     ) -> Result<(), H::Message> {
         debug_assert!(counts_in_load(H::source_of(&msg)));
-        if !self.load.try_admit(bound) {
+        if !self.event_loop.load.try_admit(bound) {
             return Err(msg);
         }
-        trace_load(self.loop_id, &self.load);
+        self.event_loop.trace_load();
         self.queue(msg);
         Ok(())
     }
 
     /// The message tasks waiting in the realm's event loop.
     pub(crate) fn load(&self) -> &Arc<LoopLoad> {
-        &self.load
+        &self.event_loop.load
     }
 
     fn queue(&self, msg: H::Message) {
-        match LoopShared::<H>::hosted_here(self.loop_id) {
-            Some(l) => {
+        let l = &self.event_loop;
+        match LoopShared::<H>::hosted_here(l.loop_id) {
+            Some(shared) => {
                 let source = H::source_of(&msg);
-                l.enqueue(source, Task::Realm(self.realm, msg));
+                shared.enqueue(source, Task::Realm(self.realm, msg));
             }
-            None => self.event_loop.do_send(LoopMessage::Task(self.realm, msg)),
+            None => l.event_loop.do_send(LoopMessage::Task(self.realm, msg)),
         }
     }
 
     /// The realm's id in its loop.
     pub(crate) fn realm_id(&self) -> u64 {
         self.realm
+    }
+
+    /// The address of the realm's event loop.
+    pub(crate) fn loop_addr(&self) -> &LoopAddr<H> {
+        &self.event_loop
     }
 }
 
@@ -106,6 +109,7 @@ impl<H: Host> RealmAddr<H> {
 pub(crate) struct LoopAddr<H: Host> {
     event_loop: Addr<EventLoop<H>>,
     loop_id: u64,
+    /// The message tasks waiting in the loop (see [`LoopLoad`]).
     load: Arc<LoopLoad>,
 }
 
@@ -131,6 +135,11 @@ impl<H: Host> LoopAddr<H> {
         &self.load
     }
 
+    /// Records the loop's load in the trace (when recording).
+    fn trace_load(&self) {
+        trace_load(self.loop_id, &self.load);
+    }
+
     /// Queues `d` on the loop's DOM manipulation task source (the caller has counted it
     /// in the loop's load).
     pub(crate) fn deliver(&self, d: H::Delivery) {
@@ -139,17 +148,6 @@ impl<H: Host> LoopAddr<H> {
                 l.enqueue(TaskSource::DomManipulation, Task::Delivery(d));
             }
             None => self.event_loop.do_send(LoopMessage::Delivery(d)),
-        }
-    }
-}
-
-impl<H: Host> RealmAddr<H> {
-    /// The address of the realm's event loop.
-    pub(crate) fn loop_addr(&self) -> LoopAddr<H> {
-        LoopAddr {
-            event_loop: self.event_loop.clone(),
-            loop_id: self.loop_id,
-            load: self.load.clone(),
         }
     }
 }

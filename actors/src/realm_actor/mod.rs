@@ -478,11 +478,7 @@ impl RealmActor {
             return;
         }
         // Step 7.2-7.3: origin and source.
-        let serialized = msg.origin.serialize();
-        let origin = match &self.last_origin {
-            Some(o) if **o == *serialized => o.clone(),
-            _ => self.last_origin.insert(Rc::from(serialized)).clone(),
-        };
+        let origin = event::share_str(&mut self.last_origin, msg.origin.serialize());
         let source = Some(MessageEventSource::Window(msg.source));
         let crashed = deliver(
             &realm,
