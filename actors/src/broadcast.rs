@@ -543,7 +543,7 @@ pub(crate) fn run_deliveries(d: BroadcastDelivery) {
         DeliveryRecord::Owned(r) => event::EventRecord::Owned(r),
         DeliveryRecord::Shared(r) => event::EventRecord::Shared(r),
     };
-    let mut ev = dispatch::broadcast_event(record, origin_here(&d.origin));
+    let mut ev = dispatch::broadcast_event(record, origin_here(&d.origin).into());
     // The realm of the previous destination (kept for the batch only).
     let mut scope: Option<Scope> = None;
     for &t in d.targets.iter() {

@@ -32,7 +32,7 @@ pub(crate) fn deliver(
     listeners: &Listeners,
     target: EventTarget,
     data: SerializedWithTransfer,
-    origin: Rc<str>,
+    origin: event::EventStr,
     source: Option<MessageEventSource>,
 ) -> Crashed {
     let SerializedWithTransfer { record, transfer } = data;
@@ -41,7 +41,7 @@ pub(crate) fn deliver(
         listeners,
         target,
         event::EventRecord::Owned(record),
-        transfer,
+        Some(transfer),
         origin,
         source,
     )
@@ -54,23 +54,24 @@ pub(crate) fn deliver_record(
     listeners: &Listeners,
     target: EventTarget,
     record: event::EventRecord,
-    transfer: clone::TransferData,
-    origin: Rc<str>,
+    transfer: Option<clone::TransferData>,
+    origin: event::EventStr,
     source: Option<MessageEventSource>,
 ) -> Crashed {
-    let transferred = if transfer.is_empty() {
-        Transferred::default()
-    } else {
-        match clone::receive_transfer(transfer, &mut RealmPortReceiver { realm }) {
+    let transferred = match transfer {
+        None => Transferred::default(),
+        Some(transfer) if transfer.is_empty() => Transferred::default(),
+        Some(transfer) => match clone::receive_transfer(transfer, &mut RealmPortReceiver { realm })
+        {
             Ok(t) => t,
             Err(e) => {
                 log::debug!(target: "webmessaging::realm", "{}: transfer could not be received: {e}", realm.name);
                 let ev = error_event(EventType::MessageError, target, origin, source);
                 return fire(realm, listeners, &ev);
             }
-        }
+        },
     };
-    let ports: Rc<[MessagePort]> = if transferred.ports.is_empty() {
+    let ports = if transferred.ports.is_empty() {
         event::no_ports()
     } else {
         transferred
@@ -138,7 +139,7 @@ pub(crate) fn fire(realm: &Rc<RealmInner>, listeners: &Listeners, ev: &MessageEv
 /// `broadcast::run_deliveries`): every destination shares the record and origin; each
 /// delivery sets its own target and starts with an empty value cell, so each destination
 /// still deserializes its own copy.
-pub(crate) fn broadcast_event(record: event::EventRecord, origin: Rc<str>) -> MessageEvent {
+pub(crate) fn broadcast_event(record: event::EventRecord, origin: event::EventStr) -> MessageEvent {
     MessageEvent {
         event_type: EventType::Message,
         data: event::serialized_data(record, Transferred::default()),
@@ -301,7 +302,7 @@ pub(crate) fn drop_msg(at: &str, reason: &str) {
 fn error_event(
     event_type: EventType,
     target: EventTarget,
-    origin: Rc<str>,
+    origin: event::EventStr,
     source: Option<MessageEventSource>,
 ) -> MessageEvent {
     let mut ev = MessageEvent::simple(event_type, target);

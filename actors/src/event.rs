@@ -199,26 +199,64 @@ pub(crate) enum EventData {
 pub struct MessageEvent {
     pub(crate) event_type: EventType,
     pub(crate) data: EventData,
-    pub(crate) origin: Rc<str>,
-    pub(crate) last_event_id: Rc<str>,
+    pub(crate) origin: EventStr,
+    pub(crate) last_event_id: EventStr,
     pub(crate) source: Option<MessageEventSource>,
-    pub(crate) ports: Rc<[MessagePort]>,
+    pub(crate) ports: EventPorts,
     pub(crate) target: Option<EventTarget>,
     pub(crate) trusted: bool,
     pub(crate) error_message: Option<String>,
 }
 
-thread_local! {
-    static EMPTY: Rc<str> = Rc::from("");
-    static NO_PORTS: Rc<[MessagePort]> = Rc::from(Vec::new());
+/// A string of an event (`origin`, `lastEventId`): `""` is no allocation and no
+/// reference count to move (most events' strings are empty); any other is shared (a
+/// burst of messages from one origin shares one).
+#[derive(Clone, Default)]
+pub(crate) struct EventStr(Option<Rc<str>>);
+
+impl EventStr {
+    pub(crate) fn as_str(&self) -> &str {
+        self.0.as_deref().unwrap_or("")
+    }
 }
 
-pub(crate) fn empty_str() -> Rc<str> {
-    EMPTY.with(|e| e.clone())
+impl From<Rc<str>> for EventStr {
+    fn from(s: Rc<str>) -> Self {
+        EventStr((!s.is_empty()).then_some(s))
+    }
 }
 
-pub(crate) fn no_ports() -> Rc<[MessagePort]> {
-    NO_PORTS.with(|e| e.clone())
+impl From<String> for EventStr {
+    fn from(s: String) -> Self {
+        EventStr((!s.is_empty()).then(|| Rc::from(s)))
+    }
+}
+
+/// An event's `ports`: none is no allocation and no reference count to move (most
+/// messages carry no port); else a frozen list, shared by clones of the event.
+#[derive(Clone, Default)]
+pub(crate) struct EventPorts(Option<Rc<[MessagePort]>>);
+
+impl EventPorts {
+    pub(crate) fn as_slice(&self) -> &[MessagePort] {
+        self.0.as_deref().unwrap_or(&[])
+    }
+}
+
+impl From<Vec<MessagePort>> for EventPorts {
+    fn from(ports: Vec<MessagePort>) -> Self {
+        EventPorts((!ports.is_empty()).then(|| Rc::from(ports)))
+    }
+}
+
+/// The `""` of an event string.
+pub(crate) fn empty_str() -> EventStr {
+    EventStr::default()
+}
+
+/// An event's empty `ports`.
+pub(crate) fn no_ports() -> EventPorts {
+    EventPorts::default()
 }
 
 /// `s` as an `Rc<str>`, shared with `last` when `last` holds the same string, else made
@@ -238,10 +276,10 @@ impl MessageEvent {
         MessageEvent {
             event_type,
             data: EventData::Value(init.data.unwrap_or(Value::Null)),
-            origin: Rc::from(init.origin),
-            last_event_id: Rc::from(init.last_event_id),
+            origin: init.origin.into(),
+            last_event_id: init.last_event_id.into(),
             source: init.source,
-            ports: Rc::from(init.ports),
+            ports: init.ports.into(),
             target: None,
             trusted: false,
             error_message: None,
@@ -322,12 +360,12 @@ impl MessageEvent {
     /// `event.origin`: the sender's serialized origin for window and broadcast messages,
     /// `""` for port and worker messages.
     pub fn origin(&self) -> &str {
-        &self.origin
+        self.origin.as_str()
     }
 
     /// `event.lastEventId`: always `""` for web messaging.
     pub fn last_event_id(&self) -> &str {
-        &self.last_event_id
+        self.last_event_id.as_str()
     }
 
     /// `event.source`: the sender's `WindowProxy` for window messages, else `None`.
@@ -354,7 +392,7 @@ impl MessageEvent {
     /// `event.ports`: the transferred ports, in transfer-list order (a frozen array: the
     /// slice cannot be changed and every read returns the same objects).
     pub fn ports(&self) -> &[MessagePort] {
-        &self.ports
+        self.ports.as_slice()
     }
 
     /// `event.target`, `None` for an event not dispatched yet.
@@ -392,9 +430,9 @@ impl fmt::Debug for MessageEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MessageEvent")
             .field("type", &self.event_type)
-            .field("origin", &&*self.origin)
+            .field("origin", &self.origin.as_str())
             .field("source", &self.source)
-            .field("ports", &self.ports.len())
+            .field("ports", &self.ports.as_slice().len())
             .field("error", &self.error_message)
             .finish_non_exhaustive()
     }

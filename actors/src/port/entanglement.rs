@@ -45,6 +45,18 @@ impl Queued {
         }
     }
 
+    /// The record, and the transfer data when there is any (`None` for a plain message:
+    /// nothing to make and drop on the delivery path).
+    pub(crate) fn into_record(self) -> (SerializedRecord, Option<clone::TransferData>) {
+        match self {
+            Queued::Plain(record) => (record, None),
+            Queued::WithTransfer(s) => {
+                let SerializedWithTransfer { record, transfer } = *s;
+                (record, Some(transfer))
+            }
+        }
+    }
+
     pub(crate) fn into_parts(self) -> (SerializedRecord, clone::TransferData) {
         match self {
             Queued::Plain(record) => (record, clone::TransferData::empty()),

@@ -485,7 +485,7 @@ impl RealmActor {
             &realm.listeners,
             EventTarget::Window,
             msg.data,
-            origin,
+            origin.into(),
             source,
         );
         self.crashed(cx, crashed);
@@ -537,7 +537,7 @@ impl RealmActor {
             PortTask::Message(data) => {
                 crate::port::bounded::dispatched(port);
                 let target = EventTarget::Port(MessagePort(port.clone()));
-                let (record, transfer) = data.into_parts();
+                let (record, transfer) = data.into_record();
                 let crashed = deliver_record(
                     realm,
                     &port.listeners,
