@@ -46,8 +46,9 @@ pub(super) fn run_task<H: Host>(shared: &Rc<LoopShared<H>>, seq: u64, task: Task
 /// Runs tasks of one never-shipped port, from the entry `seq` holding `count` of them.
 ///
 /// The rest of the entry goes back in front of the unshipped port message queue,
-/// numbered as its next task, before the task runs (so that the queue is whole while
-/// script runs: a listener that transfers the port takes every waiting task with it).
+/// numbered as its next task, before the first task runs, and each next task is taken
+/// from it in place (so that the queue is whole while script runs: a listener that
+/// transfers the port takes every waiting task with it).
 /// While no other source has a task, the next tasks of the same port run in this turn
 /// entry, each after a microtask checkpoint: the order any scheduler would give, without
 /// the round trip through it.
@@ -66,23 +67,37 @@ fn run_unshipped<H: Host>(
         count,
     };
     with_host(shared, realm, |h, cx| {
-        let (mut seq, mut count) = (seq, count);
         for i in 0..shared.unshipped_run {
             if i > 0 {
                 if cx.stopped {
                     break;
                 }
-                let next = shared.queues.borrow_mut().pop_if_alone(
+                // The next task of the same run, taken from its entry in place (the
+                // rest stays in front, whole, as a `push_front` would leave it).
+                let next = shared.queues.borrow_mut().take_front_if_alone(
                     TaskSource::UnshippedPorts,
-                    |t| matches!(t, Task::Unshipped { realm: r, key: k, generation: g, .. } if *r == realm && *k == key && *g == generation),
+                    |s, t| match t {
+                        Task::Unshipped {
+                            realm: r,
+                            key: k,
+                            generation: g,
+                            count: c,
+                        } if *r == realm && *k == key && *g == generation => {
+                            if *c == 1 {
+                                return Some(true);
+                            }
+                            *s += 1;
+                            *c -= 1;
+                            Some(false)
+                        }
+                        _ => None,
+                    },
                 );
-                match next {
-                    Some((s, Task::Unshipped { count: c, .. })) => (seq, count) = (s, c),
-                    _ => break,
+                if next.is_none() {
+                    break;
                 }
                 cx.checkpoint(h);
-            }
-            if count > 1 {
+            } else if count > 1 {
                 shared.queues.borrow_mut().push_front(
                     TaskSource::UnshippedPorts,
                     seq + 1,

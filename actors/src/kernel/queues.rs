@@ -211,27 +211,37 @@ impl<T> TaskQueues<T> {
         Some(entry)
     }
 
-    /// Takes the front task of `source` if `source` is the only one with tasks (so that
-    /// any scheduler would take it next) and `pred` accepts it: lets a runner go on with
-    /// the next task of the same kind without a round through the scheduler.
-    pub fn pop_if_alone(
+    /// Takes one task from the front entry of `source`, leaving the rest of the entry in
+    /// place, when `source` is the only source with tasks (so that any scheduler would
+    /// take it next). `take` sees the entry's sequence number and task and returns `None`
+    /// to leave it, `Some(true)` when the entry stood for one task (it is removed), or
+    /// `Some(false)` when it stood for more and now stands for the rest (`take` updated
+    /// the task and moved the number on to the rest's first task). Returns the taken
+    /// task's sequence number. A runner works off a run entry (see
+    /// [`TaskQueues::push_or_extend`]) this way without moving it out and back in for
+    /// each of its tasks, and the queue is whole while each task runs.
+    pub fn take_front_if_alone(
         &mut self,
         source: TaskSource,
-        pred: impl FnOnce(&T) -> bool,
-    ) -> Option<(u64, T)> {
+        take: impl FnOnce(&mut u64, &mut T) -> Option<bool>,
+    ) -> Option<u64> {
         if self.non_empty != 1 << source.index() {
             return None;
         }
         let q = &mut self.queues[source.index()];
-        if !pred(&q.front()?.1) {
-            return None;
-        }
+        let (seq, task) = q.front_mut()?;
+        let taken = *seq;
+        let last = take(seq, task)?;
+        debug_assert!(last || *seq > taken);
+        // Nothing new may extend the entry: its run no longer ends at the last number.
         self.extendable = None;
-        let entry = q.pop_front()?;
-        if q.is_empty() {
-            self.non_empty = 0;
+        if last {
+            q.pop_front();
+            if q.is_empty() {
+                self.non_empty = 0;
+            }
         }
-        Some(entry)
+        Some(taken)
     }
 
     /// How many tasks wait in `source`.
@@ -298,22 +308,51 @@ mod tests {
         assert_eq!(drain(&mut q), ["a", "b", "c", "d"]);
     }
 
+    /// [`TaskQueues::take_front_if_alone`]'s `take` for runs `(port, count)` of `port`.
+    fn one_of(
+        port: &'static str,
+    ) -> impl FnOnce(&mut u64, &mut (&'static str, u32)) -> Option<bool> {
+        move |seq, run| {
+            if run.0 != port {
+                return None;
+            }
+            if run.1 == 1 {
+                return Some(true);
+            }
+            *seq += 1;
+            run.1 -= 1;
+            Some(false)
+        }
+    }
+
     #[test]
-    fn pop_if_alone_only_when_no_other_source_waits() {
+    fn a_run_is_worked_off_in_place_while_no_other_source_waits() {
         let mut q = TaskQueues::new();
-        q.push(TaskSource::UnshippedPorts, "a");
-        q.push(TaskSource::UnshippedPorts, "b");
-        assert_eq!(
-            q.pop_if_alone(TaskSource::UnshippedPorts, |t| *t == "x"),
-            None
-        );
-        assert_eq!(
-            q.pop_if_alone(TaskSource::UnshippedPorts, |t| *t == "a"),
-            Some((1, "a"))
-        );
-        q.push(TaskSource::Timers, "t");
-        assert_eq!(q.pop_if_alone(TaskSource::UnshippedPorts, |_| true), None);
-        assert_eq!(drain(&mut q), ["b", "t"]);
+        let u = TaskSource::UnshippedPorts;
+        for _ in 0..3 {
+            q.push_or_extend(u, ("a", 1), same_port("a"));
+        }
+        // Refused by `take`: nothing changes.
+        assert_eq!(q.take_front_if_alone(u, one_of("b")), None);
+        // Task 1 taken; the entry stays, standing for 2 and 3.
+        assert_eq!(q.take_front_if_alone(u, one_of("a")), Some(1));
+        assert_eq!(q.len_of(u), 1);
+        // A task of the same port posted now is an entry of its own (4).
+        q.push_or_extend(u, ("a", 1), same_port("a"));
+        assert_eq!(q.len_of(u), 2);
+        assert_eq!(q.take_front_if_alone(u, one_of("a")), Some(2));
+        // The entry's last task removes it; the next entry is the front then.
+        assert_eq!(q.take_front_if_alone(u, one_of("a")), Some(3));
+        assert_eq!(q.len_of(u), 1);
+        // Another source has a task: nothing is taken.
+        q.push(TaskSource::Timers, ("t", 1));
+        assert_eq!(q.take_front_if_alone(u, one_of("a")), None);
+        let entries: Vec<_> =
+            std::iter::from_fn(|| q.pop(&mut OldestFirst).map(|(_, seq, t)| (seq, t))).collect();
+        assert_eq!(entries, [(4, ("a", 1)), (5, ("t", 1))]);
+        // Empty queues: nothing to take.
+        assert_eq!(q.take_front_if_alone(u, one_of("a")), None);
+        assert!(q.is_empty());
     }
 
     /// A run: `(port, count)`; extends only the same port.
