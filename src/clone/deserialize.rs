@@ -28,7 +28,7 @@ pub fn deserialize_record(record: &SerializedRecord, transferred: &Transferred) 
         r: Reader::new(record.as_bytes()),
         pending_shared: false,
         table: Vec::new(),
-        blobs: &record.blobs,
+        blobs: record.blobs.as_slice(),
         transferred,
         depth: 0,
         scratch: Scratch::take(),

@@ -56,7 +56,7 @@ impl<'t> Serializer<'t> {
     /// leaves spare capacity in every queued message). A large record keeps the
     /// buffer itself instead: copying it would cost more than the allocation saves.
     fn finish(self) -> SerializedRecord {
-        let blobs = self.blobs.into_boxed_slice();
+        let blobs = super::record::Blobs::new(self.blobs);
         if self.out.len() > SER_SCRATCH_KEEP {
             return SerializedRecord {
                 bytes: RecordBytes::from_vec(self.out),

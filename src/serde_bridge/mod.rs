@@ -80,7 +80,7 @@ pub fn to_record<T: Serialize + ?Sized>(value: &T) -> Result<SerializedRecord> {
         Ok(mut buf) => {
             buf.clear();
             let r = write(&mut buf, value);
-            let record = r.map(|()| SerializedRecord::copy_of(&buf, Box::default()));
+            let record = r.map(|()| SerializedRecord::copy_of(&buf, Default::default()));
             if buf.capacity() > SCRATCH_KEEP {
                 *buf = Vec::new();
             }
@@ -102,7 +102,7 @@ const SCRATCH_KEEP: usize = 64 * 1024;
 pub fn from_record<T: DeserializeOwned>(record: &SerializedRecord) -> Result<T> {
     let mut d = RecordDeserializer {
         r: Reader::new(record.as_bytes()),
-        blobs: &record.blobs,
+        blobs: record.blobs.as_slice(),
         offsets: Vec::new(),
         open: Vec::new(),
         next_id: 0,
