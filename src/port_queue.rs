@@ -94,18 +94,35 @@ pub enum Next<M> {
     Stale,
 }
 
+/// One end's port message queue: its message tasks, in order, then its `close` task if
+/// one is queued. `close` is always the last task: it is queued when the pair is
+/// disentangled, and nothing is posted to a port after that. Keeping it as a flag
+/// keeps each queued message the size of the message itself.
 #[derive(Debug)]
 struct PortEnd<M, O> {
-    queue: VecDeque<PortTask<M>>,
+    queue: VecDeque<M>,
+    close_queued: bool,
     enabled: bool,
     wake_pending: bool,
     ownership: Ownership<O>,
 }
 
 impl<M, O> PortEnd<M, O> {
+    /// How many tasks wait (messages and `close`).
+    fn len(&self) -> usize {
+        self.queue.len() + usize::from(self.close_queued)
+    }
+
+    /// Takes every waiting task out, in order.
+    fn drain(&mut self) -> impl Iterator<Item = PortTask<M>> + '_ {
+        let close = std::mem::take(&mut self.close_queued).then_some(PortTask::Close);
+        self.queue.drain(..).map(PortTask::Message).chain(close)
+    }
+
     fn new(owner: O) -> Self {
         PortEnd {
             queue: VecDeque::new(),
+            close_queued: false,
             enabled: false,
             wake_pending: false,
             ownership: Ownership::Owned {
@@ -151,12 +168,12 @@ impl<M, O: Clone> EntangledPair<M, O> {
 
     /// How many tasks wait in `end`'s queue.
     pub fn queued(&self, end: End) -> usize {
-        self.ends[end.index()].queue.len()
+        self.ends[end.index()].len()
     }
 
     fn wake_if_needed(&mut self, end: End) -> Option<Wake<O>> {
         let e = &mut self.ends[end.index()];
-        if !e.enabled || e.wake_pending || e.queue.is_empty() {
+        if !e.enabled || e.wake_pending || e.len() == 0 {
             return None;
         }
         match &e.ownership {
@@ -186,9 +203,7 @@ impl<M, O: Clone> EntangledPair<M, O> {
             return Err(message);
         }
         // Step: "Add a task ... to the port message queue of targetPort".
-        self.ends[to.index()]
-            .queue
-            .push_back(PortTask::Message(message));
+        self.ends[to.index()].queue.push_back(message);
         Ok(self.wake_if_needed(to))
     }
 
@@ -196,12 +211,7 @@ impl<M, O: Clone> EntangledPair<M, O> {
     /// policy) and returns it; a `close` task is never dropped. Its place in the queue is
     /// gone: the next message takes it.
     pub fn drop_oldest(&mut self, end: End) -> Option<M> {
-        let q = &mut self.ends[end.index()].queue;
-        let i = q.iter().position(|t| matches!(t, PortTask::Message(_)))?;
-        match q.remove(i) {
-            Some(PortTask::Message(m)) => Some(m),
-            _ => None,
-        }
+        self.ends[end.index()].queue.pop_front()
     }
 
     /// Forgets a pending wake-up of `end` and wakes its owner again if it has tasks to
@@ -242,13 +252,14 @@ impl<M, O: Clone> EntangledPair<M, O> {
             e.wake_pending = false;
             return Next::Idle;
         }
-        match e.queue.pop_front() {
-            Some(task) => Next::Task(task),
-            None => {
-                e.wake_pending = false;
-                Next::Idle
-            }
+        if let Some(m) = e.queue.pop_front() {
+            return Next::Task(PortTask::Message(m));
         }
+        if std::mem::take(&mut e.close_queued) {
+            return Next::Task(PortTask::Close);
+        }
+        e.wake_pending = false;
+        Next::Idle
     }
 
     /// Disentangles the pair because `end` closed (`port.close()`, or its owner was
@@ -262,13 +273,13 @@ impl<M, O: Clone> EntangledPair<M, O> {
         }
         e.ownership = Ownership::Closed;
         e.wake_pending = false;
-        let dropped: Vec<_> = e.queue.drain(..).collect();
+        let dropped: Vec<_> = e.drain().collect();
         let mut wake = None;
         if self.entangled {
             self.entangled = false;
             let peer = end.peer();
             if !matches!(self.ends[peer.index()].ownership, Ownership::Closed) {
-                self.ends[peer.index()].queue.push_back(PortTask::Close);
+                self.ends[peer.index()].close_queued = true;
                 wake = self.wake_if_needed(peer);
             }
         }
@@ -286,7 +297,7 @@ impl<M, O: Clone> EntangledPair<M, O> {
             let closed = matches!(e.ownership, Ownership::Closed);
             e.ownership = Ownership::Closed;
             e.wake_pending = false;
-            (e.queue.drain(..).collect(), e.enabled, closed)
+            (e.drain().collect(), e.enabled, closed)
         };
         [take(0), take(1)]
     }
@@ -300,7 +311,7 @@ impl<M, O: Clone> EntangledPair<M, O> {
         for e in &mut self.ends {
             e.ownership = Ownership::Closed;
             e.wake_pending = false;
-            dropped.extend(e.queue.drain(..));
+            dropped.extend(e.drain());
         }
         dropped
     }

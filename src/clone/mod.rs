@@ -90,6 +90,7 @@ mod data_clone_error;
 mod deserialize;
 mod direct;
 mod memory;
+mod queued;
 mod reader;
 mod record;
 mod serialize;
@@ -100,6 +101,7 @@ mod writer;
 pub use deserialize::{
     deserialize_record, structured_deserialize, structured_deserialize_with_transfer,
 };
+pub use queued::QueuedMessage;
 pub use record::{SerializedRecord, SerializedWithTransfer, TransferData, Transferred};
 pub use serialize::{
     serialize_transfer_only, structured_serialize, structured_serialize_with_transfer,

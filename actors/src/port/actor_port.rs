@@ -190,9 +190,10 @@ impl ActorPort {
             let event = match body {
                 Body::Message(slot) => {
                     let Some(q) = slot.take() else { return };
-                    let (record, mut transfer) = q.into_parts();
+                    let (record, transfer) = q.into_parts();
                     let ports = transfer
-                        .take_port_holders()
+                        .map(|mut t| t.take_port_holders())
+                        .unwrap_or_default()
                         .into_iter()
                         .filter_map(|h| h.downcast::<PortDataHolder>().ok())
                         .map(|h| ActorPort::from_holder(*h))
@@ -304,7 +305,7 @@ impl AttachedPort {
 
     fn send(&self, record: SerializedRecord) {
         if let Some(addr) = &self.addr {
-            addr.send(PortMsg::Post(Slot::new(Queued::Plain(record))));
+            addr.send(PortMsg::Post(Slot::new(Queued::plain(record))));
         }
     }
 

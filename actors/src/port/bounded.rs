@@ -314,7 +314,7 @@ impl MessagePort {
     ) -> Result<()> {
         self.post_checked(&[], strict, |_| {
             // Nothing transferred: the record alone is the queued message.
-            Ok(Queued::Plain(to_record(data)?))
+            Ok(Queued::plain(to_record(data)?))
         })
     }
 

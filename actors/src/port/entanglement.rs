@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use webmessaging_core::clone::{self, SerializedRecord, SerializedWithTransfer};
+use webmessaging_core::clone;
 use webmessaging_core::port_queue::EntangledPair;
 
 use webmessaging_core::port_queue::End;
@@ -26,47 +26,9 @@ pub(crate) struct PortOwner {
 /// The two ends' queues of one channel, under one lock.
 pub(crate) type Entanglement = Mutex<EntangledPair<Queued, PortOwner>>;
 
-/// A message waiting in a port message queue. Without transferables (the usual case) it
-/// is the record alone, so a queued message is half the size of a
-/// `SerializedWithTransfer` (a burst of a million messages keeps a million of them).
-pub(crate) enum Queued {
-    /// A message without transferables: its record.
-    Plain(SerializedRecord),
-    /// A message with transferables.
-    WithTransfer(Box<SerializedWithTransfer>),
-}
-
-impl Queued {
-    pub(crate) fn new(s: SerializedWithTransfer) -> Queued {
-        if s.transfer.is_empty() {
-            Queued::Plain(s.record)
-        } else {
-            Queued::WithTransfer(Box::new(s))
-        }
-    }
-
-    /// The record, and the transfer data when there is any (`None` for a plain message:
-    /// nothing to make and drop on the delivery path).
-    pub(crate) fn into_record(self) -> (SerializedRecord, Option<clone::TransferData>) {
-        match self {
-            Queued::Plain(record) => (record, None),
-            Queued::WithTransfer(s) => {
-                let SerializedWithTransfer { record, transfer } = *s;
-                (record, Some(transfer))
-            }
-        }
-    }
-
-    pub(crate) fn into_parts(self) -> (SerializedRecord, clone::TransferData) {
-        match self {
-            Queued::Plain(record) => (record, clone::TransferData::empty()),
-            Queued::WithTransfer(s) => {
-                let SerializedWithTransfer { record, transfer } = *s;
-                (record, transfer)
-            }
-        }
-    }
-}
+/// A message waiting in a port message queue: the core's compact [`QueuedMessage`] (six
+/// words; a burst of a million messages keeps a million of them).
+pub(crate) type Queued = clone::QueuedMessage;
 
 /// Shared by both ends of one channel.
 pub(crate) struct Channel {

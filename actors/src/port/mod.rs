@@ -516,10 +516,10 @@ impl MessagePort {
             let lost = self.0.channel.lock().lose();
             drop(lost);
             let mut serialized = serialized;
-            if let Queued::WithTransfer(s) = &mut serialized {
+            if let Some(transfer) = serialized.transfer_mut() {
                 // The twin goes silently; any other port in the list closes as a port
                 // lost with a discarded message does (its peer gets `close`).
-                for h in s.transfer.take_port_holders() {
+                for h in transfer.take_port_holders() {
                     if let Ok(mut h) = h.downcast::<PortDataHolder>() {
                         if h.channel
                             .as_ref()

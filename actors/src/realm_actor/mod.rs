@@ -537,7 +537,7 @@ impl RealmActor {
             PortTask::Message(data) => {
                 crate::port::bounded::dispatched(port);
                 let target = EventTarget::Port(MessagePort(port.clone()));
-                let (record, transfer) = data.into_record();
+                let (record, transfer) = data.into_parts();
                 let crashed = deliver_record(
                     realm,
                     &port.listeners,
