@@ -553,6 +553,47 @@ mod tests {
     }
 
     #[test]
+    fn close_is_the_last_task_and_never_dropped() {
+        let mut p = Pair::new("a", "b");
+        p.post(End::First, 1).unwrap();
+        p.post(End::First, 2).unwrap();
+        p.close(End::First);
+        // Messages first, then `close`; counted in the queue.
+        assert_eq!(p.queued(End::Second), 3);
+        // Drop-oldest takes the messages, never `close`.
+        assert_eq!(p.drop_oldest(End::Second), Some(1));
+        assert_eq!(p.queued(End::Second), 2);
+        p.start(End::Second);
+        assert!(matches!(
+            p.next_task(End::Second, 0),
+            Next::Task(PortTask::Message(2))
+        ));
+        assert_eq!(p.drop_oldest(End::Second), None);
+        assert_eq!(p.queued(End::Second), 1);
+        assert!(matches!(
+            p.next_task(End::Second, 0),
+            Next::Task(PortTask::Close)
+        ));
+        assert!(matches!(p.next_task(End::Second, 0), Next::Idle));
+        assert_eq!(p.queued(End::Second), 0);
+
+        // Dismantled or lost, a waiting `close` comes out after the messages.
+        let mut p = Pair::new("a", "b");
+        p.post(End::Second, 7).unwrap();
+        p.close(End::Second);
+        let [(first, _, _), (second, _, closed)] = p.dismantle();
+        assert!(matches!(first[..], [PortTask::Message(7), PortTask::Close]));
+        assert!(second.is_empty() && closed);
+        let mut p = Pair::new("a", "b");
+        p.post(End::Second, 8).unwrap();
+        p.close(End::Second);
+        assert!(matches!(
+            p.lose()[..],
+            [PortTask::Message(8), PortTask::Close]
+        ));
+    }
+
+    #[test]
     fn closing_drops_own_queue() {
         let mut p = Pair::new("a", "b");
         p.post(End::First, 1).unwrap();
