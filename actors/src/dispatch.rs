@@ -59,17 +59,17 @@ pub(crate) fn deliver_record(
     source: Option<MessageEventSource>,
 ) -> Crashed {
     let transferred = match transfer {
-        None => Transferred::default(),
-        Some(transfer) if transfer.is_empty() => Transferred::default(),
-        Some(transfer) => match clone::receive_transfer(transfer, &mut RealmPortReceiver { realm })
-        {
-            Ok(t) => t,
-            Err(e) => {
-                log::debug!(target: "webmessaging::realm", "{}: transfer could not be received: {e}", realm.name);
-                let ev = error_event(EventType::MessageError, target, origin, source);
-                return fire(realm, listeners, &ev);
+        Some(transfer) if !transfer.is_empty() => {
+            match clone::receive_transfer(transfer, &mut RealmPortReceiver { realm }) {
+                Ok(t) => t,
+                Err(e) => {
+                    log::debug!(target: "webmessaging::realm", "{}: transfer could not be received: {e}", realm.name);
+                    let ev = error_event(EventType::MessageError, target, origin, source);
+                    return fire(realm, listeners, &ev);
+                }
             }
-        },
+        }
+        _ => Transferred::default(),
     };
     let ports = if transferred.ports.is_empty() {
         event::no_ports()

@@ -92,27 +92,6 @@ impl QueuedMessage {
             }
         }
     }
-
-    /// The whole message back, with empty transfer data when it carries none.
-    pub fn into_serialized(self) -> SerializedWithTransfer {
-        let (record, transfer) = self.into_parts();
-        SerializedWithTransfer {
-            record,
-            transfer: transfer.unwrap_or_default(),
-        }
-    }
-}
-
-impl From<SerializedRecord> for QueuedMessage {
-    fn from(record: SerializedRecord) -> Self {
-        QueuedMessage::plain(record)
-    }
-}
-
-impl From<SerializedWithTransfer> for QueuedMessage {
-    fn from(message: SerializedWithTransfer) -> Self {
-        QueuedMessage::new(message)
-    }
 }
 
 #[cfg(test)]
@@ -141,7 +120,7 @@ mod tests {
         let blob = Value::Object(Object::new_blob(&b"abc"[..], "text/plain"));
         let record = structured_serialize(&blob).unwrap();
         assert_eq!(record.blob_count(), 1);
-        let (back, t) = QueuedMessage::from(record.clone()).into_parts();
+        let (back, t) = QueuedMessage::plain(record.clone()).into_parts();
         assert_eq!(back, record);
         assert!(t.is_none());
         // An ArrayBuffer transferred: the transfer data comes back.
@@ -151,12 +130,12 @@ mod tests {
         let mut q = QueuedMessage::new(s);
         assert!(q.has_transfer());
         assert_eq!(q.transfer_mut().map(|t| t.array_buffer_count()), Some(1));
-        let whole = q.into_serialized();
-        assert_eq!(whole.record, record);
-        assert_eq!(whole.transfer.array_buffer_count(), 1);
+        let (back, t) = q.into_parts();
+        assert_eq!(back, record);
+        assert_eq!(t.map(|t| t.array_buffer_count()), Some(1));
         // Nothing transferred: no transfer data to hand back.
         let s = structured_serialize_with_transfer(&Value::from(1.0), &[]).unwrap();
-        let mut q = QueuedMessage::from(s);
+        let mut q = QueuedMessage::new(s);
         assert!(!q.has_transfer());
         assert!(q.transfer_mut().is_none());
         assert!(q.into_parts().1.is_none());
